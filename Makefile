@@ -1,0 +1,47 @@
+# segment -- PGXS build.  The user-facing targets are at the bottom:
+#   make test   install what is missing, build with -Werror, install, run every suite
+#   make demo   the same set-up, then a throwaway cluster with demo data (make demo-stop)
+#   make bench  the RFM benchmark on 10M generated orders
+
+EXTENSION = segment
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
+
+MODULE_big = segment
+OBJS = src/segment.o src/quantile.o src/quantile_state.o src/quantile_edges.o \
+       src/quantile_score.o src/rfm_segment.o
+
+# The install script is assembled from one file per concern, in this order.
+SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/demo_data.sql
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
+
+PG_CPPFLAGS = -I$(srcdir)/src
+
+# pg_regress suites (sql/, expected/); they need a preloaded module, so run
+# them with `make test` (temporary instance) or `make installcheck`.
+REGRESS = quantile quantile_state rfm_segment reference online_retail demo_data errors
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+all:
+	@echo "pg_config not found: run 'make test' or 'make demo', which install PostgreSQL 15 and its headers" >&2; exit 1
+endif
+
+$(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
+	{ printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $(SQL_SOURCES); } > $@
+
+.PHONY: test demo demo-stop bench format
+test:
+	@bash test/run_tests.sh
+demo:
+	@bash scripts/demo.sh start
+demo-stop:
+	@bash scripts/demo.sh stop
+bench:
+	@bash test/bench/run_bench.sh
+format:
+	clang-format -i src/*.c src/*.h

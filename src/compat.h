@@ -1,0 +1,27 @@
+/*
+ * compat.h -- the only place that knows about PostgreSQL version differences.
+ *
+ * Each shim is named after the newest API and defined only where a release
+ * lacks it, so the rest of the code is written against PostgreSQL 17.
+ * Supported: PostgreSQL 13 to 17.
+ */
+#ifndef SEGMENT_COMPAT_H
+#define SEGMENT_COMPAT_H
+
+#include "postgres.h"
+#include "utils/guc.h"
+
+/* MarkGUCPrefixReserved() replaced EmitWarningsOnPlaceholders() in 15. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* palloc_object()/palloc_array() arrived in 16 (and in late 15 minors). */
+#ifndef palloc_object
+#define palloc_object(type) ((type *) palloc(sizeof(type)))
+#endif
+#ifndef palloc_array
+#define palloc_array(type, count) ((type *) palloc(sizeof(type) * (count)))
+#endif
+
+#endif							/* SEGMENT_COMPAT_H */

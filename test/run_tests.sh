@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make test -- install what is missing, build with -Werror, install, then run
+# the pg_regress, isolation and TAP suites on throwaway clusters.  Ends with
+# one line "N passed, N failed"; exits non-zero when anything failed.
+source "$(dirname "$0")/../scripts/common.sh"
+
+ensure_postgres
+build_and_install
+
+work=$(server_user_dir test)
+cp -r "$SEGMENT_ROOT/sql" "$SEGMENT_ROOT/expected" "$SEGMENT_ROOT/test" "$work/"
+[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+cd "$work"
+
+passed=0
+failed=0
+status=0
+# Counts "test x ... ok" (PostgreSQL <= 15) and "ok 1 - x" (16+) lines.
+count_regress_log() {
+	local log=$1 ok bad
+	ok=$(grep -Ec '(\.\.\. +ok)|(^ok [0-9]+)' "$log" || true)
+	bad=$(grep -Eci '(\.\.\. +failed)|(^not ok [0-9]+)' "$log" || true)
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+}
+
+regress_tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | tr '\n' ' ')
+say "pg_regress: $regress_tests"
+if ! as_server_user "$PGXS_DIR/test/regress/pg_regress" \
+	--temp-instance="$work/tmp_regress" --temp-config="$work/test/regress.conf" \
+	--bindir="$PG_BINDIR" --inputdir="$work" --outputdir="$work" \
+	--load-extension=segment $regress_tests 2>&1 | tee regress.log; then
+	status=1
+fi
+count_regress_log regress.log
+[ -s regression.diffs ] && { status=1; cat regression.diffs; }
+
+isolation_tests=$(cd test/specs && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')
+say "isolation: $isolation_tests"
+mkdir -p isolation && [ "$(id -u)" = 0 ] && chown postgres: isolation
+if ! as_server_user "$PGXS_DIR/test/isolation/pg_isolation_regress" \
+	--temp-instance="$work/tmp_isolation" --temp-config="$work/test/regress.conf" \
+	--bindir="$PG_BINDIR" --inputdir="$work/test" --outputdir="$work/isolation" \
+	--load-extension=segment $isolation_tests 2>&1 | tee isolation.log; then
+	status=1
+fi
+count_regress_log isolation.log
+[ -s isolation/regression.diffs ] && { status=1; cat isolation/regression.diffs; }
+
+say "TAP: $(cd test/t && ls *.pl | tr '\n' ' ')"
+if ! as_server_user env PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" TESTDIR="$work" \
+	prove -I "$PGXS_DIR/test/perl" test/t/*.pl 2>&1 | tee tap.log; then
+	status=1
+fi
+tap_total=$(sed -n 's/^Files=[0-9]*, Tests=\([0-9]*\),.*/\1/p' tap.log)
+tap_failed=$(sed -n 's/.*Failed \([0-9]*\)\/[0-9]* subtests.*/\1/p' tap.log | awk '{s+=$1} END {print s+0}')
+if [ "$status" != 0 ] && ! grep -q '^Result: PASS' tap.log && [ "$tap_failed" = 0 ]; then
+	tap_failed=1 # a script that died before its plan
+fi
+passed=$((passed + ${tap_total:-0} - tap_failed))
+failed=$((failed + tap_failed))
+if [ "$status" != 0 ]; then
+	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
+	echo "test files kept in $work"
+else
+	cd / && rm -rf "$work"
+fi
+
+echo "$passed passed, $failed failed"
+[ "$status" = 0 ] && [ "$failed" = 0 ]
