@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# make demo / make demo-stop -- a throwaway cluster with demo data, RFM scores
+# and named segments.  Running `make demo` again reuses the running cluster and
+# rebuilds the demo database.  The server listens on a Unix socket only.
+source "$(dirname "$0")/common.sh"
+
+PORT=${SEGMENT_DEMO_PORT:-54320}
+AS_OF='2026-01-01 00:00:00+00'
+RETAIL_AS_OF='2011-12-10 00:00:00+00'
+
+# The cluster lives in .demo/ of the checkout when the server user can reach
+# it, else (a checkout in a home directory closed to "postgres") under /tmp.
+demo_dir() {
+	if [ "$(id -u)" != 0 ] || runuser -u postgres -- test -x "$SEGMENT_ROOT" 2>/dev/null; then
+		echo "$SEGMENT_ROOT/.demo"
+	else
+		echo "${TMPDIR:-/tmp}/segment-demo"
+	fi
+}
+
+DIR=$(demo_dir)
+DATA=$DIR/data
+
+stop() {
+	if [ -f "$DATA/postmaster.pid" ]; then
+		PATH="$(/usr/lib/postgresql/$PG_MAJOR/bin/pg_config --bindir 2>/dev/null):$PATH" \
+			as_server_user pg_ctl -D "$DATA" -m fast -w stop >/dev/null && say "demo cluster stopped"
+	fi
+	rm -rf "$DIR"
+	say "removed $DIR"
+}
+
+start() {
+	ensure_postgres
+	build_and_install
+
+	if [ ! -f "$DATA/PG_VERSION" ]; then
+		rm -rf "$DIR"
+		mkdir -p "$DIR"
+		chmod 700 "$DIR"
+		[ "$(id -u)" = 0 ] && chown postgres: "$DIR"
+		say "creating a throwaway cluster in $DATA"
+		as_server_user initdb -D "$DATA" -A trust -U "$(server_user)" >/dev/null
+		cat >>"$DATA/postgresql.conf" <<CONF
+# segment demo: Unix socket only, no TCP
+listen_addresses = ''
+unix_socket_directories = '$DIR'
+unix_socket_permissions = 0700
+port = $PORT
+shared_preload_libraries = 'segment'
+CONF
+	fi
+	if ! as_server_user pg_ctl -D "$DATA" status >/dev/null 2>&1; then
+		as_server_user pg_ctl -D "$DATA" -l "$DIR/server.log" -w start >/dev/null
+	else
+		# a rebuilt library is loaded by a restart
+		as_server_user pg_ctl -D "$DATA" -l "$DIR/server.log" -w restart >/dev/null
+	fi
+
+	psql_demo() { as_server_user psql -X -q -h "$DIR" -p "$PORT" -v ON_ERROR_STOP=1 "$@"; }
+	psql_demo -d postgres -c "DROP DATABASE IF EXISTS segment_demo WITH (FORCE)" -c "CREATE DATABASE segment_demo"
+	say "loading demo data (10,000 generated customers) and the UCI Online Retail invoices"
+	psql_demo -d segment_demo -c "CREATE EXTENSION segment" \
+		-c "SELECT relation, rows FROM segment.generate_demo_data()"
+	psql_demo -d segment_demo \
+		-c "CREATE TABLE segment_demo.online_retail (invoice_no text, invoice_date date, customer_id int4, total_price numeric(12,2))" \
+		-c "COMMENT ON TABLE segment_demo.online_retail IS 'UCI Online Retail invoices 2010-12-01..2011-12-09 (CC BY 4.0, Daqing Chen, UCI Machine Learning Repository).'" \
+		-c "\\copy segment_demo.online_retail FROM STDIN WITH (FORMAT csv, HEADER)" \
+		<"$SEGMENT_ROOT/test/data/online_retail_invoices.csv"
+	psql_demo -d segment_demo -c "CREATE VIEW segment_demo.online_retail_orders AS
+		SELECT invoice_no AS order_id, customer_id, invoice_date::timestamp AT TIME ZONE 'UTC' AS ordered_at, total_price AS amount
+		FROM segment_demo.online_retail" \
+		-c "COMMENT ON VIEW segment_demo.online_retail_orders IS 'The Online Retail invoices with the column names of segment_demo.orders.'"
+
+	say "RFM scores of the demo orders as of $AS_OF (the README's query)"
+	{
+		echo "SET search_path = segment_demo, public;"
+		echo "CREATE TABLE segment_demo.rfm AS"
+		cat "$SEGMENT_ROOT/test/bench/rfm_readme.sql"
+		echo ";"
+		echo "COMMENT ON TABLE segment_demo.rfm IS 'RFM scores of segment_demo.orders, made by make demo.';"
+		echo "\\set as_of '$RETAIL_AS_OF'"
+		echo "CREATE TABLE segment_demo.online_retail_rfm AS"
+		sed 's/FROM orders$/FROM online_retail_orders/' "$SEGMENT_ROOT/test/bench/rfm_readme.sql"
+		echo ";"
+		echo "COMMENT ON TABLE segment_demo.online_retail_rfm IS 'RFM scores of the Online Retail customers as of $RETAIL_AS_OF, made by make demo.';"
+		cat <<'SQL'
+\echo
+\echo 'Named RFM segments (segment_demo.rfm):'
+SELECT rfm_segment AS segment, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS "share %",
+       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
+       round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary), 2) AS avg_net_revenue
+FROM segment_demo.rfm GROUP BY rfm_segment ORDER BY customers DESC;
+\echo 'The same segments on the real UCI Online Retail customers (segment_demo.online_retail_rfm):'
+SELECT rfm_segment AS segment, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS "share %",
+       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
+       round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary), 2) AS avg_net_revenue
+FROM segment_demo.online_retail_rfm GROUP BY rfm_segment ORDER BY customers DESC;
+\echo 'A few demo customers:'
+SELECT customer_id, round(recency_days::numeric, 1) AS recency_days, frequency, monetary,
+       r_score AS r, f_score AS f, m_score AS m, rfm_code, rfm_segment
+FROM segment_demo.rfm ORDER BY customer_id LIMIT 8;
+SQL
+	} | psql_demo -d segment_demo -v as_of="$AS_OF" -f -
+
+	cat <<EOF2
+
+The demo cluster is running (PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), Unix socket only).
+  connect:  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )psql -h $DIR -p $PORT -d segment_demo
+  tables:   segment_demo.orders, touchpoints, spend, carts, rfm, online_retail, online_retail_rfm
+  stop:     make demo-stop
+EOF2
+}
+
+case "${1:-start}" in
+	start) start ;;
+	stop) stop ;;
+	*) echo "usage: $0 start|stop" >&2; exit 2 ;;
+esac
