@@ -17,10 +17,13 @@ EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CPPFLAGS = -I$(srcdir)/src
 
-# pg_regress suites (sql/, expected/); they need a preloaded module, so run
-# them with `make test` (temporary instance) or `make installcheck`.
-REGRESS = quantile quantile_state rfm_segment reference online_retail demo_data errors
+# pg_regress suites (sql/, expected/) and isolation specs (test/specs/).
+# `make test` runs them, and the TAP tests, on throwaway clusters;
+# `make installcheck` runs the first two against a running server.
+REGRESS = $(patsubst sql/%.sql,%,$(wildcard sql/*.sql))
 REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+ISOLATION = $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec))
+ISOLATION_OPTS = --inputdir=test --load-extension=$(EXTENSION)
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

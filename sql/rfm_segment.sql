@@ -37,3 +37,17 @@ SELECT count(*) AS codes, count(*) FILTER (WHERE segment = 'Champions') AS champ
 -- every code in one query: each segment gets 100 rows per code it owns
 SELECT segment.rfm_segment(1 + i % 5, 1 + (i / 5) % 5, 1 + (i / 25) % 5) AS segment, count(*)
 FROM generate_series(0, 12499) AS i GROUP BY 1 ORDER BY 1;
+
+-- parallel workers read the map too (forced parallel plan over a table)
+CREATE TABLE codes AS
+SELECT 1 + i % 5 AS r, 1 + (i / 5) % 5 AS f, 1 + (i / 25) % 5 AS m FROM generate_series(0, 124999) AS i;
+ANALYZE codes;
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF)
+SELECT segment.rfm_segment(r, f, m), count(*) FROM codes GROUP BY 1;
+SELECT segment.rfm_segment(r, f, m) AS segment, count(*) FROM codes GROUP BY 1 ORDER BY 1;
+RESET ALL;
+DROP TABLE codes;

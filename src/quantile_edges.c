@@ -96,11 +96,11 @@ quantile_edges_combine(PG_FUNCTION_ARGS)
 
 	require_aggregate_context(fcinfo, "quantile_edges_combine");
 	check_same_bins(a->bins, b->bins);
-	merged = quantile_state_create(a->bins, Max(a->nitems + b->nitems, 1));
-	memcpy(merged->items, a->items, a->nitems * sizeof(QuantileItem));
-	memcpy(merged->items + a->nitems, b->items, b->nitems * sizeof(QuantileItem));
-	merged->nitems = a->nitems + b->nitems;
-	merged->total = a->total + b->total;
+	/* a new state: the executor frees the old one after copying this */
+	merged = quantile_state_make_room(quantile_state_copy_compacted(a), b->nitems);
+	memcpy(merged->items + merged->nitems, b->items, b->nitems * sizeof(QuantileItem));
+	merged->nitems += b->nitems;
+	merged->total += b->total;
 	quantile_state_compact(merged);
 	PG_RETURN_POINTER(merged);
 }
