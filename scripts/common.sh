@@ -22,10 +22,15 @@ server_user() {
 	if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi
 }
 
-# Run a command as the server user, keeping the environment we set.
+# Run a command as the server user, keeping the environment we set.  From a
+# directory "postgres" cannot enter (a checkout under /root) it starts in /.
 as_server_user() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- env PATH="$PATH" "$@"
+		if runuser -u postgres -- test -x "$PWD" 2>/dev/null; then
+			runuser -u postgres -- env PATH="$PATH" "$@"
+		else
+			(cd / && runuser -u postgres -- env PATH="$PATH" "$@")
+		fi
 	else
 		"$@"
 	fi

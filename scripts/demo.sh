@@ -18,6 +18,18 @@ demo_dir() {
 	fi
 }
 
+# One row per named segment of an RFM table made by the README's query.
+segment_summary_sql() {
+	cat <<SQL
+SELECT rfm_segment AS segment, count(*) AS customers,
+       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS "share %",
+       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
+       round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary), 2) AS avg_net_revenue
+FROM $1 GROUP BY rfm_segment ORDER BY customers DESC;
+SQL
+}
+
 DIR=$(demo_dir)
 DATA=$DIR/data
 
@@ -84,22 +96,12 @@ CONF
 		sed 's/FROM orders$/FROM online_retail_orders/' "$SEGMENT_ROOT/test/bench/rfm_readme.sql"
 		echo ";"
 		echo "COMMENT ON TABLE segment_demo.online_retail_rfm IS 'RFM scores of the Online Retail customers as of $RETAIL_AS_OF, made by make demo.';"
+		echo "\\echo"
+		echo "\\echo 'Named RFM segments (segment_demo.rfm):'"
+		segment_summary_sql segment_demo.rfm
+		echo "\\echo 'The same segments on the real UCI Online Retail customers (segment_demo.online_retail_rfm):'"
+		segment_summary_sql segment_demo.online_retail_rfm
 		cat <<'SQL'
-\echo
-\echo 'Named RFM segments (segment_demo.rfm):'
-SELECT rfm_segment AS segment, count(*) AS customers,
-       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS "share %",
-       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
-       round(avg(frequency), 1) AS avg_orders,
-       round(avg(monetary), 2) AS avg_net_revenue
-FROM segment_demo.rfm GROUP BY rfm_segment ORDER BY customers DESC;
-\echo 'The same segments on the real UCI Online Retail customers (segment_demo.online_retail_rfm):'
-SELECT rfm_segment AS segment, count(*) AS customers,
-       round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS "share %",
-       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
-       round(avg(frequency), 1) AS avg_orders,
-       round(avg(monetary), 2) AS avg_net_revenue
-FROM segment_demo.online_retail_rfm GROUP BY rfm_segment ORDER BY customers DESC;
 \echo 'A few demo customers:'
 SELECT customer_id, round(recency_days::numeric, 1) AS recency_days, frequency, monetary,
        r_score AS r, f_score AS f, m_score AS m, rfm_code, rfm_segment

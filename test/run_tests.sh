@@ -24,28 +24,31 @@ count_regress_log() {
 	failed=$((failed + bad))
 }
 
-regress_tests=$(cd sql && ls *.sql | sed 's/\.sql$//' | tr '\n' ' ')
-say "pg_regress: $regress_tests"
-if ! as_server_user "$PGXS_DIR/test/regress/pg_regress" \
-	--temp-instance="$work/tmp_regress" --temp-config="$work/test/regress.conf" \
-	--bindir="$PG_BINDIR" --inputdir="$work" --outputdir="$work" \
-	--load-extension=segment $regress_tests 2>&1 | tee regress.log; then
-	status=1
-fi
-count_regress_log regress.log
-[ -s regression.diffs ] && { status=1; cat regression.diffs; }
+# Runs one pg_regress-style suite on its own temporary instance.
+#   run_suite <label> <driver> <inputdir> <outputdir> <tests...>
+run_suite() {
+	local label=$1 driver=$2 inputdir=$3 outputdir=$4
+	shift 4
+	say "$label: $*"
+	mkdir -p "$outputdir"
+	[ "$(id -u)" = 0 ] && chown postgres: "$outputdir"
+	if ! as_server_user "$driver" \
+		--temp-instance="$outputdir/tmp_instance" --temp-config="$work/test/regress.conf" \
+		--bindir="$PG_BINDIR" --inputdir="$inputdir" --outputdir="$outputdir" \
+		--load-extension=segment "$@" 2>&1 | tee "$work/$label.log"; then
+		status=1
+	fi
+	count_regress_log "$work/$label.log"
+	if [ -s "$outputdir/regression.diffs" ]; then
+		status=1
+		cat "$outputdir/regression.diffs"
+	fi
+}
 
-isolation_tests=$(cd test/specs && ls *.spec | sed 's/\.spec$//' | tr '\n' ' ')
-say "isolation: $isolation_tests"
-mkdir -p isolation && [ "$(id -u)" = 0 ] && chown postgres: isolation
-if ! as_server_user "$PGXS_DIR/test/isolation/pg_isolation_regress" \
-	--temp-instance="$work/tmp_isolation" --temp-config="$work/test/regress.conf" \
-	--bindir="$PG_BINDIR" --inputdir="$work/test" --outputdir="$work/isolation" \
-	--load-extension=segment $isolation_tests 2>&1 | tee isolation.log; then
-	status=1
-fi
-count_regress_log isolation.log
-[ -s isolation/regression.diffs ] && { status=1; cat isolation/regression.diffs; }
+run_suite pg_regress "$PGXS_DIR/test/regress/pg_regress" "$work" "$work" \
+	$(cd sql && ls *.sql | sed 's/\.sql$//')
+run_suite isolation "$PGXS_DIR/test/isolation/pg_isolation_regress" "$work/test" "$work/isolation" \
+	$(cd test/specs && ls *.spec | sed 's/\.spec$//')
 
 say "TAP: $(cd test/t && ls *.pl | tr '\n' ' ')"
 if ! as_server_user env PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" TESTDIR="$work" \
