@@ -28,3 +28,24 @@ WHERE NOT EXISTS (SELECT 1 FROM vals WHERE vals.x = s.y);
 WITH shards AS (SELECT i % 4 AS shard, quantile_partial(x, 10)::text AS state FROM vals GROUP BY i % 4)
 SELECT (SELECT quantile_merge(state::segment.quantile_state) FROM shards)
      = (SELECT segment.quantile_edges(x, 10) FROM vals) AS merged_equals_direct;
+
+-- fuzzing the input function: 3,000 mutations of valid texts either fail
+-- cleanly or parse into a state whose text form reads back identically
+CREATE FUNCTION state_text_ok(t text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE canonical text;
+BEGIN
+    canonical := t::segment.quantile_state::text;
+    IF canonical::segment.quantile_state::text = canonical THEN RETURN 'parsed'; END IF;
+    RETURN 'unstable';
+EXCEPTION WHEN invalid_text_representation THEN
+    RETURN 'rejected';
+END $$;
+SELECT result, count(*) > 0 AS seen
+FROM (SELECT state_text_ok(
+             overlay(base PLACING substr('0123456789;,*-.e+x ', 1 + (segment.demo_random(3, 1, i) * 19)::int, 1)
+                     FROM 1 + (segment.demo_random(3, 2, i) * length(base))::int
+                     FOR (segment.demo_random(3, 3, i) * 2)::int)) AS result
+      FROM generate_series(1, 3000) AS i,
+           LATERAL (SELECT (ARRAY['5;4;1.5*2,3,7', '10;6;-2e-5,0,3*3,1e+300', '2;1;42'])[1 + i % 3] AS base) AS b) AS f
+GROUP BY result ORDER BY result;
+DROP FUNCTION state_text_ok(text);

@@ -9,6 +9,7 @@
 #include <math.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -172,6 +173,9 @@ quantile_state_in(PG_FUNCTION_ARGS)
 		QuantileItem item;
 		char	   *end;
 
+		if ((state->nitems & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+
 		if (!(isdigit((unsigned char) *p) || *p == '-' || *p == '.'))
 			invalid_state(input, "Each item must start with a number.");
 		errno = 0;
@@ -186,6 +190,7 @@ quantile_state_in(PG_FUNCTION_ARGS)
 			if (!parse_int64(&p, &item.count) || item.count < 1)
 				invalid_state(input, "A count after \"*\" must be a positive integer.");
 		}
+		item.value += 0.0;		/* -0 is stored as 0 */
 		if (state->nitems > 0 && !(state->items[state->nitems - 1].value < item.value))
 			invalid_state(input, "Values must be strictly ascending.");
 		if (item.count > PG_INT64_MAX - sum)
