@@ -1,13 +1,6 @@
--- (b) The usual hand-written RFM: NTILE(5) per dimension (one sort each,
--- ties split arbitrarily) and a join to the segment map.
-WITH facts AS (
-    SELECT customer_id,
-           date_part('epoch', :'as_of'::timestamptz - max(ordered_at) FILTER (WHERE amount > 0)) / 86400 AS recency_days,
-           count(*) FILTER (WHERE amount > 0) AS frequency,
-           sum(amount) AS monetary
-    FROM orders
-    WHERE ordered_at <= :'as_of'
-    GROUP BY customer_id
+-- (b) The usual hand-written RFM: NTILE(5) per dimension (one sort each, ties
+-- split arbitrarily) and a join to the segment map.  run_bench.sh appends this
+-- to the facts CTE of rfm_readme.sql, so (b) and (c) group orders identically.
 ), scored AS (
     SELECT facts.*,
            ntile(5) OVER (ORDER BY recency_days DESC NULLS FIRST) AS r_score,

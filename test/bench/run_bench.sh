@@ -37,13 +37,21 @@ psql_bench -c "CREATE EXTENSION segment" \
 	-c "VACUUM ANALYZE bench.orders"
 say "generated in $(( $(date +%s) - start )) s"
 
+# The facts CTE of the README query, shared by (f) and (b).
+facts_cte=$(sed -n '/^WITH facts AS (/,/^), scored AS (/p' "$SEGMENT_ROOT/test/bench/rfm_readme.sql" | sed '$d')
+query_a=$(cat "$SEGMENT_ROOT/test/bench/group_by.sql")
+query_f="$facts_cte) SELECT * FROM facts"
+query_b="$facts_cte
+$(cat "$SEGMENT_ROOT/test/bench/rfm_ntile.sql")"
+query_c=$(cat "$SEGMENT_ROOT/test/bench/rfm_readme.sql")
+
 # Runs one query in a fresh session; prints "<ms> <peak RSS kB>".
 run_query() {
-	local file=$1 consume=$2
+	local query=$1 consume=$2
 	local sql
 	sql="SET search_path = bench, public;
 \\timing on
-SELECT $consume FROM ($(cat "$SEGMENT_ROOT/test/bench/$file")) AS q;
+SELECT $consume FROM ($query) AS q;
 \\timing off
 SELECT 'peak_kb ' || (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s+(\\d+)'))[1];"
 	printf '%s\n' "$sql" | psql_bench -At -v as_of="$AS_OF" -f - |
@@ -52,14 +60,14 @@ SELECT 'peak_kb ' || (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s
 
 declare -A times peaks
 names="a f b c"
-file_a=group_by.sql;    consume_a="count(*), count(last_order_at), count(orders), count(revenue)"
-file_f=rfm_facts.sql;   consume_f="count(*), count(recency_days), count(frequency), count(monetary)"
-file_b=rfm_ntile.sql;   consume_b="count(*), count(rfm_segment), sum(r_score + f_score + m_score)"
-file_c=rfm_readme.sql;  consume_c="count(*), count(rfm_segment), sum(r_score + f_score + m_score)"
+consume_a="count(*), count(last_order_at), count(orders), count(revenue)"
+consume_f="count(*), count(recency_days), count(frequency), count(monetary)"
+consume_b="count(*), count(rfm_segment), sum(r_score + f_score + m_score)"
+consume_c="count(*), count(rfm_segment), sum(r_score + f_score + m_score)"
 for run in $(seq "$RUNS"); do
 	for q in $names; do
-		f=file_$q; c=consume_$q
-		read -r ms kb < <(run_query "${!f}" "${!c}")
+		query=query_$q; c=consume_$q
+		read -r ms kb < <(run_query "${!query}" "${!c}")
 		times[$q]+="$ms "
 		peaks[$q]=$kb
 		say "run $run ($q): $ms ms, peak $kb kB"
