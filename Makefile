@@ -2,6 +2,7 @@
 #   make test   install what is missing, build with -Werror, install, run every suite
 #   make demo   the same set-up, then a throwaway cluster with demo data (make demo-stop)
 #   make bench  the RFM benchmark on 10M generated orders
+#   make valgrind  the C functions' SQL tests under valgrind memcheck
 
 EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -37,7 +38,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	{ printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $(SQL_SOURCES); } > $@
 
-.PHONY: test demo demo-stop bench format
+.PHONY: test demo demo-stop bench valgrind format
 test:
 	@bash test/run_tests.sh
 demo:
@@ -46,5 +47,7 @@ demo-stop:
 	@bash scripts/demo.sh stop
 bench:
 	@bash test/bench/run_bench.sh
+valgrind:
+	@bash test/valgrind.sh
 format:
 	clang-format -i src/*.c src/*.h

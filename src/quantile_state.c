@@ -29,7 +29,7 @@ QuantileState *
 quantile_state_create(int32 bins, int32 capacity)
 {
 	Size		size = QUANTILE_STATE_HEADER + (Size) capacity * sizeof(QuantileItem);
-	QuantileState *state = palloc(size);
+	QuantileState *state = palloc0(size);	/* no stray bytes in the datum */
 
 	SET_VARSIZE(state, size);
 	state->bins = bins;

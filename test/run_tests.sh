@@ -62,6 +62,13 @@ if [ "$status" != 0 ] && ! grep -q '^Result: PASS' tap.log && [ "$tap_failed" = 
 fi
 passed=$((passed + ${tap_total:-0} - tap_failed))
 failed=$((failed + tap_failed))
+
+if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/valgrind.sh" 2>&1 | tee valgrind.log; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	status=1
+fi
 if [ "$status" != 0 ]; then
 	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
 	echo "test files kept in $work"
