@@ -58,15 +58,16 @@ build_partition(WindowObject winobj, ScorePartition *part)
 		bool		isout;
 		Datum		d;
 
-		d = WinGetFuncArgInPartition(winobj, 0, rows, WINDOW_SEEK_HEAD, false,
-									 &isnull, &isout);
-		if (isout)
-			break;
+		/* before the next value is computed, never while one is in use */
 		if ((rows & 1023) == 1023)
 		{
 			CHECK_FOR_INTERRUPTS();
 			MemoryContextReset(evalcxt);
 		}
+		d = WinGetFuncArgInPartition(winobj, 0, rows, WINDOW_SEEK_HEAD, false,
+									 &isnull, &isout);
+		if (isout)
+			break;
 		if (isnull)
 			continue;
 		if (n == capacity)
