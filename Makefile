@@ -38,7 +38,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	{ printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $(SQL_SOURCES); } > $@
 
-.PHONY: test demo demo-stop bench valgrind format
+.PHONY: test demo demo-stop bench valgrind
 test:
 	@bash test/run_tests.sh
 demo:
@@ -49,5 +49,3 @@ bench:
 	@bash test/bench/run_bench.sh
 valgrind:
 	@bash test/valgrind.sh
-format:
-	clang-format -i src/*.c src/*.h
