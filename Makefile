@@ -8,11 +8,14 @@ EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = segment
-OBJS = src/segment.o src/quantile.o src/quantile_state.o src/quantile_edges.o \
-       src/quantile_score.o src/rfm_segment.o
+OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
+       src/quantile_edges.o src/quantile_score.o src/rfm_segment.o \
+       src/kmeans_input.o src/kmeans_fit.o src/kmeans_model.o src/kmeans_agg.o \
+       src/kmeans_step.o src/kmeans_align.o src/kmeans_report.o
 
 # The install script is assembled from one file per concern, in this order.
-SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/demo_data.sql
+SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \
+              src/sql/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 

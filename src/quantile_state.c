@@ -12,11 +12,11 @@
 #include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
-#include "utils/float.h"
 #include "utils/memutils.h"
 
 #include "quantile.h"
 #include "quantile_state.h"
+#include "textio.h"
 
 PG_FUNCTION_INFO_V1(quantile_state_in);
 PG_FUNCTION_INFO_V1(quantile_state_out);
@@ -122,22 +122,6 @@ invalid_state(const char *input, const char *detail)
 			 errhint("The text form is \"<bins>;<n>;<value>[*<count>],...\" with values ascending and counts adding up to n, for example \"5;4;1.5*2,3,7\".")));
 }
 
-/* Parse a decimal integer at *p, advancing *p; false if there is none. */
-static bool
-parse_int64(const char **p, int64 *result)
-{
-	char	   *end;
-
-	if (!isdigit((unsigned char) **p) && **p != '-')
-		return false;
-	errno = 0;
-	*result = strtoll(*p, &end, 10);
-	if (end == *p || errno != 0)
-		return false;
-	*p = end;
-	return true;
-}
-
 Datum
 quantile_state_in(PG_FUNCTION_ARGS)
 {
@@ -149,11 +133,11 @@ quantile_state_in(PG_FUNCTION_ARGS)
 	int32		capacity;
 	QuantileState *state;
 
-	if (!parse_int64(&p, &bins) || *p++ != ';')
+	if (!segment_parse_int64(&p, &bins) || *p++ != ';')
 		invalid_state(input, "It must start with the number of bins followed by \";\".");
 	if (bins < SEGMENT_MIN_BINS || bins > SEGMENT_MAX_BINS)
 		invalid_state(input, "The number of bins must be between 2 and 100.");
-	if (!parse_int64(&p, &total) || *p++ != ';')
+	if (!segment_parse_int64(&p, &total) || *p++ != ';')
 		invalid_state(input, "The number of bins must be followed by the number of values and \";\".");
 	if (total < 0)
 		invalid_state(input, "The number of values must not be negative.");
@@ -171,23 +155,17 @@ quantile_state_in(PG_FUNCTION_ARGS)
 	while (*p)
 	{
 		QuantileItem item;
-		char	   *end;
 
 		if ((state->nitems & 0xFFFF) == 0xFFFF)
 			CHECK_FOR_INTERRUPTS();
 
-		if (!(isdigit((unsigned char) *p) || *p == '-' || *p == '.'))
-			invalid_state(input, "Each item must start with a number.");
-		errno = 0;
-		item.value = strtod(p, &end);
-		if (end == p || errno == ERANGE || isnan(item.value) || isinf(item.value))
-			invalid_state(input, "Each value must be a finite float8.");
-		p = end;
+		if (!segment_parse_float8(&p, &item.value))
+			invalid_state(input, "Each item must start with a finite float8.");
 		item.count = 1;
 		if (*p == '*')
 		{
 			p++;
-			if (!parse_int64(&p, &item.count) || item.count < 1)
+			if (!segment_parse_int64(&p, &item.count) || item.count < 1)
 				invalid_state(input, "A count after \"*\" must be a positive integer.");
 		}
 		item.value += 0.0;		/* -0 is stored as 0 */
@@ -225,7 +203,7 @@ quantile_state_out(PG_FUNCTION_ARGS)
 	{
 		if (i > 0)
 			appendStringInfoChar(&buf, ',');
-		appendStringInfoString(&buf, float8out_internal(state->items[i].value));
+		segment_append_float8(&buf, state->items[i].value);
 		if (state->items[i].count > 1)
 			appendStringInfo(&buf, "*" INT64_FORMAT, state->items[i].count);
 	}
