@@ -145,8 +145,10 @@ text_parse_float_list(TextParser *ps, float8 *out, int32 n, const char *what)
 	for (int32 i = 0; i < n; i++)
 	{
 		if (i > 0)
-			text_expect_char(ps, ',', psprintf("\",\" between the %d numbers of %s", n, what));
-		out[i] = text_parse_float(ps, false, what);
+			text_expect_char(ps, ',', psprintf("\",\": %s has %d numbers", what, n));
+		if (!segment_parse_float8(&ps->p, &out[i]))
+			text_parser_error(ps, psprintf("Each number of %s must be a finite float8.", what));
+		out[i] += 0.0;			/* -0 reads as 0 */
 	}
 }
 
