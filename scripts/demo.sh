@@ -106,6 +106,25 @@ CONF
 SELECT customer_id, round(recency_days::numeric, 1) AS recency_days, frequency, monetary,
        r_score AS r, f_score AS f, m_score AS m, rfm_code, rfm_segment
 FROM segment_demo.rfm ORDER BY customer_id LIMIT 8;
+
+-- k-means on the log facts: choose k, then cluster with it.
+CREATE VIEW segment_demo.rfm_features AS
+SELECT customer_id, ARRAY[log(1 + recency_days), log(1 + frequency), log(1 + greatest(monetary, 0))]::float8[] AS features
+FROM segment_demo.rfm WHERE recency_days IS NOT NULL;
+\echo 'Choosing k for the demo customers (segment.kmeans_report: inertia for the elbow, silhouette on a 5,000-row sample):'
+SELECT k, round(inertia::numeric, 0) AS inertia, round(silhouette::numeric, 3) AS silhouette, iterations
+FROM segment.kmeans_report('segment_demo.rfm_features'::regclass, 'features', 2, 8, sample_size => 5000);
+CREATE TABLE segment_demo.rfm_model AS
+SELECT segment.kmeans(features, 5) AS model FROM segment_demo.rfm_features;
+COMMENT ON TABLE segment_demo.rfm_model IS 'k-means model (k = 5) of segment_demo.rfm_features, made by make demo.';
+\echo 'Five k-means clusters (segment_demo.rfm_model), described by their customers:'
+SELECT segment.kmeans_assign(model, features) AS cluster, count(*) AS customers,
+       round(avg(recency_days)::numeric, 0) AS avg_recency_days,
+       round(avg(frequency), 1) AS avg_orders,
+       round(avg(monetary), 2) AS avg_net_revenue,
+       mode() WITHIN GROUP (ORDER BY rfm_segment) AS typical_rfm_segment
+FROM segment_demo.rfm JOIN segment_demo.rfm_features USING (customer_id), segment_demo.rfm_model
+GROUP BY 1 ORDER BY 1;
 SQL
 	} | psql_demo -d segment_demo -v as_of="$AS_OF" -f -
 
@@ -113,7 +132,8 @@ SQL
 
 The demo cluster is running (PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), Unix socket only).
   connect:  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )psql -h $DIR -p $PORT -d segment_demo
-  tables:   segment_demo.orders, touchpoints, spend, carts, rfm, online_retail, online_retail_rfm
+  tables:   segment_demo.orders, touchpoints, spend, carts, rfm, rfm_features (view), rfm_model,
+            online_retail, online_retail_rfm
   stop:     make demo-stop
 EOF2
 }
