@@ -36,6 +36,7 @@ typedef struct LloydWork
 	float8	   *counts;
 	float8	   *centroids;
 	float8	   *next;
+	float8	   *lanes;			/* SUM_LANES copies of per-cluster sums and counts */
 	bool	   *taken;			/* points already used to reseed an empty cluster */
 } LloydWork;
 
@@ -90,6 +91,10 @@ squared_distance(const float8 *a, const float8 *b, int32 dims)
 {
 	float8		d = 0.0;
 
+	/* callers pass a constant dims for 1..4, which this unrolls */
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC unroll 4
+#endif
 	for (int32 t = 0; t < dims; t++)
 	{
 		float8		diff = a[t] - b[t];
@@ -140,22 +145,26 @@ kmeans_standardize_row(const KMeansModel *model, const float8 *x, float8 *z)
  * One assignment pass: label every point with its nearest centroid and,
  * when "accumulate", sum the points per cluster.  Returns the number of
  * labels that changed; *inertia gets the weighted sum of squared distances.
- * Specialised on the dimension so that small ones unroll.
+ * Specialised on the dimension so that small ones unroll.  Consecutive
+ * points (sorted) mostly fall in the same cluster, so the sums go to
+ * SUM_LANES interleaved copies, added up at the end: one running sum would
+ * make every addition wait for the previous one.
  */
+#define SUM_LANES 4
+
 static pg_attribute_always_inline int64
 assign_points_dims(LloydWork *work, bool accumulate, float8 *inertia, int32 dims)
 {
 	const float8 *x = work->x;
 	const float8 *w = work->w;
 	int32		k = work->k;
+	Size		lane_size = (Size) k * (dims + 1);	/* dims sums and a count per cluster */
+	float8	   *lanes = work->lanes;
 	int64		changed = 0;
 	float8		total = 0.0;
 
 	if (accumulate)
-	{
-		memset(work->sums, 0, sizeof(float8) * k * dims);
-		memset(work->counts, 0, sizeof(float8) * k);
-	}
+		memset(lanes, 0, sizeof(float8) * lane_size * SUM_LANES);
 	for (int64 i = 0; i < work->n; i++)
 	{
 		const float8 *row = x + i * dims;
@@ -164,20 +173,37 @@ assign_points_dims(LloydWork *work, bool accumulate, float8 *inertia, int32 dims
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (label != work->labels[i])
-		{
-			work->labels[i] = label;
-			changed++;
-		}
+		changed += (label != work->labels[i]);
+		work->labels[i] = label;
 		work->dist2[i] = d;
 		total += w[i] * d;
 		if (accumulate)
 		{
-			float8	   *sum = work->sums + (Size) label * dims;
+			float8	   *sum = lanes + (Size) (i % SUM_LANES) * lane_size + (Size) label * (dims + 1);
 
+#if defined(__GNUC__) || defined(__clang__)
+#pragma GCC unroll 4
+#endif
 			for (int32 t = 0; t < dims; t++)
 				sum[t] += w[i] * row[t];
-			work->counts[label] += w[i];
+			sum[dims] += w[i];
+		}
+	}
+	if (accumulate)
+	{
+		for (int32 j = 0; j < k; j++)
+		{
+			for (int32 t = 0; t <= dims; t++)
+			{
+				float8		s = 0.0;
+
+				for (int32 lane = 0; lane < SUM_LANES; lane++)
+					s += lanes[(Size) lane * lane_size + (Size) j * (dims + 1) + t];
+				if (t < dims)
+					work->sums[(Size) j * dims + t] = s;
+				else
+					work->counts[j] = s;
+			}
 		}
 	}
 	*inertia = total;
@@ -270,6 +296,45 @@ update_centroids(LloydWork *work)
 	return shift;
 }
 
+/*
+ * out[i] = min(closest[i], squared distance of point i to candidate);
+ * returns the weighted sum of out[], the potential with the candidate added.
+ */
+static pg_attribute_always_inline float8
+distances_with_candidate_dims(const float8 *x, const float8 *w, int64 n, int32 dims,
+							  const float8 *candidate, const float8 *closest, float8 *out)
+{
+	float8		pot = 0.0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		float8		d = squared_distance(x + i * dims, candidate, dims);
+
+		out[i] = Min(d, closest[i]);
+		pot += w[i] * out[i];
+	}
+	return pot;
+}
+
+static float8
+distances_with_candidate(const float8 *x, const float8 *w, int64 n, int32 dims,
+						 const float8 *candidate, const float8 *closest, float8 *out)
+{
+	switch (dims)
+	{
+		case 1:
+			return distances_with_candidate_dims(x, w, n, 1, candidate, closest, out);
+		case 2:
+			return distances_with_candidate_dims(x, w, n, 2, candidate, closest, out);
+		case 3:
+			return distances_with_candidate_dims(x, w, n, 3, candidate, closest, out);
+		case 4:
+			return distances_with_candidate_dims(x, w, n, 4, candidate, closest, out);
+		default:
+			return distances_with_candidate_dims(x, w, n, dims, candidate, closest, out);
+	}
+}
+
 /* Greedy k-means++: each new centre is the best of several D^2-weighted draws. */
 static void
 seed_centroids(LloydWork *work, SegmentPrng *rng)
@@ -321,7 +386,7 @@ seed_centroids(LloydWork *work, SegmentPrng *rng)
 		{
 			int64		lo = 0,
 						hi = n - 1;
-			float8		candidate_pot = 0.0;
+			float8		candidate_pot;
 
 			/* first point whose cumulative weight exceeds the draw: never a chosen centre */
 			draw = segment_prng_uniform(rng) * running;
@@ -334,13 +399,8 @@ seed_centroids(LloydWork *work, SegmentPrng *rng)
 				else
 					lo = mid + 1;
 			}
-			for (int64 i = 0; i < n; i++)
-			{
-				float8		d = squared_distance(x + i * dims, x + lo * dims, dims);
-
-				candidate_d[i] = Min(d, closest[i]);
-				candidate_pot += w[i] * candidate_d[i];
-			}
+			candidate_pot = distances_with_candidate(x, w, n, dims, x + lo * dims,
+													 closest, candidate_d);
 			if (best_id < 0 || candidate_pot < best_pot)
 			{
 				float8	   *swap = best_d;
@@ -495,6 +555,7 @@ kmeans_fit(float8 *x, const float8 *weights, int64 n, int32 dims, int32 k,
 	work.counts = palloc(sizeof(float8) * k);
 	work.centroids = palloc(sizeof(float8) * k * dims);
 	work.next = palloc(sizeof(float8) * k * dims);
+	work.lanes = palloc(sizeof(float8) * k * (dims + 1) * SUM_LANES);
 
 	for (int32 run = 0; run < options->n_init; run++)
 	{
