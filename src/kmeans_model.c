@@ -13,16 +13,11 @@
  */
 #include "postgres.h"
 
-#include <math.h>
-
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "funcapi.h"
-#include "miscadmin.h"
 #include "utils/array.h"
-#include "utils/builtins.h"
 
-#include "compat.h"
 #include "kmeans.h"
 #include "textio.h"
 

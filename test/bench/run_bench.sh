@@ -136,7 +136,7 @@ KM_TOL=1e-4
 # Per iteration: two fits with one init and tol 0 that differ only in
 # max_iter, so that reading the rows, sorting and seeding cancel out.
 KM_ITER_LO=1
-KM_ITER_HI=${BENCH_KMEANS_ITERS:-21}
+KM_ITER_HI=${BENCH_KMEANS_ITERS:-81}
 declare -A sk_total sk_iter sk_inertia sk_niter sk_peak sk_threads
 
 make_kmeans_features() {
@@ -194,9 +194,17 @@ kmeans_bench() {
 
 	# The Debian package goes into the system Python; a pyenv or venv python3
 	# first on PATH does not see it, so /usr/bin/python3 is tried as well.
-	for p in ${BENCH_PYTHON:-python3 /usr/bin/python3}; do
-		if "$p" -c 'import sklearn, threadpoolctl' >/dev/null 2>&1; then python=$p; break; fi
-	done
+	find_python() {
+		for p in ${BENCH_PYTHON:-python3 /usr/bin/python3}; do
+			if "$p" -c 'import sklearn, threadpoolctl' >/dev/null 2>&1; then python=$p; return; fi
+		done
+	}
+	find_python
+	if [ -z "$python" ] && command -v apt-get >/dev/null; then
+		say "installing python3-sklearn (apt) for the comparison"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-sklearn >/dev/null 2>&1 || true
+		find_python
+	fi
 	if [ -z "$python" ]; then
 		say "scikit-learn is not importable (apt-get install python3-sklearn): no comparison"
 		return
