@@ -1,0 +1,77 @@
+-- Views for DBAs and BI tools: plain column types, a comment on every column.
+-- segmentations and job_runs show a role its own segmentations (superusers
+-- all); the metric views also show everything to members of segment_reader.
+
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'segment_reader') THEN
+        CREATE ROLE segment_reader NOLOGIN;
+    END IF;
+END $$;
+
+CREATE VIEW segment.job_runs AS
+SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, r.error_message,
+       r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped,
+       r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.swap_ms
+FROM segment.runs AS r
+JOIN segment.segmentations AS s ON s.name = r.segmentation
+WHERE pg_has_role(current_user, s.owner, 'MEMBER');
+COMMENT ON VIEW segment.job_runs IS 'One row per refresh of the segmentations you own (superusers: all), manual or scheduled.';
+COMMENT ON COLUMN segment.job_runs.run_id IS 'Run number, increasing.';
+COMMENT ON COLUMN segment.job_runs.segmentation IS 'Segmentation refreshed.';
+COMMENT ON COLUMN segment.job_runs.started_at IS 'When the refresh started.';
+COMMENT ON COLUMN segment.job_runs.finished_at IS 'When it ended (NULL while running).';
+COMMENT ON COLUMN segment.job_runs.status IS 'running, succeeded, failed or skipped.';
+COMMENT ON COLUMN segment.job_runs.rows IS 'Customers written to the segment table.';
+COMMENT ON COLUMN segment.job_runs.error_message IS 'Why the run failed.';
+COMMENT ON COLUMN segment.job_runs.duration IS 'finished_at - started_at.';
+COMMENT ON COLUMN segment.job_runs.orders_scanned IS 'Order rows read with a customer and a time (up to as_of).';
+COMMENT ON COLUMN segment.job_runs.rows_skipped IS 'Order rows skipped for a NULL customer or time.';
+COMMENT ON COLUMN segment.job_runs.scan_ms IS 'Milliseconds computing per-customer facts.';
+COMMENT ON COLUMN segment.job_runs.cluster_ms IS 'Milliseconds fitting and aligning k-means.';
+COMMENT ON COLUMN segment.job_runs.score_ms IS 'Milliseconds scoring and writing the new table with its indexes.';
+COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds writing the history snapshot, metrics and migrations.';
+COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';
+GRANT SELECT ON segment.job_runs TO PUBLIC;
+
+CREATE VIEW segment.segment_summary AS
+SELECT m.segmentation, m.segment_type, m.segment, m.customers, m.customer_share, m.orders, m.revenue,
+       m.aov, m.avg_recency_days, m.avg_frequency, m.avg_monetary, m.repeat_rate, m.churn_rate,
+       m.historical_clv, m.refreshed_at
+FROM segment.summaries AS m
+JOIN segment.segmentations AS s ON s.name = m.segmentation
+WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 'segment_reader', 'MEMBER');
+COMMENT ON VIEW segment.segment_summary IS 'Metrics per segment of the last refresh of each segmentation: one row per segmentation, segment type and segment.';
+COMMENT ON COLUMN segment.segment_summary.segmentation IS 'Segmentation name.';
+COMMENT ON COLUMN segment.segment_summary.segment_type IS 'rfm (named RFM segment), lifecycle or cluster (k-means cluster number).';
+COMMENT ON COLUMN segment.segment_summary.segment IS 'Segment name (cluster number as text for clusters).';
+COMMENT ON COLUMN segment.segment_summary.customers IS 'Customers in the segment.';
+COMMENT ON COLUMN segment.segment_summary.customer_share IS 'Share of the customers of this segment type (0..1).';
+COMMENT ON COLUMN segment.segment_summary.orders IS 'Orders with a positive amount of its customers.';
+COMMENT ON COLUMN segment.segment_summary.revenue IS 'Net revenue of its customers, refunds deducted.';
+COMMENT ON COLUMN segment.segment_summary.aov IS 'Average order value: revenue / orders (NULL without orders).';
+COMMENT ON COLUMN segment.segment_summary.avg_recency_days IS 'Average days since the last order.';
+COMMENT ON COLUMN segment.segment_summary.avg_frequency IS 'Average orders per customer.';
+COMMENT ON COLUMN segment.segment_summary.avg_monetary IS 'Average net revenue per customer.';
+COMMENT ON COLUMN segment.segment_summary.repeat_rate IS 'Share of its customers with at least 2 orders.';
+COMMENT ON COLUMN segment.segment_summary.churn_rate IS 'Of the customers in this segment at the previous refresh who were not Lapsed then, the share Lapsed (or without orders) now; NULL after the first refresh.';
+COMMENT ON COLUMN segment.segment_summary.historical_clv IS 'Historical customer lifetime value: net revenue per customer.';
+COMMENT ON COLUMN segment.segment_summary.refreshed_at IS 'When the refresh that computed the row ran.';
+GRANT SELECT ON segment.segment_summary TO PUBLIC;
+
+CREATE VIEW segment.segment_migration AS
+SELECT m.segmentation, m.segment_type, m.from_segment, m.to_segment, m.customers, m.from_refreshed_at,
+       m.to_refreshed_at
+FROM segment.migrations AS m
+JOIN segment.segmentations AS s ON s.name = m.segmentation
+WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 'segment_reader', 'MEMBER');
+COMMENT ON VIEW segment.segment_migration IS 'Customers moving between segments from the previous refresh to the last one, per segment type.';
+COMMENT ON COLUMN segment.segment_migration.segmentation IS 'Segmentation name.';
+COMMENT ON COLUMN segment.segment_migration.segment_type IS 'rfm, lifecycle or cluster.';
+COMMENT ON COLUMN segment.segment_migration.from_segment IS 'Segment at the previous refresh; (new) for customers who were not there.';
+COMMENT ON COLUMN segment.segment_migration.to_segment IS 'Segment at the last refresh; (gone) for customers no longer there.';
+COMMENT ON COLUMN segment.segment_migration.customers IS 'Customers who moved so (or stayed, when from = to).';
+COMMENT ON COLUMN segment.segment_migration.from_refreshed_at IS 'Time of the previous refresh.';
+COMMENT ON COLUMN segment.segment_migration.to_refreshed_at IS 'Time of the last refresh.';
+GRANT SELECT ON segment.segment_migration TO PUBLIC;
+GRANT SELECT ON segment.segment_summary, segment.segment_migration TO segment_reader;

@@ -1,0 +1,486 @@
+-- Segmentations: the catalog, create_segmentation() and drop_segmentation().
+--
+-- A segmentation is an order table registered once, with the columns and
+-- parameters of its refresh.  Its target is a table partitioned by the
+-- customer column with a single DEFAULT partition holding the current
+-- contents: a refresh builds a new partition and swaps it in (refresh.sql).
+-- Every catalog row belongs to the role that created it; row-level security
+-- shows each role (and its members) only its own, superusers all of them.
+
+CREATE TABLE segment.segmentations (
+    name text PRIMARY KEY CHECK (name <> '' AND length(name) <= 48),
+    owner regrole NOT NULL DEFAULT current_user::regrole,
+    orders regclass NOT NULL,
+    customer_column name NOT NULL,
+    time_column name NOT NULL,
+    amount_column name NOT NULL,
+    order_id_column name,
+    bins int4 NOT NULL DEFAULT 5 CHECK (bins BETWEEN 2 AND 100),
+    clusters int4 NOT NULL DEFAULT 6 CHECK (clusters BETWEEN 0 AND 1000),
+    lapse_after interval NOT NULL DEFAULT '180 days' CHECK (lapse_after > '0'),
+    vip_share float8 NOT NULL DEFAULT 0.05 CHECK (vip_share > 0 AND vip_share < 1),
+    lookback interval CHECK (lookback > '0'),
+    as_of timestamptz,
+    target_table regclass NOT NULL,
+    history_table regclass NOT NULL,
+    history_refreshes int4 NOT NULL DEFAULT 10 CHECK (history_refreshes BETWEEN 2 AND 1000),
+    touchpoints regclass,
+    touch_customer_column name,
+    touch_time_column name,
+    touch_channel_column name,
+    spend regclass,
+    spend_channel_column name,
+    spend_day_column name,
+    spend_cost_column name,
+    carts regclass,
+    cart_customer_column name,
+    cart_time_column name,
+    attribution_lookback interval NOT NULL DEFAULT '30 days' CHECK (attribution_lookback > '0'),
+    half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
+    model segment.kmeans_model,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_refreshed_at timestamptz
+);
+COMMENT ON TABLE segment.segmentations IS
+    'One row per segmentation: the registered sources, columns and parameters, the target and history tables, and the k-means model of the last refresh. Each role sees only its own rows (superusers all).';
+COMMENT ON COLUMN segment.segmentations.name IS 'Name of the segmentation.';
+COMMENT ON COLUMN segment.segmentations.owner IS 'Role that created it; only it (or a member, or a superuser) may refresh, change or drop it.';
+COMMENT ON COLUMN segment.segmentations.orders IS 'Order table or view: one row per order (or order line).';
+COMMENT ON COLUMN segment.segmentations.customer_column IS 'Customer column of the orders.';
+COMMENT ON COLUMN segment.segmentations.time_column IS 'Order time column (timestamptz, timestamp or date).';
+COMMENT ON COLUMN segment.segmentations.amount_column IS 'Order amount column (numeric, integer or float); refunds are negative.';
+COMMENT ON COLUMN segment.segmentations.order_id_column IS 'Optional order id: frequency then counts distinct order ids.';
+COMMENT ON COLUMN segment.segmentations.bins IS 'Number of score bins (2..100); named RFM segments need 5.';
+COMMENT ON COLUMN segment.segmentations.clusters IS 'k of the k-means clusters (0 = no clustering).';
+COMMENT ON COLUMN segment.segmentations.lapse_after IS 'A customer without an order for longer than this is Lapsed.';
+COMMENT ON COLUMN segment.segmentations.vip_share IS 'Share of customers, by net revenue, that are High-Value VIP when not lapsed.';
+COMMENT ON COLUMN segment.segmentations.lookback IS 'Only orders within this interval before as_of count (NULL = all history).';
+COMMENT ON COLUMN segment.segmentations.as_of IS 'Analysis time (NULL = the time of each refresh); later orders are ignored.';
+COMMENT ON COLUMN segment.segmentations.target_table IS 'The segment table the refresh maintains.';
+COMMENT ON COLUMN segment.segmentations.history_table IS 'Snapshots of past refreshes, one partition per refresh.';
+COMMENT ON COLUMN segment.segmentations.history_refreshes IS 'Number of refresh snapshots kept in the history table.';
+COMMENT ON COLUMN segment.segmentations.touchpoints IS 'Optional marketing touches (customer, time, channel), for attribution.';
+COMMENT ON COLUMN segment.segmentations.touch_customer_column IS 'Customer column of the touchpoints.';
+COMMENT ON COLUMN segment.segmentations.touch_time_column IS 'Time column of the touchpoints.';
+COMMENT ON COLUMN segment.segmentations.touch_channel_column IS 'Channel column of the touchpoints.';
+COMMENT ON COLUMN segment.segmentations.spend IS 'Optional marketing spend (channel, day, cost), for attribution.';
+COMMENT ON COLUMN segment.segmentations.spend_channel_column IS 'Channel column of the spend.';
+COMMENT ON COLUMN segment.segmentations.spend_day_column IS 'Day column of the spend.';
+COMMENT ON COLUMN segment.segmentations.spend_cost_column IS 'Cost column of the spend.';
+COMMENT ON COLUMN segment.segmentations.carts IS 'Optional cart events (customer, time), for Cart Abandoners.';
+COMMENT ON COLUMN segment.segmentations.cart_customer_column IS 'Customer column of the carts.';
+COMMENT ON COLUMN segment.segmentations.cart_time_column IS 'Time column of the carts.';
+COMMENT ON COLUMN segment.segmentations.attribution_lookback IS 'Touches this long before an order can be credited with it.';
+COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-decay attribution model.';
+COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
+COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
+COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
+
+ALTER TABLE segment.segmentations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_segmentations ON segment.segmentations
+    USING (pg_has_role(current_user, owner, 'MEMBER'))
+    WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
+GRANT SELECT, INSERT, UPDATE, DELETE ON segment.segmentations TO PUBLIC;
+
+-- The run log: one row per refresh.
+CREATE TABLE segment.runs (
+    run_id bigserial PRIMARY KEY,
+    segmentation text NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz,
+    status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
+    rows int8,
+    orders_scanned int8,
+    rows_skipped int8,
+    error_message text,
+    scan_ms float8,
+    score_ms float8,
+    cluster_ms float8,
+    history_ms float8,
+    swap_ms float8
+);
+CREATE INDEX ON segment.runs (segmentation, started_at);
+COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';
+ALTER TABLE segment.runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_runs ON segment.runs
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
+    WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+GRANT SELECT, INSERT, UPDATE, DELETE ON segment.runs TO PUBLIC;
+GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
+
+-- Per-segment metrics and migrations of the last refresh, kept for the views.
+CREATE TABLE segment.summaries (
+    segmentation text NOT NULL,
+    refreshed_at timestamptz NOT NULL,
+    segment_type text NOT NULL,
+    segment text NOT NULL,
+    customers int8 NOT NULL,
+    customer_share float8 NOT NULL,
+    orders int8 NOT NULL,
+    revenue numeric NOT NULL,
+    aov numeric,
+    avg_recency_days float8,
+    avg_frequency float8,
+    avg_monetary numeric,
+    repeat_rate float8,
+    churn_rate float8,
+    historical_clv numeric
+);
+CREATE INDEX ON segment.summaries (segmentation);
+COMMENT ON TABLE segment.summaries IS 'Metrics per segment of the last refresh of each segmentation; read through segment.segment_summary.';
+ALTER TABLE segment.summaries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_summaries ON segment.summaries
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
+    WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+GRANT SELECT, INSERT, DELETE ON segment.summaries TO PUBLIC;
+
+CREATE TABLE segment.migrations (
+    segmentation text NOT NULL,
+    segment_type text NOT NULL,
+    from_segment text NOT NULL,
+    to_segment text NOT NULL,
+    customers int8 NOT NULL,
+    from_refreshed_at timestamptz NOT NULL,
+    to_refreshed_at timestamptz NOT NULL
+);
+CREATE INDEX ON segment.migrations (segmentation);
+COMMENT ON TABLE segment.migrations IS 'Customers moving between segments from the previous refresh to the last one; read through segment.segment_migration.';
+ALTER TABLE segment.migrations ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_migrations ON segment.migrations
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
+    WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+GRANT SELECT, INSERT, DELETE ON segment.migrations TO PUBLIC;
+
+-- Lifecycle rules: the first rule whose condition holds names the customer.
+CREATE TABLE segment.lifecycle_rules (
+    position int4 PRIMARY KEY,
+    segment text NOT NULL CHECK (segment <> ''),
+    condition text NOT NULL
+);
+COMMENT ON TABLE segment.lifecycle_rules IS
+    'Lifecycle segment rules, tried in position order; the first whose condition (an SQL boolean over recency_days, frequency, monetary, is_vip, is_lapsed, has_abandoned_cart, is_prospect) holds names the customer; none: ''Other''. Editable by superusers; pg_dump does not carry edits.';
+COMMENT ON COLUMN segment.lifecycle_rules.position IS 'Order in which rules are tried.';
+COMMENT ON COLUMN segment.lifecycle_rules.segment IS 'Lifecycle segment name.';
+COMMENT ON COLUMN segment.lifecycle_rules.condition IS 'SQL boolean expression over the customer''s facts.';
+INSERT INTO segment.lifecycle_rules VALUES
+    (10, 'Prospect', 'is_prospect'),
+    (20, 'High-Value VIP', 'is_vip AND NOT is_lapsed'),
+    (30, 'Lapsed', 'is_lapsed'),
+    (40, 'Cart Abandoner', 'has_abandoned_cart'),
+    (50, 'First-Time Buyer', 'frequency = 1'),
+    (60, 'Repeat Customer', 'frequency >= 2');
+GRANT SELECT ON segment.lifecycle_rules TO PUBLIC;
+
+SELECT pg_catalog.pg_extension_config_dump('segment.segmentations', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.runs', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.runs_run_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.summaries', '');
+SELECT pg_catalog.pg_extension_config_dump('segment.migrations', '');
+
+-- Checks shared by create_segmentation and refresh -------------------------
+
+-- The attribute of a column, or a clear error.
+CREATE FUNCTION segment._column(rel regclass, col name, role text, OUT attnum int2, OUT typid regtype)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
+        RAISE EXCEPTION 'the % relation of this segmentation no longer exists', role
+            USING ERRCODE = 'undefined_table',
+                  DETAIL = format('It was registered with OID %s.', rel::oid),
+                  HINT = 'Drop the segmentation and create it again on an existing relation.';
+    END IF;
+    SELECT a.attnum, a.atttypid::regtype INTO attnum, typid
+    FROM pg_attribute AS a
+    WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column % of % does not exist', quote_ident(col), rel
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = format('It is the %s column of the segmentation.', role),
+                  HINT = format('Name an existing column of %s.', rel);
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._column(regclass, name, text) IS
+    'Internal: the number and type of a column, or an error naming the relation and the column''s role.';
+
+CREATE FUNCTION segment._check_type(rel regclass, col name, role text, allowed regtype[])
+    RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    t regtype := (segment._column(rel, col, role)).typid;
+BEGIN
+    IF NOT t = ANY (allowed) THEN
+        RAISE EXCEPTION 'column % of % has type %, which cannot be a % column', quote_ident(col), rel, t, role
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = format('A %s column must be of type %s.', role, array_to_string(allowed, ', ')),
+                  HINT = 'Register a view that casts the column.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_type(regclass, name, text, regtype[]) IS
+    'Internal: error unless the column exists and has one of the allowed types.';
+
+CREATE FUNCTION segment._check_readable(rel regclass, role text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+    AS $$
+BEGIN
+    IF NOT has_table_privilege(rel, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for the % relation %', role, rel
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role %s has no SELECT privilege on %s.', current_user, rel),
+                  HINT = format('Ask the owner of %s for GRANT SELECT.', rel);
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_readable(regclass, text) IS
+    'Internal: error unless the current role may read the relation.';
+
+-- Is there a segmentation of that name, whoever owns it?  (Row-level
+-- security hides other roles' rows; this tells "not yours" from "none".)
+CREATE FUNCTION segment._segmentation_owner(segmentation text) RETURNS regrole
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path = pg_catalog
+    AS $$ SELECT owner FROM segment.segmentations WHERE name = segmentation $$;
+COMMENT ON FUNCTION segment._segmentation_owner(text) IS
+    'Internal: the owner of a segmentation, visible to everyone so that errors can say "not yours".';
+
+-- The caller's own segmentation, locked against concurrent changes, or an error.
+CREATE FUNCTION segment._own_segmentation(segmentation text) RETURNS segment.segmentations
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    s segment.segmentations;
+    owner regrole;
+BEGIN
+    SELECT * INTO s FROM segment.segmentations WHERE name = segmentation;
+    IF FOUND THEN
+        RETURN s;
+    END IF;
+    owner := segment._segmentation_owner(segmentation);
+    IF owner IS NULL THEN
+        RAISE EXCEPTION 'segmentation "%" does not exist', segmentation
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'See SELECT name FROM segment.segmentations for yours.';
+    END IF;
+    RAISE EXCEPTION 'must be the owner of segmentation "%"', segmentation
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = format('It belongs to role %s.', owner),
+              HINT = format('Run this as %s, as a member of it, or as a superuser.', owner);
+END $$;
+COMMENT ON FUNCTION segment._own_segmentation(text) IS
+    'Internal: the catalog row of a segmentation the current role owns, or an error saying whether it does not exist or is not yours.';
+
+-- create_segmentation ----------------------------------------------------
+
+CREATE FUNCTION segment.create_segmentation(
+    name text,
+    orders regclass,
+    customer_column name,
+    time_column name,
+    amount_column name,
+    order_id_column name DEFAULT NULL,
+    bins int4 DEFAULT 5,
+    clusters int4 DEFAULT 6,
+    lapse_after interval DEFAULT '180 days',
+    vip_share float8 DEFAULT 0.05,
+    lookback interval DEFAULT NULL,
+    as_of timestamptz DEFAULT NULL,
+    target_table text DEFAULT NULL,
+    touchpoints regclass DEFAULT NULL,
+    touch_customer_column name DEFAULT NULL,
+    touch_time_column name DEFAULT NULL,
+    touch_channel_column name DEFAULT 'channel',
+    spend regclass DEFAULT NULL,
+    spend_channel_column name DEFAULT 'channel',
+    spend_day_column name DEFAULT 'day',
+    spend_cost_column name DEFAULT 'cost',
+    carts regclass DEFAULT NULL,
+    cart_customer_column name DEFAULT NULL,
+    cart_time_column name DEFAULT NULL,
+    attribution_lookback interval DEFAULT '30 days',
+    half_life interval DEFAULT '7 days',
+    history_refreshes int4 DEFAULT 10)
+RETURNS int8
+LANGUAGE plpgsql VOLATILE
+AS $$
+DECLARE
+    target_parts text[];
+    target_schema name;
+    target_name name;
+    customer_type text;
+    target regclass;
+    history regclass;
+    time_types regtype[] := '{timestamptz,timestamp,date}';
+    amount_types regtype[] := '{numeric,int2,int4,int8,float4,float8}';
+BEGIN
+    IF name IS NULL OR name = '' OR length(name) > 48 THEN
+        RAISE EXCEPTION 'a segmentation name must have 1 to 48 characters'
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = format('The name %L was given.', name),
+                  HINT = 'Choose a short name such as ''customers''.';
+    END IF;
+    IF segment._segmentation_owner(name) IS NOT NULL THEN
+        RAISE EXCEPTION 'segmentation "%" already exists', name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = format('It belongs to role %s.', segment._segmentation_owner(name)),
+                  HINT = 'Choose another name, or drop it first with segment.drop_segmentation().';
+    END IF;
+    IF orders IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
+        RAISE EXCEPTION 'orders, customer_column, time_column and amount_column are required'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the order relation and the names of its customer, time and amount columns.';
+    END IF;
+    IF bins IS NULL OR bins NOT BETWEEN 2 AND 100 THEN
+        RAISE EXCEPTION 'bins must be between 2 and 100' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('bins = %s was given.', bins), HINT = 'Use 5 for the named RFM segments.';
+    END IF;
+    IF clusters IS NULL OR clusters NOT BETWEEN 0 AND 1000 THEN
+        RAISE EXCEPTION 'clusters must be between 0 and 1000' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('clusters = %s was given.', clusters), HINT = 'Use 0 for no clustering.';
+    END IF;
+    IF lapse_after IS NULL OR lapse_after <= '0' THEN
+        RAISE EXCEPTION 'lapse_after must be a positive interval' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('lapse_after = %s was given.', lapse_after), HINT = 'For example ''180 days''.';
+    END IF;
+    IF vip_share IS NULL OR NOT (vip_share > 0 AND vip_share < 1) THEN
+        RAISE EXCEPTION 'vip_share must be between 0 and 1 (exclusive)' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('vip_share = %s was given.', vip_share), HINT = 'For example 0.05 for the top 5%.';
+    END IF;
+    IF lookback <= '0' THEN
+        RAISE EXCEPTION 'lookback must be a positive interval or NULL' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('lookback = %s was given.', lookback), HINT = 'NULL counts all history.';
+    END IF;
+    IF history_refreshes IS NULL OR history_refreshes NOT BETWEEN 2 AND 1000 THEN
+        RAISE EXCEPTION 'history_refreshes must be between 2 and 1000' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('history_refreshes = %s was given.', history_refreshes),
+            HINT = 'Two snapshots are the least that segment_migration needs.';
+    END IF;
+    IF attribution_lookback IS NULL OR attribution_lookback <= '0' OR half_life IS NULL OR half_life <= '0' THEN
+        RAISE EXCEPTION 'attribution_lookback and half_life must be positive intervals'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''30 days'' and ''7 days''.';
+    END IF;
+
+    -- the sources: readable, with the columns and types needed
+    PERFORM segment._check_readable(orders, 'orders');
+    customer_type := format_type((SELECT atttypid FROM pg_attribute
+                                  WHERE attrelid = orders
+                                    AND attnum = (segment._column(orders, customer_column, 'customer')).attnum),
+                                 (SELECT atttypmod FROM pg_attribute
+                                  WHERE attrelid = orders
+                                    AND attnum = (segment._column(orders, customer_column, 'customer')).attnum));
+    PERFORM segment._check_type(orders, time_column, 'time', time_types);
+    PERFORM segment._check_type(orders, amount_column, 'amount', amount_types);
+    IF order_id_column IS NOT NULL THEN
+        PERFORM segment._column(orders, order_id_column, 'order id');
+    END IF;
+    IF touchpoints IS NOT NULL THEN
+        PERFORM segment._check_readable(touchpoints, 'touchpoints');
+        PERFORM segment._column(touchpoints, coalesce(touch_customer_column, customer_column), 'touch customer');
+        PERFORM segment._check_type(touchpoints, coalesce(touch_time_column, time_column), 'touch time', time_types);
+        PERFORM segment._column(touchpoints, touch_channel_column, 'touch channel');
+    END IF;
+    IF spend IS NOT NULL THEN
+        PERFORM segment._check_readable(spend, 'spend');
+        PERFORM segment._column(spend, spend_channel_column, 'spend channel');
+        PERFORM segment._check_type(spend, spend_day_column, 'spend day', time_types);
+        PERFORM segment._check_type(spend, spend_cost_column, 'spend cost', amount_types);
+    END IF;
+    IF carts IS NOT NULL THEN
+        PERFORM segment._check_readable(carts, 'carts');
+        PERFORM segment._column(carts, coalesce(cart_customer_column, customer_column), 'cart customer');
+        PERFORM segment._check_type(carts, coalesce(cart_time_column, time_column), 'cart time', time_types);
+    END IF;
+
+    -- the target: a new table, never one that exists
+    target_parts := CASE WHEN target_table IS NULL THEN ARRAY['public', name || '_segments']
+                         ELSE parse_ident(target_table) END;
+    IF array_length(target_parts, 1) = 1 THEN
+        target_parts := ARRAY[current_schema()::text] || target_parts;
+    END IF;
+    IF array_length(target_parts, 1) <> 2 OR target_parts[1] IS NULL THEN
+        RAISE EXCEPTION 'invalid target table name "%"', target_table USING ERRCODE = 'invalid_name',
+            HINT = 'Give a table name, optionally schema-qualified: ''analytics.customer_segments''.';
+    END IF;
+    target_schema := target_parts[1];
+    target_name := target_parts[2];
+    IF length(target_name) > 52 THEN
+        RAISE EXCEPTION 'target table name "%" is too long', target_name USING ERRCODE = 'name_too_long',
+            DETAIL = 'Its partitions and history take names of up to 63 bytes built from it.',
+            HINT = 'Use a target table name of at most 52 characters.';
+    END IF;
+    IF to_regclass(format('%I.%I', target_schema, target_name)) IS NOT NULL
+       OR to_regclass(format('%I.%I', target_schema, target_name || '_history')) IS NOT NULL THEN
+        RAISE EXCEPTION 'relation %.% already exists', quote_ident(target_schema),
+            quote_ident(CASE WHEN to_regclass(format('%I.%I', target_schema, target_name)) IS NOT NULL
+                             THEN target_name ELSE target_name || '_history' END)
+            USING ERRCODE = 'duplicate_table',
+                  DETAIL = 'A segmentation creates its target table and history table and never writes into an existing one.',
+                  HINT = 'Pass another target_table, or drop or rename the existing relation.';
+    END IF;
+
+    EXECUTE format('CREATE TABLE %I.%I (%I %s NOT NULL, recency_days float8, frequency int8, monetary numeric,
+                        r_score int4, f_score int4, m_score int4, rfm_code text, rfm_segment text,
+                        lifecycle_segment text, cluster int4, first_order_at timestamptz,
+                        last_order_at timestamptz, refreshed_at timestamptz NOT NULL)
+                    PARTITION BY LIST (%I)',
+                   target_schema, target_name, customer_column, customer_type, customer_column);
+    target := format('%I.%I', target_schema, target_name)::regclass;
+    EXECUTE format('CREATE UNIQUE INDEX ON %s (%I)', target, customer_column);
+    EXECUTE format('COMMENT ON TABLE %s IS %L', target,
+                   format('Customer segments of segmentation %s, maintained by segment.refresh(): do not write into it.', name));
+    EXECUTE format('CREATE TABLE %I.%I (%I %s NOT NULL, rfm_segment text, lifecycle_segment text, cluster int4,
+                        refreshed_at timestamptz NOT NULL) PARTITION BY LIST (refreshed_at)',
+                   target_schema, target_name || '_history', customer_column, customer_type);
+    history := format('%I.%I', target_schema, target_name || '_history')::regclass;
+    EXECUTE format('COMMENT ON TABLE %s IS %L', history,
+                   format('Snapshots of the last refreshes of segmentation %s, one partition per refresh.', name));
+
+    INSERT INTO segment.segmentations (name, owner, orders, customer_column, time_column, amount_column,
+        order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target_table,
+        history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
+        touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
+        carts, cart_customer_column, cart_time_column, attribution_lookback, half_life)
+    VALUES (name, current_user::regrole, orders, customer_column, time_column, amount_column,
+        order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
+        history, history_refreshes, touchpoints,
+        CASE WHEN touchpoints IS NOT NULL THEN coalesce(touch_customer_column, customer_column) END,
+        CASE WHEN touchpoints IS NOT NULL THEN coalesce(touch_time_column, time_column) END,
+        CASE WHEN touchpoints IS NOT NULL THEN touch_channel_column END,
+        spend,
+        CASE WHEN spend IS NOT NULL THEN spend_channel_column END,
+        CASE WHEN spend IS NOT NULL THEN spend_day_column END,
+        CASE WHEN spend IS NOT NULL THEN spend_cost_column END,
+        carts,
+        CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
+        CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
+        attribution_lookback, half_life);
+    RETURN segment.refresh(name);
+END $$;
+COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
+    float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
+    name, name, interval, interval, int4) IS
+    'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
+
+CREATE FUNCTION segment.drop_segmentation(name text) RETURNS void
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog
+AS $$
+DECLARE
+    s segment.segmentations := segment._own_segmentation(name);
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table) THEN
+        EXECUTE format('DROP TABLE %s', s.target_table);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table) THEN
+        EXECUTE format('DROP TABLE %s', s.history_table);
+    END IF;
+    DELETE FROM segment.summaries WHERE segmentation = s.name;
+    DELETE FROM segment.migrations WHERE segmentation = s.name;
+    DELETE FROM segment.runs WHERE segmentation = s.name;
+    DELETE FROM segment.segmentations WHERE segmentations.name = s.name;
+END $$;
+COMMENT ON FUNCTION segment.drop_segmentation(text) IS
+    'Drops a segmentation you own: its target and history tables, metrics and run log.';
