@@ -83,7 +83,7 @@ BEGIN
            m.customers::float8 / sum(m.customers) OVER (PARTITION BY m.segment_type),
            m.orders, m.revenue, m.revenue / nullif(m.orders, 0), m.avg_recency_days, m.avg_frequency,
            m.avg_monetary, m.repeat_rate,
-           CASE WHEN s.last_refreshed_at IS NOT NULL THEN coalesce(c.lapsed_now::float8 / nullif(c.active_before, 0), 0) END,
+           c.lapsed_now::float8 / nullif(c.active_before, 0),
            m.revenue / m.customers
     FROM metrics AS m LEFT JOIN churn AS c USING (segment_type, segment);
 

@@ -185,12 +185,7 @@ CREATE FUNCTION segment._column(rel regclass, col name, role text, OUT attnum in
     SET search_path = pg_catalog
     AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
-        RAISE EXCEPTION 'the % relation of this segmentation no longer exists', role
-            USING ERRCODE = 'undefined_table',
-                  DETAIL = format('It was registered with OID %s.', rel::oid),
-                  HINT = 'Drop the segmentation and create it again on an existing relation.';
-    END IF;
+    PERFORM segment._check_exists(rel, role);
     SELECT a.attnum, a.atttypid::regtype INTO attnum, typid
     FROM pg_attribute AS a
     WHERE a.attrelid = rel AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
@@ -213,20 +208,36 @@ DECLARE
     t regtype := (segment._column(rel, col, role)).typid;
 BEGIN
     IF NOT t = ANY (allowed) THEN
-        RAISE EXCEPTION 'column % of % has type %, which cannot be a % column', quote_ident(col), rel, t, role
+        RAISE EXCEPTION 'column % of % has type %, which cannot serve as the % column', quote_ident(col), rel, t, role
             USING ERRCODE = 'datatype_mismatch',
-                  DETAIL = format('A %s column must be of type %s.', role, array_to_string(allowed, ', ')),
+                  DETAIL = format('The %s column must be of type %s.', role, array_to_string(allowed, ', ')),
                   HINT = 'Register a view that casts the column.';
     END IF;
 END $$;
 COMMENT ON FUNCTION segment._check_type(regclass, name, text, regtype[]) IS
     'Internal: error unless the column exists and has one of the allowed types.';
 
+CREATE FUNCTION segment._check_exists(rel regclass, role text) RETURNS void
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
+        RAISE EXCEPTION 'the % relation of this segmentation no longer exists', role
+            USING ERRCODE = 'undefined_table',
+                  DETAIL = 'It has been dropped since the segmentation was registered.',
+                  HINT = 'Drop the segmentation and create it again on an existing relation.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_exists(regclass, text) IS
+    'Internal: error unless a registered relation still exists.';
+
 CREATE FUNCTION segment._check_readable(rel regclass, role text) RETURNS void
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog
     AS $$
 BEGIN
+    PERFORM segment._check_exists(rel, role);
     IF NOT has_table_privilege(rel, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for the % relation %', role, rel
             USING ERRCODE = 'insufficient_privilege',

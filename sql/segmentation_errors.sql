@@ -1,0 +1,100 @@
+-- Every bad input to the segmentation functions gets its own error and
+-- changes nothing: no catalog row, no table, the old segment table intact.
+\set VERBOSITY default
+\set SHOW_CONTEXT never
+SET timezone = 'UTC';
+
+CREATE TABLE orders (customer_id int8, ordered_at timestamptz, amount numeric, note text, day date, price float8);
+INSERT INTO orders VALUES (1, '2025-12-01', 10, 'x', '2025-12-01', 10), (2, '2025-12-02', 20, 'y', '2025-12-02', 20);
+CREATE TABLE users_table (id int);   -- a user's own table that must never be overwritten
+INSERT INTO users_table VALUES (42);
+
+-- unknown relation or column, wrong column types
+SELECT segment.create_segmentation('s', 'no_such_table', 'customer_id', 'ordered_at', 'amount');
+SELECT segment.create_segmentation('s', 'orders', 'no_such_column', 'ordered_at', 'amount');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'note', 'amount');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'note');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', order_id_column => 'nope');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', carts => 'orders', cart_time_column => 'note');
+-- parameters out of range
+SELECT segment.create_segmentation('', 'orders', 'customer_id', 'ordered_at', 'amount');
+SELECT segment.create_segmentation(repeat('n', 49), 'orders', 'customer_id', 'ordered_at', 'amount');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', bins => 1);
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', clusters => -1);
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', vip_share => 1);
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', lapse_after => '0');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', lookback => '-1 day');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', history_refreshes => 1);
+SELECT segment.create_segmentation('s', 'orders', NULL, 'ordered_at', 'amount');
+-- a target that exists and is not ours is never overwritten
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', target_table => 'users_table');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount', target_table => 'a.b.c');
+SELECT * FROM users_table;
+SELECT count(*) AS segmentations, to_regclass('public.s_segments') AS target FROM segment.segmentations;
+
+-- NaN or infinite amounts: the error names the customer
+INSERT INTO orders VALUES (3, '2025-12-03', 'NaN', 'z', '2025-12-03', 'Infinity');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'day', 'price');
+DELETE FROM orders WHERE customer_id = 3;
+SELECT count(*) AS segmentations, to_regclass('public.s_segments') AS target FROM segment.segmentations;
+
+-- a good one (date time column, float amounts), then names that exist or do not
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'day', 'price', clusters => 0, as_of => '2026-01-01');
+SELECT segment.create_segmentation('s', 'orders', 'customer_id', 'ordered_at', 'amount');
+SELECT segment.refresh('nope');
+SELECT segment.drop_segmentation('nope');
+CREATE TABLE before AS SELECT * FROM s_segments;
+
+-- a failed refresh keeps the old table: NaN arrives, a column is renamed,
+-- the source is dropped
+INSERT INTO orders VALUES (3, '2025-12-03', 1, 'z', '2025-12-03', 'NaN');
+SELECT segment.refresh('s');
+DELETE FROM orders WHERE customer_id = 3;
+ALTER TABLE orders RENAME COLUMN price TO unit_price;
+SELECT segment.refresh('s');
+ALTER TABLE orders RENAME COLUMN unit_price TO price;
+ALTER TABLE orders RENAME TO orders_renamed;   -- a renamed source is still the same relation
+SELECT segment.refresh('s') AS still_refreshes;
+CREATE TABLE orders_copy AS SELECT * FROM orders_renamed;
+DROP TABLE orders_renamed;
+SELECT segment.refresh('s');
+SELECT count(*) AS unchanged_rows FROM (SELECT customer_id, recency_days, frequency, monetary FROM s_segments
+    EXCEPT SELECT customer_id, recency_days, frequency, monetary FROM before) AS d;
+SELECT count(*) AS rows FROM s_segments;
+SELECT status, count(*) FROM segment.job_runs GROUP BY 1;
+
+-- privileges: no SELECT on the orders; someone else's segmentation
+CREATE ROLE seg_stranger NOLOGIN;
+GRANT CREATE ON SCHEMA public TO seg_stranger;
+SET ROLE seg_stranger;
+SELECT segment.create_segmentation('t', 'orders_copy', 'customer_id', 'day', 'price');
+SELECT segment.refresh('s');
+SELECT segment.drop_segmentation('s');
+SELECT count(*) AS visible FROM segment.segmentations;
+DELETE FROM segment.segmentations;   -- row-level security: nothing of others' to delete
+RESET ROLE;
+SELECT count(*) AS still_there FROM segment.segmentations;
+
+-- the SQLSTATE of each kind of bad input
+CREATE FUNCTION sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE stmt;
+    RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+    RETURN SQLSTATE;
+END $$;
+SELECT stmt, sqlstate_of(stmt) AS sqlstate FROM (VALUES
+    ('SELECT segment.create_segmentation(''x'', ''orders_copy'', ''nope'', ''day'', ''price'')'),
+    ('SELECT segment.create_segmentation(''x'', ''orders_copy'', ''customer_id'', ''note'', ''price'')'),
+    ('SELECT segment.create_segmentation(''x'', ''orders_copy'', ''customer_id'', ''day'', ''price'', bins => 0)'),
+    ('SELECT segment.create_segmentation(''s'', ''orders_copy'', ''customer_id'', ''day'', ''price'')'),
+    ('SELECT segment.create_segmentation(''x'', ''orders_copy'', ''customer_id'', ''day'', ''price'', target_table => ''users_table'')'),
+    ('SELECT segment.refresh(''nope'')'),
+    ('SELECT segment.refresh(''s'')')) AS t(stmt);
+DROP FUNCTION sqlstate_of(text);
+
+SELECT segment.drop_segmentation('s');
+DROP TABLE users_table, before, orders_copy;
+REVOKE CREATE ON SCHEMA public FROM seg_stranger;
+DROP ROLE seg_stranger;
