@@ -48,7 +48,7 @@ FROM "My Shop"."Customer Segments" AS s, segment.segmentations AS m
 WHERE m.name = 'shop' AND s.recency_days IS NOT NULL;
 
 -- The run log: 13 order rows up to as_of, 2 skipped (NULL customer, NULL time).
-SELECT run_id, segmentation, status, rows, orders_scanned, rows_skipped, error_message,
+SELECT segmentation, status, rows, orders_scanned, rows_skipped, error_message, scan_method,
        duration >= '0' AS timed, scan_ms >= 0 AND score_ms >= 0 AND swap_ms >= 0 AS phases
 FROM segment.job_runs;
 

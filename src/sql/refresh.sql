@@ -84,6 +84,14 @@ END $$;
 COMMENT ON FUNCTION segment._lock_for_swap(regclass) IS
     'Internal: ACCESS EXCLUSIVE lock on the table, requested for at most 50 ms at a time so that readers never wait behind a long queue.';
 
+CREATE FUNCTION segment._scan_facts(orders regclass, customer_column name, time_column name,
+    amount_column name, order_id_column name, as_of timestamptz, lookback interval)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'scan_facts'
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION segment._scan_facts(regclass, name, name, name, name, timestamptz, interval) IS
+    'Internal: per-customer facts of an order table in one C pass (the refresh''s fast path); errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+
 CREATE FUNCTION segment.refresh(name text) RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog
@@ -114,6 +122,7 @@ DECLARE
     old_parts regclass[];
     index_sql text;
     produced int8;
+    method text;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('segment.refresh'), hashtext(s.name)) THEN
         RAISE EXCEPTION 'segmentation "%" is being refreshed by another session', s.name
@@ -143,32 +152,54 @@ BEGIN
     customer_type := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                       WHERE attrelid = s.target_table AND attname = cust_col);
 
+    -- work tables of an earlier refresh in the same transaction
+    IF to_regclass('pg_temp.segment_facts') IS NOT NULL THEN
+        DROP TABLE pg_temp.segment_facts;
+    END IF;
+    IF to_regclass('pg_temp.segment_carts') IS NOT NULL THEN
+        DROP TABLE pg_temp.segment_carts;
+    END IF;
+
     INSERT INTO segment.runs (segmentation, started_at, status)
     VALUES (s.name, started, 'running') RETURNING run_id INTO run;
 
-    -- scan: one pass over the orders
+    -- scan: one pass over the orders, in C when the orders allow it
     phase := clock_timestamp();
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_facts ON COMMIT DROP AS
-        SELECT c AS customer,
-               count(*) FILTER (WHERE c IS NOT NULL AND t IS NOT NULL) AS valid_rows,
-               count(*) FILTER (WHERE c IS NULL OR t IS NULL) AS skipped_rows,
-               min(t) FILTER (WHERE a > 0) AS first_order_at,
-               max(t) FILTER (WHERE a > 0) AS last_order_at,
-               %s AS frequency,
-               sum(a) FILTER (WHERE t IS NOT NULL) AS monetary
-        FROM (SELECT o.%I AS c, o.%I::timestamptz AS t, o.%I::numeric AS a, %s AS order_id
-              FROM %s AS o
-              WHERE o.%I IS NULL
-                 OR (o.%I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%I::timestamptz > $1 - $2))) AS x
-        GROUP BY c
-        $q$,
-        CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
-             ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
-        cust_col, s.time_column, s.amount_column,
-        CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
-        s.orders, s.time_column, s.time_column, s.time_column)
-    USING as_of, s.lookback;
+    BEGIN
+        EXECUTE format($q$
+            CREATE TEMP TABLE segment_facts ON COMMIT DROP AS
+            SELECT * FROM segment._scan_facts($1, $2, $3, $4, $5, $6, $7)
+                AS f(customer %s, valid_rows int8, skipped_rows int8, first_order_at timestamptz,
+                     last_order_at timestamptz, frequency int8, monetary numeric)
+            $q$, customer_type)
+        USING s.orders, s.customer_column, s.time_column, s.amount_column, s.order_id_column, as_of, s.lookback;
+        method := 'fast';
+    EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
+        method := 'sql';
+    END;
+    IF method = 'sql' THEN
+        EXECUTE format($q$
+            CREATE TEMP TABLE segment_facts ON COMMIT DROP AS
+            SELECT c AS customer,
+                   count(*) FILTER (WHERE c IS NOT NULL AND t IS NOT NULL) AS valid_rows,
+                   count(*) FILTER (WHERE c IS NULL OR t IS NULL) AS skipped_rows,
+                   min(t) FILTER (WHERE a > 0) AS first_order_at,
+                   max(t) FILTER (WHERE a > 0) AS last_order_at,
+                   %s AS frequency,
+                   sum(a) FILTER (WHERE t IS NOT NULL) AS monetary
+            FROM (SELECT o.%I AS c, o.%I::timestamptz AS t, o.%I::numeric AS a, %s AS order_id
+                  FROM %s AS o
+                  WHERE o.%I IS NULL
+                     OR (o.%I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%I::timestamptz > $1 - $2))) AS x
+            GROUP BY c
+            $q$,
+            CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
+                 ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
+            cust_col, s.time_column, s.amount_column,
+            CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
+            s.orders, s.time_column, s.time_column, s.time_column)
+        USING as_of, s.lookback;
+    END IF;
     SELECT coalesce(sum(valid_rows), 0), coalesce(sum(skipped_rows), 0) INTO scanned, skipped FROM segment_facts;
     DELETE FROM segment_facts WHERE customer IS NULL OR valid_rows = 0;
     SELECT customer::text INTO bad FROM segment_facts
@@ -209,7 +240,7 @@ BEGIN
     -- cluster
     IF s.clusters > 0 THEN
         phase := clock_timestamp();
-        SELECT segment.kmeans(ARRAY[ln(1 + extract(epoch FROM as_of - last_order_at) / 86400),
+        SELECT segment.kmeans(ARRAY[ln(1 + date_part('epoch', as_of - last_order_at) / 86400),
                                     ln(1 + frequency), ln(1 + greatest(monetary, 0))]::float8[],
                               s.clusters, '{"allow_fewer_clusters": true}'::jsonb)
         INTO fitted FROM segment_facts WHERE last_order_at IS NOT NULL;
@@ -227,9 +258,9 @@ BEGIN
     EXECUTE format($q$
         INSERT INTO %s
         WITH scored AS (
-            SELECT f.customer, extract(epoch FROM $1 - f.last_order_at) / 86400 AS recency_days,
+            SELECT f.customer, date_part('epoch', $1 - f.last_order_at) / 86400 AS recency_days,
                    f.frequency, f.monetary, f.first_order_at, f.last_order_at,
-                   segment.quantile_score(-(extract(epoch FROM $1 - f.last_order_at) / 86400), $2) OVER w AS r_score,
+                   segment.quantile_score(-(date_part('epoch', $1 - f.last_order_at) / 86400), $2) OVER w AS r_score,
                    segment.quantile_score(f.frequency, $2) OVER w AS f_score,
                    segment.quantile_score(f.monetary, $2) OVER w AS m_score,
                    f.monetary IS NOT NULL
@@ -284,8 +315,9 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s DEFAULT', s.target_table, new_part);
     t_swap := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
+    DROP TABLE pg_temp.segment_facts, pg_temp.segment_carts;
     UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = produced,
-           orders_scanned = scanned, rows_skipped = skipped, scan_ms = t_scan,
+           orders_scanned = scanned, rows_skipped = skipped, scan_method = method, scan_ms = t_scan,
            cluster_ms = t_cluster, score_ms = t_score, history_ms = t_history, swap_ms = t_swap
     WHERE run_id = run;
     RETURN produced;

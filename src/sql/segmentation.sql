@@ -93,6 +93,7 @@ CREATE TABLE segment.runs (
     orders_scanned int8,
     rows_skipped int8,
     error_message text,
+    scan_method text CHECK (scan_method IN ('fast', 'sql')),
     scan_ms float8,
     score_ms float8,
     cluster_ms float8,
