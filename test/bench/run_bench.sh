@@ -10,7 +10,16 @@
 #   (s) scikit-learn's KMeans (lloyd) on the same rows, default threads and one
 #       thread (if python3-sklearn is importable)
 # with the ratio of the times per iteration, both inertias and the peak RSS.
-# BENCH_ONLY=rfm or BENCH_ONLY=kmeans runs one part (the data is always made).
+# Then materialized segmentations (segment.refresh) on the same orders:
+#   (r)  refresh without clustering, (rk) with k-means (k = 6), (rs) on the SQL
+#        path (segment.fast_scan off): total ms, phase times from
+#        segment.job_runs and the backend's peak RSS
+#   (b)  the hand-written equivalent: CREATE TABLE AS the NTILE RFM + an index
+# with the ratios to (a) plain GROUP BY, (b) and DuckDB's RFM, and a reader's
+# worst wait (pgbench point reads of the segment table) during one refresh.
+# BENCH_PERF=<dir> also profiles one refresh with perf (perf.data and
+# perf-report.txt in <dir>).
+# BENCH_ONLY=rfm, kmeans or refresh runs one part (the data is always made).
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -19,9 +28,11 @@ PORT=${BENCH_PORT:-54329}
 AS_OF='2026-01-01 00:00:00+00'
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-	"" | rfm | kmeans) ;;
-	*) echo "BENCH_ONLY must be rfm or kmeans, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans or refresh, not '$ONLY'" >&2; exit 1 ;;
 esac
+# part NAME: whether that part runs
+part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 ensure_postgres
 build_and_install
@@ -252,7 +263,227 @@ kmeans_summary() {
 		printf "  inertia k vs best scikit-learn = %+.4f%% (target within 1%%)\n", 100 * (k - b) / b }'
 }
 
-if [ "$ONLY" != kmeans ]; then rfm_bench; fi
-if [ "$ONLY" != rfm ]; then make_kmeans_features; kmeans_bench; fi
-if [ "$ONLY" != kmeans ]; then rfm_summary; fi
-if [ "$ONLY" != rfm ]; then kmeans_summary; fi
+# ---- materialized segmentations ----------------------------------------------
+# Two segmentations of bench.orders: bench_seg (no clustering) and bench_seg_k
+# (k-means), created once (with their first refresh), then refreshed in fresh
+# sessions.  A CHECKPOINT before each timed write keeps one run's dirty
+# buffers out of the next one's time.
+SEG_K=6
+declare -A rf_times rf_peaks rf_phase rf_method
+refresh_error=""
+duck_ms=${duck_ms:-}
+
+# Reports a failed refresh (psql's output in $1) and remembers the error.
+refresh_failed() {
+	refresh_error=$(echo "$1" | grep -E '^(psql:.*)?(ERROR|DETAIL|HINT|CONTEXT):' || echo "$1")
+	echo "segment.refresh failed:" >&2
+	echo "$refresh_error" | sed 's/^/    /' >&2
+}
+
+# Refreshes segmentation $1 in a fresh session, after the SQL in $2 (may be
+# empty); sets rr to "<ms> <peak RSS kB> <scan> <cluster> <score> <history>
+# <swap ms> <scan method> <rows> <orders scanned> <start epoch>", or fails.
+run_refresh() {
+	local name=$1 setting=${2:-} sql out
+	psql_bench -c CHECKPOINT
+	sql="$setting
+\\timing on
+SELECT 'refreshed', segment.refresh('$name');
+\\timing off
+SELECT 'phases', scan_ms, cluster_ms, score_ms, history_ms, swap_ms, scan_method, rows, orders_scanned,
+       extract(epoch FROM started_at)
+FROM segment.job_runs WHERE segmentation = '$name' ORDER BY run_id DESC LIMIT 1;
+SELECT 'peak_kb ' || (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s+(\\d+)'))[1];"
+	if ! out=$(printf '%s\n' "$sql" | psql_bench -At -F ' ' -f - 2>&1); then
+		refresh_failed "$out"
+		return 1
+	fi
+	rr=$(echo "$out" | awk '/^Time:/ {ms=$2} /^peak_kb/ {kb=$2}
+		/^phases / {p=$2 " " $3 " " $4 " " $5 " " $6 " " $7 " " $8 " " $9 " " $10}
+		END {print ms, kb, p}')
+}
+
+# (b) in a fresh session: CREATE TABLE AS + CREATE INDEX, the two times added;
+# prints "<ms> <peak RSS kB>".
+run_hand() {
+	psql_bench -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS bench.hand" -c CHECKPOINT
+	printf '%s\n' "SET search_path = bench, public;
+\\timing on
+CREATE TABLE bench.hand AS
+$query_b
+;
+CREATE INDEX ON bench.hand (customer_id);
+\\timing off
+SELECT 'peak_kb ' || (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s+(\\d+)'))[1];" |
+		psql_bench -At -v as_of="$AS_OF" -f - |
+		awk '/^Time:/ {ms += $2} /^peak_kb/ {kb=$2} END {print ms, kb}'
+}
+
+# A reader's point queries on bench.bench_seg (pgbench, one client, per-
+# transaction log) from 1 s before one refresh to about 3 s after it.
+reader_bench() {
+	local script="$dir/point_read.sql" seconds pgb t0 t1 t_end log
+	printf '\\set id random(1, %d)\nSELECT * FROM bench.bench_seg WHERE customer_id = :id;\n' "$CUSTOMERS" >"$script"
+	chmod 644 "$script"
+	seconds=$(awk -v ms="${rf_times[r]}" 'BEGIN {printf "%d", ms / 1000 + 4.999}')
+	say "reader during a refresh: pgbench point reads for $seconds s, refresh after 1 s"
+	as_server_user "$PG_BINDIR/pgbench" -n -c 1 -T "$seconds" -l --log-prefix="$dir/reader" -f "$script" \
+		-h "$dir" -p "$PORT" postgres >"$dir/pgbench.out" 2>&1 &
+	pgb=$!
+	t_end=$(awk -v t="$(date +%s.%N)" -v s="$seconds" 'BEGIN {printf "%.3f", t + s}')
+	sleep 1
+	run_refresh bench_seg || { wait "$pgb" || true; return 1; }
+	t1=$(date +%s.%N)
+	t0=$(echo "$rr" | awk '{print $11}')
+	say "reader's refresh: $(echo "$rr" | awk '{print $1}') ms"
+	wait "$pgb" || { say "pgbench failed:"; sed 's/^/    /' "$dir/pgbench.out"; return 0; }
+	awk -v a="$t1" -v b="$t_end" 'BEGIN {exit !(a > b - 0.5)}' &&
+		say "warning: the refresh ended less than 0.5 s before pgbench did"
+	log=$(ls "$dir"/reader.* | head -1)
+	# pgbench 15: client_id transaction_no time(us) script_no time_epoch time_us
+	# [schedule_lag] [retries]; time is "failed" or "skipped" for those
+	# over the reads: count, those overlapping the refresh, max, p99.9 and failed
+	reader=$(awk -v t0="$t0" -v t1="$t1" '
+		$3 ~ /^[0-9]+$/ {
+			n++; end = $5 + $6 / 1e6
+			if (end >= t0 && end - $3 / 1e6 <= t1) during++
+			if ($3 / 1000 > max) max = $3 / 1000
+		}
+		$3 !~ /^[0-9]+$/ {bad++}
+		END {printf "%d %d %.1f", n, during, max}' "$log")
+	reader+=" $(awk '$3 ~ /^[0-9]+$/ {print $3 / 1000}' "$log" | sort -g |
+		awk '{v[NR] = $1} END {i = int(NR * 0.999); if (i < NR * 0.999) i++; if (i < 1) i = 1; printf "%.1f", v[i]}')"
+	reader+=" $(awk '$3 !~ /^[0-9]+$/' "$log" | wc -l)"
+}
+
+refresh_bench() {
+	local run ms kb scan cluster score history swap method rows scanned started q f i
+	say "creating segmentations bench_seg (no clustering) and bench_seg_k (k-means, k = $SEG_K) with their first refresh"
+	for q in "bench_seg 0" "bench_seg_k $SEG_K"; do
+		set -- $q
+		ms=$(psql_bench -At -c '\timing on' -c "SELECT segment.create_segmentation('$1', 'bench.orders', 'customer_id',
+			'ordered_at', 'amount', clusters => $2, as_of => '$AS_OF', target_table => 'bench.$1')" 2>&1 |
+			awk '/^Time:/ {print $2} /ERROR/ {print > "/dev/stderr"}' || true)
+		[ -n "$ms" ] || { refresh_error="create_segmentation('$1') failed"; echo "$refresh_error" >&2; return; }
+		say "create_segmentation('$1', clusters => $2): $ms ms"
+	done
+	for run in $(seq "$RUNS"); do
+		for q in r rk rs; do
+			case $q in
+				r) run_refresh bench_seg || return 0 ;;
+				rk) run_refresh bench_seg_k || return 0 ;;
+				rs) run_refresh bench_seg "SET segment.fast_scan = off;" || return 0 ;;
+			esac
+			read -r ms kb scan cluster score history swap method rows scanned started <<<"$rr"
+			rf_times[$q]+="$ms "
+			rf_peaks[$q]=$kb
+			for f in scan cluster score history swap; do rf_phase[$q.$f]+="${!f} "; done
+			rf_method[$q]=$method
+			say "run $run ($q): $ms ms, peak $kb kB, scan $scan ($method), cluster $cluster, score $score, history $history, swap $swap ms; $rows rows, $scanned orders"
+		done
+		read -r ms kb < <(run_hand)
+		rf_times[b]+="$ms "
+		rf_peaks[b]=$kb
+		say "run $run (b): $ms ms, peak $kb kB"
+		if [ -z "${times[a]:-}" ]; then
+			read -r ms kb < <(run_query "$query_a" "count(*), count(last_order_at), count(orders), count(revenue)")
+			rf_times[a]+="$ms "
+			rf_peaks[a]=$kb
+			say "run $run (a): $ms ms, peak $kb kB"
+		fi
+	done
+	psql_bench -c "DROP TABLE bench.hand"
+	for q in r rk rs b a; do
+		if [ -n "${rf_times[$q]:-}" ]; then rf_times[$q]=$(echo "${rf_times[$q]}" | median); fi
+	done
+	for q in r rk rs; do
+		for f in scan cluster score history swap; do rf_phase[$q.$f]=$(echo "${rf_phase[$q.$f]}" | median); done
+	done
+	# (a) from the RFM part when it ran: the same query, the same data
+	if [ -n "${times[a]:-}" ]; then rf_times[a]=${times[a]} rf_peaks[a]=${peaks[a]}; fi
+	[ "${rf_method[r]}" = fast ] || say "warning: (r) used scan method '${rf_method[r]}', not fast"
+	[ "${rf_method[rs]}" = sql ] || say "warning: (rs) used scan method '${rf_method[rs]}', not sql"
+
+	reader_bench || return 0
+	if [ -n "${BENCH_PERF:-}" ]; then refresh_profile; fi
+}
+
+# One refresh of bench_seg under perf record -g, attached to its backend.
+refresh_profile() {
+	local out=$BENCH_PERF pidfile="$dir/perf.pid" psql_pid perf_pid pid="" i
+	mkdir -p "$out"
+	say "profiling one refresh of bench_seg with perf into $out"
+	psql_bench -c CHECKPOINT
+	printf '%s\n' "SELECT pg_backend_pid() \\g $pidfile" "SELECT pg_sleep(1);" '\timing on' \
+		"SELECT segment.refresh('bench_seg');" | psql_bench -At -f - >"$dir/perf.psql.out" 2>&1 &
+	psql_pid=$!
+	for i in $(seq 200); do
+		pid=$( (tr -dc 0-9 <"$pidfile") 2>/dev/null || true)
+		[ -n "$pid" ] && break
+		sleep 0.05
+	done
+	[ -n "$pid" ] || { say "no backend pid: no profile"; wait "$psql_pid" || true; return 0; }
+	as_root perf record -g -F 999 -p "$pid" -o "$out/perf.data" >"$dir/perf.record.out" 2>&1 &
+	perf_pid=$!
+	wait "$psql_pid" || { refresh_failed "$(cat "$dir/perf.psql.out")"; }
+	# perf stops when the backend exits; SIGINT in case it has not yet
+	sleep 0.5
+	kill -INT "$perf_pid" 2>/dev/null || true
+	wait "$perf_pid" || true
+	say "profiled refresh: $(awk '/^Time:/ {print $2}' "$dir/perf.psql.out") ms (with perf attached)"
+	as_root perf report -i "$out/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 0.5 \
+		-g none >"$out/perf-report.txt" 2>/dev/null || true
+	as_root perf report -i "$out/perf.data" --children --stdio --sort symbol --percent-limit 2 \
+		-g none >"$out/perf-report-children.txt" 2>/dev/null || true
+	grep -E '^ +[0-9]' "$out/perf-report.txt" | head -15 | sed 's/^/    perf: /' || true
+}
+
+refresh_summary() {
+	local orders q label
+	orders=$(psql_bench -At -c "SELECT count(*) FROM bench.orders")
+	echo
+	echo "Refresh benchmark: $orders orders, $CUSTOMERS customers, median of $RUNS runs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), one core per query"
+	if [ -n "$refresh_error" ]; then
+		echo "  failed:"
+		echo "$refresh_error" | sed 's/^/    /'
+		return 0
+	fi
+	printf '  %-50s %8s %8s %8s %8s %8s %8s %8s\n' "" "ms" "peak MB" "scan" "cluster" "score" "history" "swap"
+	for q in r rk rs; do
+		case $q in
+			r) label="(r)  refresh, no clustering" ;;
+			rk) label="(rk) refresh, k-means k = $SEG_K" ;;
+			rs) label="(rs) refresh, SQL path (fast_scan off)" ;;
+		esac
+		printf '  %-50s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.1f\n' "$label" "${rf_times[$q]}" "$(( ${rf_peaks[$q]} / 1024 ))" \
+			"${rf_phase[$q.scan]}" "${rf_phase[$q.cluster]}" "${rf_phase[$q.score]}" "${rf_phase[$q.history]}" "${rf_phase[$q.swap]}"
+	done
+	printf '  %-50s %8.0f %8.0f\n' "(a)  plain GROUP BY customer" "${rf_times[a]}" "$(( ${rf_peaks[a]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(b)  hand-written SQL table (CTAS + NTILE + index)" "${rf_times[b]}" "$(( ${rf_peaks[b]} / 1024 ))"
+	if [ -n "$duck_ms" ]; then
+		printf '  %-50s %8.0f %8.0f\n' "(c)  DuckDB RFM (whole process, all cores)" "$duck_ms" "$(( duck_kb / 1024 ))"
+	else
+		printf '  %-50s %8s\n' "(c)  DuckDB RFM" "not run (the RFM part measures it)"
+	fi
+	echo "  phase columns: ms from segment.job_runs, median of each phase"
+	awk -v r="${rf_times[r]}" -v rk="${rf_times[rk]}" -v a="${rf_times[a]}" -v b="${rf_times[b]}" \
+		-v sc="${rf_phase[r.scan]}" -v so="${rf_phase[r.score]}" -v c="$duck_ms" 'BEGIN {
+		printf "  r/a = %.2f (target <= 0.8)   r/b = %.2f (target <= 0.4)   rk/a = %.2f (target <= 1.0)", r / a, r / b, rk / a
+		if (c != "") printf "   (scan+score)/c = %.2f (target <= 1.0)", (sc + so) / c
+		printf "\n" }'
+	if [ -n "${reader:-}" ]; then
+		read -r n during max p999 bad <<<"$reader"
+		printf '  reader during refresh: %d reads (%d overlapping the refresh), max wait %.1f ms, p99.9 %.1f ms (target max <= 50 ms)%s\n' \
+			"$n" "$during" "$max" "$p999" "$([ "$bad" -gt 0 ] && echo ", $bad failed")"
+	else
+		echo "  reader during refresh: not measured"
+	fi
+}
+
+if part rfm; then rfm_bench; fi
+if part kmeans; then make_kmeans_features; kmeans_bench; fi
+if part refresh; then refresh_bench; fi
+if part rfm; then rfm_summary; fi
+if part kmeans; then kmeans_summary; fi
+if part refresh; then refresh_summary; fi
+[ -z "$refresh_error" ]
