@@ -125,15 +125,39 @@ SELECT segment.kmeans_assign(model, features) AS cluster, count(*) AS customers,
        mode() WITHIN GROUP (ORDER BY rfm_segment) AS typical_rfm_segment
 FROM segment_demo.rfm JOIN segment_demo.rfm_features USING (customer_id), segment_demo.rfm_model
 GROUP BY 1 ORDER BY 1;
+
+-- a materialized segmentation: registered once, refreshed on demand
+\echo 'A segmentation of the demo orders (segment.create_segmentation), its lifecycle segments:'
+SELECT segment.create_segmentation('demo', 'segment_demo.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', as_of => :'demo_as_of', target_table => 'segment_demo.customer_segments',
+    touchpoints => 'segment_demo.touchpoints', touch_time_column => 'touched_at',
+    spend => 'segment_demo.spend', carts => 'segment_demo.carts', cart_time_column => 'added_at') AS customers;
+SELECT segment, customers, round(100 * customer_share::numeric, 1) AS "share %", orders, revenue,
+       round(aov, 2) AS aov, round(repeat_rate::numeric, 2) AS repeat_rate,
+       round(historical_clv, 2) AS historical_clv
+FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'lifecycle' ORDER BY customers DESC;
+-- the same segmentation a month later: who moved, and the churn since
+UPDATE segment.segmentations SET as_of = as_of + interval '30 days' WHERE name = 'demo';
+SELECT segment.refresh('demo') AS customers_a_month_later;
+\echo 'Lifecycle moves over that month (segment.segment_migration):'
+SELECT from_segment, to_segment, customers FROM segment.segment_migration
+WHERE segmentation = 'demo' AND segment_type = 'lifecycle' AND from_segment <> to_segment
+ORDER BY customers DESC LIMIT 8;
+SELECT segment, customers, round(churn_rate::numeric, 3) AS churn_rate
+FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'lifecycle' ORDER BY customers DESC;
+\echo 'The run log (segment.job_runs):'
+SELECT run_id, status, rows, orders_scanned, scan_method, round(extract(epoch FROM duration) * 1000) AS ms
+FROM segment.job_runs WHERE segmentation = 'demo' ORDER BY run_id;
 SQL
-	} | psql_demo -d segment_demo -v as_of="$AS_OF" -f -
+	} | psql_demo -d segment_demo -v as_of="$AS_OF" -v demo_as_of="$AS_OF" -f -
 
 	cat <<EOF2
 
 The demo cluster is running (PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), Unix socket only).
   connect:  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )psql -h $DIR -p $PORT -d segment_demo
   tables:   segment_demo.orders, touchpoints, spend, carts, rfm, rfm_features (view), rfm_model,
-            online_retail, online_retail_rfm
+            online_retail, online_retail_rfm, customer_segments (segmentation 'demo')
+  views:    segment.segment_summary, segment.segment_migration, segment.job_runs
   stop:     make demo-stop
 EOF2
 }
