@@ -1,0 +1,147 @@
+/*
+ * run_log.c -- segment._log_run(): record a failed or skipped refresh in
+ * segment.runs even though the refresh's own transaction is rolled back.
+ *
+ * A refresh runs in its caller's transaction, so a row it writes about its
+ * own failure would vanish with the error it re-raises.  The row is written
+ * instead by a short-lived background worker in a transaction of its own,
+ * and the caller waits for it.  The worker inserts the row only if the
+ * calling role (passed by this C function, so that SQL callers cannot
+ * forge it) may see the segmentation, so nobody can write into another
+ * role's run log.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "utils/builtins.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(log_run);
+PGDLLEXPORT void segment_run_log_main(Datum arg);
+
+#define MAX_MESSAGE 4000
+
+typedef struct RunLogRequest
+{
+	Oid			database;
+	Oid			caller;
+	TimestampTz started_at;
+	TimestampTz finished_at;
+	char		segmentation[NAMEDATALEN * 2];
+	char		status[16];
+	char		message[MAX_MESSAGE];
+} RunLogRequest;
+
+/*
+ * segment._log_run(segmentation text, started_at timestamptz, status text,
+ *                  message text) → bool: true when the row was handed to a
+ * worker that finished, false when no worker could be started.
+ */
+Datum
+log_run(PG_FUNCTION_ARGS)
+{
+	dsm_segment *seg;
+	RunLogRequest *request;
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	const char *status = PG_ARGISNULL(2) ? "failed" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	if (strcmp(status, "failed") != 0 && strcmp(status, "skipped") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment._log_run records only failed or skipped runs"),
+				 errdetail("The status \"%s\" was given.", status),
+				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
+
+	seg = dsm_create(sizeof(RunLogRequest), 0);
+	request = dsm_segment_address(seg);
+	memset(request, 0, sizeof(RunLogRequest));
+	request->database = MyDatabaseId;
+	request->caller = GetUserId();
+	request->started_at = PG_GETARG_TIMESTAMPTZ(1);
+	request->finished_at = GetCurrentTimestamp();
+	strlcpy(request->segmentation, text_to_cstring(PG_GETARG_TEXT_PP(0)), sizeof(request->segmentation));
+	strlcpy(request->status, status, sizeof(request->status));
+	if (!PG_ARGISNULL(3))
+		strlcpy(request->message, text_to_cstring(PG_GETARG_TEXT_PP(3)), sizeof(request->message));
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_run_log_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "segment run log writer");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "segment run log writer");
+	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+	worker.bgw_notify_pid = MyProcPid;
+
+	if (!RegisterDynamicBackgroundWorker(&worker, &handle) ||
+		WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+	{
+		ereport(WARNING,
+				(errmsg("could not record the %s refresh of \"%s\" in segment.job_runs", status,
+						request->segmentation),
+				 errdetail("No background worker slot was free."),
+				 errhint("Raise max_worker_processes.")));
+		dsm_detach(seg);
+		PG_RETURN_BOOL(false);
+	}
+	WaitForBackgroundWorkerShutdown(handle);
+	dsm_detach(seg);
+	PG_RETURN_BOOL(true);
+}
+
+void
+segment_run_log_main(Datum arg)
+{
+	dsm_segment *seg;
+	RunLogRequest *request;
+	Oid			argtypes[6] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, OIDOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+	BackgroundWorkerUnblockSignals();
+	seg = dsm_attach(DatumGetUInt32(arg));
+	if (seg == NULL)
+		proc_exit(0);			/* the caller is gone */
+	request = dsm_segment_address(seg);
+	BackgroundWorkerInitializeConnectionByOid(request->database, BOOTSTRAP_SUPERUSERID, 0);
+
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "recording a failed refresh");
+	values[0] = CStringGetTextDatum(request->segmentation);
+	values[1] = TimestampTzGetDatum(request->started_at);
+	values[2] = TimestampTzGetDatum(request->finished_at);
+	values[3] = CStringGetTextDatum(request->status);
+	values[4] = CStringGetTextDatum(request->message);
+	if (request->message[0] == '\0')
+		nulls[4] = 'n';
+	values[5] = ObjectIdGetDatum(request->caller);
+	SPI_execute_with_args(
+		"INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message) "
+		"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM segment.segmentations AS s "
+		"WHERE s.name = $1 AND pg_catalog.pg_has_role($6, s.owner, 'MEMBER'))",
+		6, argtypes, values, nulls, false, 0);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	dsm_detach(seg);
+	proc_exit(0);
+}
