@@ -7,7 +7,7 @@ SET timezone = 'UTC';
 SELECT relation, rows FROM segment.generate_demo_data('paths', customers => 20000, seed => 7);
 -- a few rows the scan must skip, ignore or sum exactly
 INSERT INTO paths.orders VALUES
-    (-1, NULL, '2025-06-01', 10), (-2, 5, NULL, 10), (-3, 5, '2027-01-01', 1000),
+    (-1, NULL, '2025-06-01', 10), (-2, 5, NULL, 10), (-3, 5, '2027-01-01', 1000), (-7, NULL, '2027-01-01', 1),
     (-4, 5, '2025-06-01', 0.01), (-5, 5, '2025-06-01', 123456789.99), (-6, 6, '2025-06-01', NULL);
 
 -- the three ways to compute one segment table

@@ -431,7 +431,9 @@ scan_facts(PG_FUNCTION_ARGS)
 		slot_getsomeattrs(slot, last_att);
 		values = slot->tts_values;
 		nulls = slot->tts_isnull;
-		if (nulls[customer_att - 1] || nulls[time_att - 1])
+		/* as the SQL path: no time, skipped; outside the window, ignored;
+		 * then no customer, skipped */
+		if (nulls[time_att - 1])
 		{
 			skipped++;
 			continue;
@@ -439,6 +441,11 @@ scan_facts(PG_FUNCTION_ARGS)
 		t = to_timestamptz(values[time_att - 1], time_type);
 		if (t > as_of || (has_lookback && t <= lower))
 			continue;
+		if (nulls[customer_att - 1])
+		{
+			skipped++;
+			continue;
+		}
 
 		key = values[customer_att - 1];
 		if (customer_type == INT2OID)

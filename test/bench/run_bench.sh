@@ -408,9 +408,14 @@ refresh_bench() {
 	if [ -n "${BENCH_PERF:-}" ]; then refresh_profile; fi
 }
 
-# One refresh of bench_seg under perf record -g, attached to its backend.
+# BENCH_PERF: one refresh of bench_seg under perf record -g attached to its
+# backend (wall-clock sample times, so that each phase's samples can be cut
+# out with the phase times of segment.job_runs), then one under auto_explain
+# (nested statements, analyze without timing) for the time of each statement.
+# Writes perf.data, perf-report.txt (whole refresh), perf-report-<phase>.txt
+# and statements.txt into $BENCH_PERF.
 refresh_profile() {
-	local out=$BENCH_PERF pidfile="$dir/perf.pid" psql_pid perf_pid pid="" i
+	local out=$BENCH_PERF pidfile="$dir/perf.pid" psql_pid perf_pid pid="" i phases ph from to log_from
 	mkdir -p "$out"
 	say "profiling one refresh of bench_seg with perf into $out"
 	psql_bench -c CHECKPOINT
@@ -423,19 +428,48 @@ refresh_profile() {
 		sleep 0.05
 	done
 	[ -n "$pid" ] || { say "no backend pid: no profile"; wait "$psql_pid" || true; return 0; }
-	as_root perf record -g -F 999 -p "$pid" -o "$out/perf.data" >"$dir/perf.record.out" 2>&1 &
+	as_root perf record -k CLOCK_REALTIME -g -F 999 -p "$pid" -o "$out/perf.data" >"$dir/perf.record.out" 2>&1 &
 	perf_pid=$!
-	wait "$psql_pid" || { refresh_failed "$(cat "$dir/perf.psql.out")"; }
+	wait "$psql_pid" || { refresh_failed "$(cat "$dir/perf.psql.out")"; return 0; }
 	# perf stops when the backend exits; SIGINT in case it has not yet
 	sleep 0.5
 	kill -INT "$perf_pid" 2>/dev/null || true
 	wait "$perf_pid" || true
 	say "profiled refresh: $(awk '/^Time:/ {print $2}' "$dir/perf.psql.out") ms (with perf attached)"
-	as_root perf report -i "$out/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 0.5 \
+	perf_top() { # <report file> <lines>: the top symbols, without the empty IPC columns
+		grep -E '^ +[0-9]' "$1" | head -"$2" | sed -E 's/ +- +- *$//; s/ +$//; s/^/      /' || true
+	}
+	as_root perf report -i "$out/perf.data" --no-children --stdio --sort dso,symbol --percent-limit 0.3 \
 		-g none >"$out/perf-report.txt" 2>/dev/null || true
-	as_root perf report -i "$out/perf.data" --children --stdio --sort symbol --percent-limit 2 \
-		-g none >"$out/perf-report-children.txt" 2>/dev/null || true
-	grep -E '^ +[0-9]' "$out/perf-report.txt" | head -15 | sed 's/^/    perf: /' || true
+	echo "    whole refresh, self time:"
+	perf_top "$out/perf-report.txt" 12
+	# phase slices: the scan starts within milliseconds of started_at; the
+	# commit (old partition's files dropped) is what follows the swap
+	phases=$(psql_bench -At -F ' ' -c "SELECT extract(epoch FROM started_at), scan_ms, cluster_ms, score_ms,
+		history_ms, swap_ms FROM segment.job_runs WHERE segmentation = 'bench_seg' ORDER BY run_id DESC LIMIT 1" |
+		awk '{t = $1; n = split("scan cluster score history swap", name, " ")
+			for (i = 1; i <= n; i++) {d = $(i + 1) / 1000; if (d > 0) printf "%s %.6f %.6f\n", name[i], t, t + d; t += d}
+			printf "commit %.6f %.6f\n", t, t + 60}')
+	while read -r ph from to; do
+		as_root perf report -i "$out/perf.data" --time "$from,$to" --no-children --stdio --sort dso,symbol \
+			--percent-limit 0.3 -g none >"$out/perf-report-$ph.txt" 2>/dev/null || true
+		echo "    $ph phase ($(grep -m1 '^# Samples' "$out/perf-report-$ph.txt" | awk '{print $3}') samples at 999 Hz), self time:"
+		perf_top "$out/perf-report-$ph.txt" 6
+	done <<<"$phases"
+
+	say "one refresh of bench_seg under auto_explain: its statements over 100 ms"
+	psql_bench -c CHECKPOINT
+	log_from=$(( $(wc -l <"$dir/server.log") + 1 ))
+	printf '%s\n' "LOAD 'auto_explain';" "SET auto_explain.log_min_duration = '100ms';" \
+		"SET auto_explain.log_nested_statements = on;" "SET auto_explain.log_analyze = on;" \
+		"SET auto_explain.log_timing = off;" "SELECT segment.refresh('bench_seg');" | psql_bench -At -f - >/dev/null
+	# "duration: <ms> ms  plan:", then "Query Text: <first line>" (EXECUTE's
+	# text may start on the next line): one line per statement
+	tail -n +"$log_from" "$dir/server.log" | awk '
+		/duration: [0-9.]+ ms +plan:/ {ms = $0; sub(/.*duration: /, "", ms); sub(/ ms.*/, "", ms); want = 1; next}
+		want && /Query Text:/ {q = $0; sub(/.*Query Text: */, "", q); if (q != "") {printf "%10.0f ms  %s\n", ms, substr(q, 1, 110); want = 0}; next}
+		want && NF > 0 {q = $0; sub(/^[ \t]+/, "", q); printf "%10.0f ms  %s\n", ms, substr(q, 1, 110); want = 0}' >"$out/statements.txt"
+	sed 's/^/    /' "$out/statements.txt"
 }
 
 refresh_summary() {
