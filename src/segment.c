@@ -19,6 +19,7 @@
 PG_MODULE_MAGIC;
 
 int			segment_scan_memory_kb = 1024 * 1024;
+int			segment_refresh_work_mem_kb = 256 * 1024;
 bool		segment_fast_scan = true;
 
 void		_PG_init(void);
@@ -31,6 +32,13 @@ _PG_init(void)
 							"Past it the refresh computes the customer facts with SQL, which can spill to disk.",
 							&segment_scan_memory_kb,
 							1024 * 1024, 1024, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.refresh_work_mem",
+							"work_mem of a refresh's sorts and hashes.",
+							"A refresh sets work_mem to this for its own duration.",
+							&segment_refresh_work_mem_kb,
+							256 * 1024, 64, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("segment.fast_scan",

@@ -32,8 +32,12 @@ COMMENT ON FUNCTION segment._snapshot(segment.segmentations, regclass, timestamp
     'Internal: appends a refresh''s snapshot to the history table and prunes the oldest.';
 
 -- Metrics per segment of the new contents, and the moves between segments
--- since the previous snapshot, replacing the segmentation's earlier rows.
-CREATE FUNCTION segment._metrics(s segment.segmentations, contents regclass, refreshed timestamptz)
+-- since the previous refresh, replacing the segmentation's earlier rows.
+-- "previous" is the segment table itself, still holding the previous
+-- refresh's contents (the swap comes later).  One pass over each: grouping
+-- sets give the three segment types at once.
+CREATE FUNCTION segment._metrics(s segment.segmentations, contents regclass, refreshed timestamptz,
+                                 previous regclass)
     RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
@@ -41,61 +45,65 @@ CREATE FUNCTION segment._metrics(s segment.segmentations, contents regclass, ref
 BEGIN
     DELETE FROM segment.summaries WHERE segmentation = s.name;
     DELETE FROM segment.migrations WHERE segmentation = s.name;
-    -- one row per customer and segment type
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_current ON COMMIT DROP AS
-        SELECT c.%1$I AS customer, v.segment_type, v.segment, c.recency_days, c.frequency, c.monetary,
-               c.lifecycle_segment
-        FROM %2$s AS c,
-             LATERAL (VALUES ('rfm', c.rfm_segment), ('lifecycle', c.lifecycle_segment),
-                             ('cluster', c.cluster::text)) AS v(segment_type, segment)
-        WHERE v.segment IS NOT NULL
-        $q$, s.customer_column, contents);
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_previous ON COMMIT DROP AS
-        SELECT p.%1$I AS customer, v.segment_type, v.segment, p.lifecycle_segment
-        FROM %2$s AS p,
-             LATERAL (VALUES ('rfm', p.rfm_segment), ('lifecycle', p.lifecycle_segment),
-                             ('cluster', p.cluster::text)) AS v(segment_type, segment)
-        WHERE p.refreshed_at = $1 AND v.segment IS NOT NULL
-        $q$, s.customer_column, s.history_table)
-    USING s.last_refreshed_at;
 
-    INSERT INTO segment.summaries
-    WITH metrics AS (
-        SELECT segment_type, segment, count(*) AS customers,
-               coalesce(sum(frequency), 0) AS orders, coalesce(sum(monetary), 0) AS revenue,
-               avg(recency_days) AS avg_recency_days, avg(frequency) AS avg_frequency,
-               avg(monetary) AS avg_monetary,
-               avg((frequency >= 2)::int) AS repeat_rate
-        FROM segment_current GROUP BY 1, 2
-    ), churn AS (
-        -- the previous refresh's active customers of each segment, and how many are Lapsed now
-        -- (or gone: no order left in the window)
-        SELECT p.segment_type, p.segment, count(*) AS active_before,
-               count(*) FILTER (WHERE c.customer IS NULL OR c.lifecycle_segment = 'Lapsed') AS lapsed_now
-        FROM segment_previous AS p
-        LEFT JOIN segment_current AS c ON c.customer = p.customer AND c.segment_type = 'lifecycle'
-        WHERE p.lifecycle_segment NOT IN ('Lapsed', 'Prospect')
-        GROUP BY 1, 2
-    )
-    SELECT s.name, refreshed, m.segment_type, m.segment, m.customers,
-           m.customers::float8 / sum(m.customers) OVER (PARTITION BY m.segment_type),
-           m.orders, m.revenue, m.revenue / nullif(m.orders, 0), m.avg_recency_days, m.avg_frequency,
-           m.avg_monetary, m.repeat_rate,
-           c.lapsed_now::float8 / nullif(c.active_before, 0),
-           m.revenue / m.customers
-    FROM metrics AS m LEFT JOIN churn AS c USING (segment_type, segment);
+    -- customers per (type, from, to) and whether they were active and are Lapsed now
+    EXECUTE format($q$
+        CREATE TEMP TABLE segment_moves ON COMMIT DROP AS
+        SELECT CASE WHEN GROUPING(p_rfm) = 0 THEN 'rfm' WHEN GROUPING(p_life) = 0 THEN 'lifecycle'
+                    ELSE 'cluster' END AS segment_type,
+               coalesce(p_rfm, p_life, p_cluster) AS from_segment,
+               coalesce(c_rfm, c_life, c_cluster) AS to_segment,
+               active, lapsed_now, count(*) AS customers
+        FROM (SELECT p.rfm_segment AS p_rfm, p.lifecycle_segment AS p_life, p.cluster::text AS p_cluster,
+                     c.rfm_segment AS c_rfm, c.lifecycle_segment AS c_life, c.cluster::text AS c_cluster,
+                     coalesce(p.lifecycle_segment NOT IN ('Lapsed', 'Prospect'), false) AS active,
+                     c.%1$I IS NULL OR c.lifecycle_segment = 'Lapsed' AS lapsed_now
+              FROM %2$s AS p FULL JOIN %3$s AS c ON c.%1$I = p.%1$I) AS j
+        GROUP BY GROUPING SETS ((p_rfm, c_rfm, active, lapsed_now), (p_life, c_life, active, lapsed_now),
+                                (p_cluster, c_cluster, active, lapsed_now))
+        $q$, s.customer_column, previous, contents);
+
+    EXECUTE format($q$
+        INSERT INTO segment.summaries
+        WITH metrics AS (
+            SELECT CASE WHEN GROUPING(rfm_segment) = 0 THEN 'rfm' WHEN GROUPING(lifecycle_segment) = 0
+                        THEN 'lifecycle' ELSE 'cluster' END AS segment_type,
+                   coalesce(rfm_segment, lifecycle_segment, cluster::text) AS segment,
+                   count(*) AS customers,
+                   coalesce(sum(frequency), 0) AS orders, coalesce(sum(monetary), 0) AS revenue,
+                   avg(recency_days) AS avg_recency_days, avg(frequency) AS avg_frequency,
+                   avg(monetary) AS avg_monetary, avg((frequency >= 2)::int) AS repeat_rate
+            FROM %s
+            GROUP BY GROUPING SETS ((rfm_segment), (lifecycle_segment), (cluster))
+        ), churn AS (
+            -- the previous refresh's active customers of each segment, and how many are Lapsed now
+            -- (or gone: no order left in the window)
+            SELECT segment_type, from_segment AS segment,
+                   sum(customers) FILTER (WHERE active) AS active_before,
+                   sum(customers) FILTER (WHERE active AND lapsed_now) AS lapsed_now
+            FROM segment_moves WHERE from_segment IS NOT NULL
+            GROUP BY 1, 2
+        )
+        SELECT $1, $2, m.segment_type, m.segment, m.customers,
+               m.customers::float8 / sum(m.customers) OVER (PARTITION BY m.segment_type),
+               m.orders, m.revenue, m.revenue / nullif(m.orders, 0), m.avg_recency_days, m.avg_frequency,
+               m.avg_monetary, m.repeat_rate,
+               CASE WHEN $3 THEN coalesce(c.lapsed_now, 0)::float8 / nullif(c.active_before, 0) END,
+               m.revenue / m.customers
+        FROM metrics AS m LEFT JOIN churn AS c USING (segment_type, segment)
+        WHERE m.segment IS NOT NULL
+        $q$, contents)
+    USING s.name, refreshed, s.last_refreshed_at IS NOT NULL;
 
     IF s.last_refreshed_at IS NOT NULL THEN
         INSERT INTO segment.migrations
-        SELECT s.name, coalesce(p.segment_type, c.segment_type), coalesce(p.segment, '(new)'),
-               coalesce(c.segment, '(gone)'), count(*), s.last_refreshed_at, refreshed
-        FROM segment_previous AS p
-        FULL JOIN segment_current AS c ON c.customer = p.customer AND c.segment_type = p.segment_type
+        SELECT s.name, segment_type, coalesce(from_segment, '(new)'), coalesce(to_segment, '(gone)'),
+               sum(customers), s.last_refreshed_at, refreshed
+        FROM segment_moves
+        WHERE from_segment IS NOT NULL OR to_segment IS NOT NULL
         GROUP BY 2, 3, 4;
     END IF;
-    DROP TABLE segment_current, segment_previous;
+    DROP TABLE segment_moves;
 END $$;
-COMMENT ON FUNCTION segment._metrics(segment.segmentations, regclass, timestamptz) IS
+COMMENT ON FUNCTION segment._metrics(segment.segmentations, regclass, timestamptz, regclass) IS
     'Internal: recomputes a segmentation''s rows of segment.summaries and segment.migrations.';

@@ -132,6 +132,8 @@ DECLARE
     method text;
     already_running bool := false;
     failure text;
+    vip_threshold numeric;
+    saved_work_mem text := current_setting('work_mem');
 BEGIN
     BEGIN
         IF NOT pg_try_advisory_xact_lock(hashtext('segment.refresh'), hashtext(s.name)) THEN
@@ -162,6 +164,9 @@ BEGIN
         END IF;
         customer_type := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                           WHERE attrelid = s.target_table AND attname = cust_col);
+
+        -- memory for the sorts and hashes of this refresh (until it returns)
+        PERFORM set_config('work_mem', coalesce(current_setting('segment.refresh_work_mem', true), '256MB'), true);
 
         -- work tables of an earlier refresh in the same transaction
         IF to_regclass('pg_temp.segment_facts') IS NOT NULL THEN
@@ -213,6 +218,7 @@ BEGIN
         END IF;
         SELECT coalesce(sum(valid_rows), 0), coalesce(sum(skipped_rows), 0) INTO scanned, skipped FROM segment_facts;
         DELETE FROM segment_facts WHERE customer IS NULL OR valid_rows = 0;
+        ANALYZE segment_facts;
         SELECT customer::text INTO bad FROM segment_facts
         WHERE monetary::text IN ('NaN', 'Infinity', '-Infinity') LIMIT 1;
         IF FOUND THEN
@@ -242,9 +248,7 @@ BEGIN
                 s.cart_customer_column, customer_type, s.cart_time_column, s.carts, s.cart_customer_column,
                 s.cart_time_column)
             USING as_of;
-        ELSE
-            EXECUTE format('CREATE TEMP TABLE segment_carts ON COMMIT DROP AS
-                            SELECT NULL::%s AS customer, NULL::timestamptz AS last_cart_at WHERE false', customer_type);
+            ANALYZE segment_carts;
         END IF;
         t_scan := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
@@ -261,8 +265,13 @@ BEGIN
             t_cluster := extract(epoch FROM clock_timestamp() - phase) * 1000;
         END IF;
 
-        -- score and write the new partition
+        -- score and write the new partition; VIPs: monetary at least the k-th largest,
+        -- k = ceil(vip_share * customers), which is rank() <= k without sorting everyone
         phase := clock_timestamp();
+        SELECT min(m) INTO vip_threshold
+        FROM (SELECT monetary AS m FROM segment_facts WHERE monetary IS NOT NULL
+              ORDER BY monetary DESC
+              LIMIT (SELECT ceil(s.vip_share * count(*))::int8 FROM segment_facts)) AS top;
         SELECT string_agg(format('WHEN (%s) THEN %L', condition, segment), ' ' ORDER BY position)
         INTO lifecycle FROM segment.lifecycle_rules;
         new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
@@ -274,10 +283,9 @@ BEGIN
                        segment.quantile_score(-(date_part('epoch', $1 - f.last_order_at) / 86400), $2) OVER w AS r_score,
                        segment.quantile_score(f.frequency, $2) OVER w AS f_score,
                        segment.quantile_score(f.monetary, $2) OVER w AS m_score,
-                       f.monetary IS NOT NULL
-                       AND rank() OVER (ORDER BY f.monetary DESC NULLS LAST) <= ceil($3 * count(*) OVER ()) AS is_vip,
-                       coalesce(c.last_cart_at > f.last_order_at OR f.last_order_at IS NULL, false) AS has_abandoned_cart
-                FROM segment_facts AS f LEFT JOIN segment_carts AS c ON c.customer = f.customer
+                       coalesce(f.monetary >= $3, false) AS is_vip,
+                       %s AS has_abandoned_cart
+                FROM segment_facts AS f %s
                 WINDOW w AS ()
             ), everyone AS (
                 SELECT scored.*, false AS is_prospect FROM scored
@@ -297,8 +305,13 @@ BEGIN
                                                              ln(1 + greatest(monetary, 0))]::float8[]) END,
                    first_order_at, last_order_at, $6
             FROM named
-            $q$, new_part, customer_type, prospects, lifecycle)
-        USING as_of, s.bins, s.vip_share, lapse_days, fitted, refreshed;
+            $q$, new_part,
+            CASE WHEN s.carts IS NULL THEN 'false'
+                 ELSE 'coalesce(c.last_cart_at > f.last_order_at OR f.last_order_at IS NULL, false)' END,
+            CASE WHEN s.carts IS NULL THEN ''
+                 ELSE 'LEFT JOIN segment_carts AS c ON c.customer = f.customer' END,
+            customer_type, prospects, lifecycle)
+        USING as_of, s.bins, vip_threshold, lapse_days, fitted, refreshed;
         GET DIAGNOSTICS produced = ROW_COUNT;
         FOR index_sql IN SELECT segment._index_definitions(s.target_table, new_part) LOOP
             EXECUTE index_sql;
@@ -308,7 +321,7 @@ BEGIN
         -- history, metrics and migrations
         phase := clock_timestamp();
         new_history := segment._snapshot(s, new_part, refreshed, run);
-        PERFORM segment._metrics(s, new_part, refreshed);
+        PERFORM segment._metrics(s, new_part, refreshed, s.target_table);
         UPDATE segment.segmentations SET model = fitted, last_refreshed_at = refreshed
         WHERE segmentations.name = s.name;
         t_history := extract(epoch FROM clock_timestamp() - phase) * 1000;
@@ -326,7 +339,11 @@ BEGIN
         EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s DEFAULT', s.target_table, new_part);
         t_swap := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
-        DROP TABLE pg_temp.segment_facts, pg_temp.segment_carts;
+        DROP TABLE pg_temp.segment_facts;
+        IF s.carts IS NOT NULL THEN
+            DROP TABLE pg_temp.segment_carts;
+        END IF;
+        PERFORM set_config('work_mem', saved_work_mem, true);
         UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = produced,
                orders_scanned = scanned, rows_skipped = skipped, scan_method = method, scan_ms = t_scan,
                cluster_ms = t_cluster, score_ms = t_score, history_ms = t_history, swap_ms = t_swap
