@@ -42,7 +42,7 @@ SELECT count(DISTINCT refreshed_at) AS one_refresh_time FROM "My Shop"."Customer
 
 -- Clusters are those of a k-means over the same features (ln(1 + x)).
 SELECT bool_and(s.cluster = segment.kmeans_assign(m.model,
-           ARRAY[ln(1 + recency_days), ln(1 + frequency), ln(1 + greatest(monetary, 0))])) AS clusters_match_model,
+           ARRAY[ln(1 + recency_days), ln(1 + frequency::float8), ln(1 + greatest(monetary, 0)::float8)])) AS clusters_match_model,
        max((segment.kmeans_info(m.model)).points) AS clustered_customers
 FROM "My Shop"."Customer Segments" AS s, segment.segmentations AS m
 WHERE m.name = 'shop' AND s.recency_days IS NOT NULL;

@@ -6,7 +6,8 @@
  * customer the valid rows, the first and last time of an order with a
  * positive amount, the number of such orders (distinct order ids when one is
  * given) and the net amount; plus one row with a NULL customer carrying the
- * count of rows skipped for a NULL customer or time.  Amounts are summed
+ * count of rows skipped for a NULL customer or time.  A NaN or infinite
+ * amount is an error naming the customer, as in the SQL path.  Amounts are summed
  * exactly: numerics are read from their stored digits into 128-bit integers
  * in units of 10^-8.
  *
@@ -329,6 +330,7 @@ scan_facts(PG_FUNCTION_ARGS)
 	Size		budget = (Size) segment_scan_memory_kb * 1024;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
+	char	   *relation_name;
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	facts_iterator iter;
@@ -360,6 +362,8 @@ scan_facts(PG_FUNCTION_ARGS)
 														PG_GETARG_DATUM(6)));
 
 	rel = relation_open(relid, AccessShareLock);
+	relation_name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											   RelationGetRelationName(rel));
 	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
 	{
 		relation_close(rel, AccessShareLock);
@@ -537,16 +541,27 @@ scan_facts(PG_FUNCTION_ARGS)
 			values[0] = Int16GetDatum((int16) DatumGetInt64(entry->key));
 		else if (customer_type == INT4OID)
 			values[0] = Int32GetDatum((int32) DatumGetInt64(entry->key));
+		if (entry->special)
+		{
+			Oid			output;
+			bool		varlena;
+
+			getTypeOutputInfo(customer_type, &output, &varlena);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the orders of customer %s have a NaN or infinite amount",
+							OidOutputFunctionCall(output, values[0])),
+					 errdetail("Column %s of %s holds NaN or Infinity for this customer.",
+							   quote_identifier(NameStr(*PG_GETARG_NAME(3))), relation_name),
+					 errhint("Fix or filter those orders (register a view that leaves them out).")));
+		}
 		values[1] = Int64GetDatum(entry->valid_rows);
 		values[2] = Int64GetDatum(0);
 		values[3] = TimestampTzGetDatum(entry->first_at);
 		values[4] = TimestampTzGetDatum(entry->last_at);
 		nulls[3] = nulls[4] = !entry->has_positive;
 		values[5] = Int64GetDatum(entry->frequency);
-		if (entry->special)
-			values[6] = DirectFunctionCall3(numeric_in, CStringGetDatum("NaN"),
-											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-		else if (entry->has_amount)
+		if (entry->has_amount)
 			values[6] = scaled_numeric(entry->sum, entry->dscale);
 		else
 			nulls[6] = true;

@@ -219,9 +219,12 @@ BEGIN
         SELECT coalesce(sum(valid_rows), 0), coalesce(sum(skipped_rows), 0) INTO scanned, skipped FROM segment_facts;
         DELETE FROM segment_facts WHERE customer IS NULL OR valid_rows = 0;
         ANALYZE segment_facts;
-        SELECT customer::text INTO bad FROM segment_facts
-        WHERE monetary::text IN ('NaN', 'Infinity', '-Infinity') LIMIT 1;
-        IF FOUND THEN
+        -- (the C scan raises this error itself)
+        IF method = 'sql' THEN
+            SELECT customer::text INTO bad FROM segment_facts
+            WHERE monetary::text IN ('NaN', 'Infinity', '-Infinity') LIMIT 1;
+        END IF;
+        IF bad IS NOT NULL THEN
             RAISE EXCEPTION 'the orders of customer % have a NaN or infinite amount', bad
                 USING ERRCODE = 'invalid_parameter_value',
                       DETAIL = format('Column %I of %s holds NaN or Infinity for this customer.', s.amount_column, s.orders),
@@ -256,7 +259,7 @@ BEGIN
         IF s.clusters > 0 THEN
             phase := clock_timestamp();
             SELECT segment.kmeans(ARRAY[ln(1 + date_part('epoch', as_of - last_order_at) / 86400),
-                                        ln(1 + frequency), ln(1 + greatest(monetary, 0))]::float8[],
+                                        ln(1 + frequency::float8), ln(1 + greatest(monetary, 0)::float8)]::float8[],
                                   s.clusters, '{"allow_fewer_clusters": true}'::jsonb)
             INTO fitted FROM segment_facts WHERE last_order_at IS NOT NULL;
             IF fitted IS NOT NULL AND s.model IS NOT NULL THEN
@@ -301,8 +304,8 @@ BEGIN
                    CASE WHEN $2 = 5 THEN segment.rfm_segment(r_score, f_score, m_score) END,
                    CASE %s ELSE 'Other' END,
                    CASE WHEN $5::segment.kmeans_model IS NOT NULL AND recency_days IS NOT NULL
-                        THEN segment.kmeans_assign($5, ARRAY[ln(1 + recency_days), ln(1 + frequency),
-                                                             ln(1 + greatest(monetary, 0))]::float8[]) END,
+                        THEN segment.kmeans_assign($5, ARRAY[ln(1 + recency_days), ln(1 + frequency::float8),
+                                                             ln(1 + greatest(monetary, 0)::float8)]::float8[]) END,
                    first_order_at, last_order_at, $6
             FROM named
             $q$, new_part,
