@@ -77,6 +77,52 @@ DELETE FROM segment.segmentations;   -- row-level security: nothing of others' t
 RESET ROLE;
 SELECT count(*) AS still_there FROM segment.segmentations;
 
+-- a refresh by a superuser runs with the owner's privileges: an owner who
+-- points their segmentation at a table they cannot read gets nothing from it
+CREATE TABLE secret_orders AS SELECT * FROM orders_copy;
+GRANT SELECT ON orders_copy TO seg_stranger;
+SET ROLE seg_stranger;
+SELECT segment.create_segmentation('theirs', 'orders_copy', 'customer_id', 'day', 'price', clusters => 0,
+    target_table => 'theirs_segments') AS customers;
+UPDATE segment.segmentations SET orders = 'secret_orders' WHERE name = 'theirs';
+-- the tables a segmentation made are fixed: no pointing it at someone else's
+UPDATE segment.segmentations SET target_table = 'users_table' WHERE name = 'theirs';
+BEGIN;
+LOCK TABLE segment.runs IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+RESET ROLE;
+SELECT segment.refresh('theirs');
+SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'theirs' ORDER BY run_id;
+-- the views are security barriers: a leaky function sees only the caller's rows
+CREATE FUNCTION leak(text) RETURNS bool LANGUAGE plpgsql COST 0.0000001 AS
+    $$ BEGIN RAISE NOTICE 'saw %', $1; RETURN true; END $$;
+SET ROLE seg_stranger;
+SELECT count(*) FROM segment.job_runs WHERE leak(segmentation);
+SELECT count(*) FROM segment.segment_summary WHERE leak(segmentation);
+RESET ROLE;
+DROP FUNCTION leak(text);
+SET ROLE seg_stranger;
+SELECT segment.drop_segmentation('theirs');
+RESET ROLE;
+
+-- the C scan leaves tables with row-level security or inheritance children to the SQL path
+CREATE TABLE parent_orders (LIKE orders_copy);
+CREATE TABLE child_orders () INHERITS (parent_orders);
+INSERT INTO child_orders SELECT * FROM orders_copy;
+SELECT segment.create_segmentation('inherited', 'parent_orders', 'customer_id', 'day', 'price', clusters => 0) AS customers;
+ALTER TABLE orders_copy ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_one ON orders_copy USING (customer_id = 1);
+SET ROLE seg_stranger;   -- sees one customer's orders only
+SELECT segment.create_segmentation('filtered', 'orders_copy', 'customer_id', 'day', 'price', clusters => 0) AS customers;
+SELECT segmentation, scan_method, rows FROM segment.job_runs WHERE segmentation = 'filtered';
+SELECT segment.drop_segmentation('filtered');
+RESET ROLE;
+SELECT segmentation, scan_method, rows FROM segment.job_runs WHERE segmentation = 'inherited';
+SELECT segment.drop_segmentation('inherited');
+DROP TABLE child_orders, parent_orders, secret_orders;
+DROP POLICY only_one ON orders_copy;
+REVOKE SELECT ON orders_copy FROM seg_stranger;
+
 -- the SQLSTATE of each kind of bad input
 CREATE FUNCTION sqlstate_of(stmt text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

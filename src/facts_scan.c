@@ -32,6 +32,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
@@ -42,6 +43,7 @@ PG_FUNCTION_INFO_V1(scan_facts);
 
 #define FACTS_COLUMNS 7
 #define AMOUNT_SCALE 8			/* amounts are summed in units of 10^-8 */
+#define PG_INT128_MAX_VALUE ((int128) (~(uint128) 0 >> 1))
 
 #ifdef HAVE_INT128
 
@@ -142,7 +144,7 @@ typedef struct OrderEntry
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-static int128 pow10_128[40];
+static int128 pow10_128[31];	/* up to 10^30, the largest exponent used */
 
 static void
 not_supported(const char *why)
@@ -280,7 +282,7 @@ column_number(Relation rel, Name column, Oid *type)
 {
 	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), NameStr(*column));
 
-	if (attnum == InvalidAttrNumber)
+	if (attnum <= 0)			/* missing, or a system column */
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" of relation \"%s\" does not exist",
@@ -368,6 +370,13 @@ scan_facts(PG_FUNCTION_ARGS)
 	{
 		relation_close(rel, AccessShareLock);
 		not_supported("views, partitioned or foreign tables");
+	}
+	/* a scan of the heap would see neither children nor row-level security */
+	if (rel->rd_rel->relhassubclass || check_enable_rls(relid, InvalidOid, true) != RLS_NONE ||
+		!RelationIsPopulated(rel))
+	{
+		relation_close(rel, AccessShareLock);
+		not_supported("tables with inheritance children, row-level security or no data yet");
 	}
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
@@ -479,7 +488,7 @@ scan_facts(PG_FUNCTION_ARGS)
 		{
 			case NUMERICOID:
 				if (!numeric_scaled(values[amount_att - 1], &amount, &dscale, &special))
-					not_supported("amounts with more than 8 decimals or above 10^22");
+					not_supported("amounts with more than 8 decimals or of 10^22 or more");
 				break;
 			case INT2OID:
 				amount = (int128) DatumGetInt16(values[amount_att - 1]) * pow10_128[AMOUNT_SCALE];
@@ -497,7 +506,15 @@ scan_facts(PG_FUNCTION_ARGS)
 			entry->special = true;
 			continue;
 		}
+#if defined(HAVE__BUILTIN_OP_OVERFLOW)
+		if (__builtin_add_overflow(entry->sum, amount, &entry->sum))
+			not_supported("sums beyond 10^30 per customer");
+#else
+		if ((amount > 0 && entry->sum > PG_INT128_MAX_VALUE - amount) ||
+			(amount < 0 && entry->sum < -PG_INT128_MAX_VALUE - amount))
+			not_supported("sums beyond 10^30 per customer");
 		entry->sum += amount;
+#endif
 		entry->dscale = Max(entry->dscale, dscale);
 		if (amount <= 0)
 			continue;

@@ -22,6 +22,7 @@
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
 #include "storage/ipc.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -37,7 +38,7 @@ typedef struct RunLogRequest
 	Oid			caller;
 	TimestampTz started_at;
 	TimestampTz finished_at;
-	char		segmentation[NAMEDATALEN * 2];
+	char		segmentation[256];	/* 48 bytes of name at most */
 	char		status[16];
 	char		message[MAX_MESSAGE];
 } RunLogRequest;
@@ -76,7 +77,13 @@ log_run(PG_FUNCTION_ARGS)
 	strlcpy(request->segmentation, text_to_cstring(PG_GETARG_TEXT_PP(0)), sizeof(request->segmentation));
 	strlcpy(request->status, status, sizeof(request->status));
 	if (!PG_ARGISNULL(3))
-		strlcpy(request->message, text_to_cstring(PG_GETARG_TEXT_PP(3)), sizeof(request->message));
+	{
+		const char *message = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		int			len = pg_mbcliplen(message, strlen(message), sizeof(request->message) - 1);
+
+		memcpy(request->message, message, len);	/* clipped on a character boundary */
+		request->message[len] = '\0';
+	}
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
@@ -90,7 +97,7 @@ log_run(PG_FUNCTION_ARGS)
 	worker.bgw_notify_pid = MyProcPid;
 
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle) ||
-		WaitForBackgroundWorkerStartup(handle, &pid) != BGWH_STARTED)
+		WaitForBackgroundWorkerStartup(handle, &pid) == BGWH_POSTMASTER_DIED)
 	{
 		ereport(WARNING,
 				(errmsg("could not record the %s refresh of \"%s\" in segment.job_runs", status,
@@ -133,6 +140,8 @@ segment_run_log_main(Datum arg)
 	if (request->message[0] == '\0')
 		nulls[4] = 'n';
 	values[5] = ObjectIdGetDatum(request->caller);
+	/* never wait long for a lock the failed transaction may still hold */
+	SPI_execute("SET LOCAL lock_timeout = '5s'", false, 0);
 	SPI_execute_with_args(
 		"INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message) "
 		"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM segment.segmentations AS s "

@@ -1,20 +1,35 @@
 -- History snapshots and the per-segment metrics and migrations a refresh
 -- keeps for the views.  Called by segment.refresh() before its swap.
 
--- The new contents' snapshot as a partition of the history table; the
--- oldest snapshots beyond history_refreshes are dropped.
+-- The new contents' snapshot as a partition of the history table.
 CREATE FUNCTION segment._snapshot(s segment.segmentations, contents regclass, refreshed timestamptz, run bigint)
     RETURNS regclass
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
+    SET datestyle = 'ISO'           -- the partition bound is written as text
     AS $$
 DECLARE
     part regclass := segment._new_partition(s.history_table, '_h' || run, s.owner);
-    old record;
 BEGIN
     EXECUTE format('INSERT INTO %s SELECT %I, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM %s',
                    part, s.customer_column, contents);
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', s.history_table, part, refreshed);
+    RETURN part;
+END $$;
+COMMENT ON FUNCTION segment._snapshot(segment.segmentations, regclass, timestamptz, bigint) IS
+    'Internal: appends a refresh''s snapshot to the history table and prunes the oldest.';
+
+-- Drops the oldest snapshots beyond history_refreshes.  Called during the
+-- swap, after the target's lock, taking the history's lock the same careful
+-- way (always in that order).
+CREATE FUNCTION segment._prune_history(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    old record;
+    locked bool := false;
+BEGIN
     -- partitions are named <history>_h<run id>; run ids grow with time
     FOR old IN
         SELECT i.inhrelid::regclass AS rel
@@ -23,13 +38,16 @@ BEGIN
         ORDER BY (substring(c.relname FROM '_h([0-9]+)$'))::int8 DESC
         OFFSET s.history_refreshes
     LOOP
+        IF NOT locked THEN
+            PERFORM segment._lock_for_swap(s.history_table);
+            locked := true;
+        END IF;
         EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.history_table, old.rel);
         EXECUTE format('DROP TABLE %s', old.rel);
     END LOOP;
-    RETURN part;
 END $$;
-COMMENT ON FUNCTION segment._snapshot(segment.segmentations, regclass, timestamptz, bigint) IS
-    'Internal: appends a refresh''s snapshot to the history table and prunes the oldest.';
+COMMENT ON FUNCTION segment._prune_history(segment.segmentations) IS
+    'Internal: drops the history snapshots beyond history_refreshes.';
 
 -- Metrics per segment of the new contents, and the moves between segments
 -- since the previous refresh, replacing the segmentation's earlier rows.

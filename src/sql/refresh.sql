@@ -57,6 +57,25 @@ END $$;
 COMMENT ON FUNCTION segment._new_partition(regclass, text, regrole) IS
     'Internal: a new table like the partitioned parent, named after it with a suffix, owned by the given role.';
 
+-- The target and history tables must still be the partitioned tables made
+-- for this segmentation, owned by its owner: a refresh or drop never
+-- touches anything else, whatever its catalog row says.
+CREATE FUNCTION segment._check_own_tables(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog
+    AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p' AND relowner = s.owner)
+       OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p' AND relowner = s.owner) THEN
+        RAISE EXCEPTION 'the target or history table of segmentation "%" is missing or not its own', s.name
+            USING ERRCODE = 'undefined_table',
+                  DETAIL = format('Both must be partitioned tables made by create_segmentation and owned by %s.', s.owner),
+                  HINT = 'Drop the segmentation and create it again.';
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_own_tables(segment.segmentations) IS
+    'Internal: error unless the segmentation''s target and history tables are partitioned tables owned by its owner.';
+
 CREATE FUNCTION segment._lock_for_swap(rel regclass) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
@@ -134,6 +153,8 @@ DECLARE
     failure text;
     vip_threshold numeric;
     saved_work_mem text := current_setting('work_mem');
+    saved_role text := current_setting('role');
+    owner_name name;
 BEGIN
     BEGIN
         IF NOT pg_try_advisory_xact_lock(hashtext('segment.refresh'), hashtext(s.name)) THEN
@@ -146,6 +167,12 @@ BEGIN
         refreshed := clock_timestamp();
         as_of := coalesce(s.as_of, refreshed);
         cust_col := s.customer_column;
+        -- everything runs with the owner's privileges, never the caller's (a
+        -- superuser or member refreshing someone else's segmentation)
+        owner_name := (SELECT rolname FROM pg_roles WHERE oid = s.owner);
+        IF current_user <> owner_name THEN
+            PERFORM set_config('role', owner_name, true);
+        END IF;
 
         -- the sources and tables are checked again: they may have changed since registration
         PERFORM segment._check_readable(s.orders, 'orders');
@@ -155,13 +182,7 @@ BEGIN
         IF s.order_id_column IS NOT NULL THEN
             PERFORM segment._column(s.orders, s.order_id_column, 'order id');
         END IF;
-        IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p')
-           OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p') THEN
-            RAISE EXCEPTION 'the target or history table of segmentation "%" is missing', s.name
-                USING ERRCODE = 'undefined_table',
-                      DETAIL = 'Both are partitioned tables made by create_segmentation.',
-                      HINT = 'Drop the segmentation and create it again.';
-        END IF;
+        PERFORM segment._check_own_tables(s);
         customer_type := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                           WHERE attrelid = s.target_table AND attname = cust_col);
 
@@ -333,6 +354,7 @@ BEGIN
         phase := clock_timestamp();
         SELECT array_agg(i.inhrelid::regclass) INTO old_parts FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
         PERFORM segment._lock_for_swap(s.target_table);
+        PERFORM segment._prune_history(s);
         IF old_parts IS NOT NULL THEN
             FOR i IN 1..array_length(old_parts, 1) LOOP
                 EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.target_table, old_parts[i]);
@@ -347,6 +369,7 @@ BEGIN
             DROP TABLE pg_temp.segment_carts;
         END IF;
         PERFORM set_config('work_mem', saved_work_mem, true);
+        PERFORM set_config('role', saved_role, true);
         UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = produced,
                orders_scanned = scanned, rows_skipped = skipped, scan_method = method, scan_ms = t_scan,
                cluster_ms = t_cluster, score_ms = t_score, history_ms = t_history, swap_ms = t_swap
@@ -355,7 +378,11 @@ BEGIN
     EXCEPTION WHEN OTHERS THEN
         -- the run's own rows die with this transaction: a worker records it
         GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
-        PERFORM segment._log_run(s.name, started, CASE WHEN already_running THEN 'skipped' ELSE 'failed' END, failure);
+        BEGIN
+            PERFORM segment._log_run(s.name, started, CASE WHEN already_running THEN 'skipped' ELSE 'failed' END, failure);
+        EXCEPTION WHEN OTHERS THEN
+            NULL;               -- the refresh's own error matters more
+        END;
         RAISE;
     END;
 END $$;

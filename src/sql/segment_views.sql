@@ -1,6 +1,8 @@
 -- Views for DBAs and BI tools: plain column types, a comment on every column.
--- segmentations and job_runs show a role its own segmentations (superusers
--- all); the metric views also show everything to members of segment_reader.
+-- job_runs shows a role its own segmentations (superusers all); the metric
+-- views also show everything to members of segment_reader.  They filter
+-- explicitly (their owner bypasses row-level security) and are security
+-- barriers, so that no function in a caller's WHERE sees the rows first.
 
 DO $$
 BEGIN
@@ -9,7 +11,7 @@ BEGIN
     END IF;
 END $$;
 
-CREATE VIEW segment.job_runs AS
+CREATE VIEW segment.job_runs WITH (security_barrier) AS
 SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, r.error_message,
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
        r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.swap_ms
@@ -35,7 +37,7 @@ COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds writing the histo
 COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';
 GRANT SELECT ON segment.job_runs TO PUBLIC;
 
-CREATE VIEW segment.segment_summary AS
+CREATE VIEW segment.segment_summary WITH (security_barrier) AS
 SELECT m.segmentation, m.segment_type, m.segment, m.customers, m.customer_share, m.orders, m.revenue,
        m.aov, m.avg_recency_days, m.avg_frequency, m.avg_monetary, m.repeat_rate, m.churn_rate,
        m.historical_clv, m.refreshed_at
@@ -60,7 +62,7 @@ COMMENT ON COLUMN segment.segment_summary.historical_clv IS 'Historical customer
 COMMENT ON COLUMN segment.segment_summary.refreshed_at IS 'When the refresh that computed the row ran.';
 GRANT SELECT ON segment.segment_summary TO PUBLIC;
 
-CREATE VIEW segment.segment_migration AS
+CREATE VIEW segment.segment_migration WITH (security_barrier) AS
 SELECT m.segmentation, m.segment_type, m.from_segment, m.to_segment, m.customers, m.from_refreshed_at,
        m.to_refreshed_at
 FROM segment.migrations AS m

@@ -8,7 +8,7 @@
 -- shows each role (and its members) only its own, superusers all of them.
 
 CREATE TABLE segment.segmentations (
-    name text PRIMARY KEY CHECK (name <> '' AND length(name) <= 48),
+    name text PRIMARY KEY CHECK (name <> '' AND octet_length(name) <= 48),
     owner regrole NOT NULL DEFAULT current_user::regrole,
     orders regclass NOT NULL,
     customer_column name NOT NULL,
@@ -80,12 +80,21 @@ ALTER TABLE segment.segmentations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_segmentations ON segment.segmentations
     USING (pg_has_role(current_user, owner, 'MEMBER'))
     WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
-GRANT SELECT, INSERT, UPDATE, DELETE ON segment.segmentations TO PUBLIC;
+-- Owners change parameters with UPDATE; the name, the owner and the tables a
+-- segmentation made are fixed.  (No table-wide UPDATE: it would also allow
+-- LOCK TABLE ... ACCESS EXCLUSIVE on the shared catalog.)
+GRANT SELECT, INSERT, DELETE ON segment.segmentations TO PUBLIC;
+GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_column, bins, clusters,
+              lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
+              touch_customer_column, touch_time_column, touch_channel_column, spend,
+              spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
+              cart_time_column, attribution_lookback, half_life, model, last_refreshed_at)
+    ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
 CREATE TABLE segment.runs (
     run_id bigserial PRIMARY KEY,
-    segmentation text NOT NULL,
+    segmentation text NOT NULL REFERENCES segment.segmentations (name) ON DELETE CASCADE,
     started_at timestamptz NOT NULL,
     finished_at timestamptz,
     status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'skipped')),
@@ -106,12 +115,14 @@ ALTER TABLE segment.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_runs ON segment.runs
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
-GRANT SELECT, INSERT, UPDATE, DELETE ON segment.runs TO PUBLIC;
+GRANT SELECT, INSERT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
+GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method,
+              scan_ms, cluster_ms, score_ms, history_ms, swap_ms) ON segment.runs TO PUBLIC;
 GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
 
 -- Per-segment metrics and migrations of the last refresh, kept for the views.
 CREATE TABLE segment.summaries (
-    segmentation text NOT NULL,
+    segmentation text NOT NULL REFERENCES segment.segmentations (name) ON DELETE CASCADE,
     refreshed_at timestamptz NOT NULL,
     segment_type text NOT NULL,
     segment text NOT NULL,
@@ -136,7 +147,7 @@ CREATE POLICY own_summaries ON segment.summaries
 GRANT SELECT, INSERT, DELETE ON segment.summaries TO PUBLIC;
 
 CREATE TABLE segment.migrations (
-    segmentation text NOT NULL,
+    segmentation text NOT NULL REFERENCES segment.segmentations (name) ON DELETE CASCADE,
     segment_type text NOT NULL,
     from_segment text NOT NULL,
     to_segment text NOT NULL,
@@ -328,8 +339,8 @@ DECLARE
     time_types regtype[] := '{timestamptz,timestamp,date}';
     amount_types regtype[] := '{numeric,int2,int4,int8,float4,float8}';
 BEGIN
-    IF name IS NULL OR name = '' OR length(name) > 48 THEN
-        RAISE EXCEPTION 'a segmentation name must have 1 to 48 characters'
+    IF name IS NULL OR name = '' OR octet_length(name) > 48 THEN
+        RAISE EXCEPTION 'a segmentation name must have 1 to 48 bytes'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('The name %L was given.', name),
                   HINT = 'Choose a short name such as ''customers''.';
@@ -418,10 +429,10 @@ BEGIN
     END IF;
     target_schema := target_parts[1];
     target_name := target_parts[2];
-    IF length(target_name) > 52 THEN
+    IF octet_length(target_name) > 52 THEN
         RAISE EXCEPTION 'target table name "%" is too long', target_name USING ERRCODE = 'name_too_long',
             DETAIL = 'Its partitions and history take names of up to 63 bytes built from it.',
-            HINT = 'Use a target table name of at most 52 characters.';
+            HINT = 'Use a target table name of at most 52 bytes.';
     END IF;
     IF to_regclass(format('%I.%I', target_schema, target_name)) IS NOT NULL
        OR to_regclass(format('%I.%I', target_schema, target_name || '_history')) IS NOT NULL THEN
@@ -482,17 +493,22 @@ SET search_path = pg_catalog
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
+    saved_role text := current_setting('role');
+    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = s.owner);
 BEGIN
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table) THEN
+    -- as the owner, and only the tables made for this segmentation
+    IF current_user <> owner_name THEN
+        PERFORM set_config('role', owner_name, true);
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.target_table);
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table) THEN
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.history_table);
     END IF;
-    DELETE FROM segment.summaries WHERE segmentation = s.name;
-    DELETE FROM segment.migrations WHERE segmentation = s.name;
-    DELETE FROM segment.runs WHERE segmentation = s.name;
+    -- the run log, metrics and migrations follow (foreign keys)
     DELETE FROM segment.segmentations WHERE segmentations.name = s.name;
+    PERFORM set_config('role', saved_role, true);
 END $$;
 COMMENT ON FUNCTION segment.drop_segmentation(text) IS
     'Drops a segmentation you own: its target and history tables, metrics and run log.';
