@@ -73,7 +73,7 @@ SELECT segment.create_segmentation('t', 'orders_copy', 'customer_id', 'day', 'pr
 SELECT segment.refresh('s');
 SELECT segment.drop_segmentation('s');
 SELECT count(*) AS visible FROM segment.segmentations;
-DELETE FROM segment.segmentations;   -- row-level security: nothing of others' to delete
+DELETE FROM segment.segmentations;   -- nobody deletes from the shared catalog directly
 RESET ROLE;
 SELECT count(*) AS still_there FROM segment.segmentations;
 
@@ -89,6 +89,9 @@ UPDATE segment.segmentations SET orders = 'secret_orders' WHERE name = 'theirs';
 UPDATE segment.segmentations SET target_table = 'users_table' WHERE name = 'theirs';
 BEGIN;
 LOCK TABLE segment.runs IN ACCESS EXCLUSIVE MODE;
+ROLLBACK;
+BEGIN;
+LOCK TABLE segment.segmentations IN ACCESS EXCLUSIVE MODE;
 ROLLBACK;
 RESET ROLE;
 SELECT segment.refresh('theirs');

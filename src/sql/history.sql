@@ -50,7 +50,7 @@ COMMENT ON FUNCTION segment._prune_history(segment.segmentations) IS
     'Internal: drops the history snapshots beyond history_refreshes.';
 
 -- Metrics per segment of the new contents, and the moves between segments
--- since the previous refresh, replacing the segmentation's earlier rows.
+-- since the previous refresh (the earlier rows go in _prune_metrics).
 -- "previous" is the segment table itself, still holding the previous
 -- refresh's contents (the swap comes later).  One pass over each: grouping
 -- sets give the three segment types at once.
@@ -61,9 +61,6 @@ CREATE FUNCTION segment._metrics(s segment.segmentations, contents regclass, ref
     SET search_path = pg_catalog
     AS $$
 BEGIN
-    DELETE FROM segment.summaries WHERE segmentation = s.name;
-    DELETE FROM segment.migrations WHERE segmentation = s.name;
-
     -- customers per (type, from, to) and whether they were active and are Lapsed now
     EXECUTE format($q$
         CREATE TEMP TABLE segment_moves ON COMMIT DROP AS
@@ -125,3 +122,23 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION segment._metrics(segment.segmentations, regclass, timestamptz, regclass) IS
     'Internal: recomputes a segmentation''s rows of segment.summaries and segment.migrations.';
+
+-- The rows of earlier refreshes in segment.summaries and segment.migrations.
+-- Security definer, so that nobody needs DELETE on these shared tables (which
+-- would also allow locking them): it only ever removes rows older than the
+-- segmentation's last refresh, which is harmless whoever calls it.
+CREATE FUNCTION segment._prune_metrics(segmentation text) RETURNS void
+    LANGUAGE sql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog
+    AS $$
+    DELETE FROM segment.summaries AS m
+    WHERE m.segmentation = _prune_metrics.segmentation
+      AND m.refreshed_at IS DISTINCT FROM (SELECT s.last_refreshed_at FROM segment.segmentations AS s
+                                           WHERE s.name = _prune_metrics.segmentation);
+    DELETE FROM segment.migrations AS m
+    WHERE m.segmentation = _prune_metrics.segmentation
+      AND m.to_refreshed_at IS DISTINCT FROM (SELECT s.last_refreshed_at FROM segment.segmentations AS s
+                                              WHERE s.name = _prune_metrics.segmentation);
+$$;
+COMMENT ON FUNCTION segment._prune_metrics(text) IS
+    'Internal: removes a segmentation''s metric and migration rows of refreshes before its last one.';

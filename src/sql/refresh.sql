@@ -348,6 +348,7 @@ BEGIN
         PERFORM segment._metrics(s, new_part, refreshed, s.target_table);
         UPDATE segment.segmentations SET model = fitted, last_refreshed_at = refreshed
         WHERE segmentations.name = s.name;
+        PERFORM segment._prune_metrics(s.name);
         t_history := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         -- swap, last: the exclusive lock lasts until commit

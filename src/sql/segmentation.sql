@@ -81,9 +81,9 @@ CREATE POLICY own_segmentations ON segment.segmentations
     USING (pg_has_role(current_user, owner, 'MEMBER'))
     WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
 -- Owners change parameters with UPDATE; the name, the owner and the tables a
--- segmentation made are fixed.  (No table-wide UPDATE: it would also allow
--- LOCK TABLE ... ACCESS EXCLUSIVE on the shared catalog.)
-GRANT SELECT, INSERT, DELETE ON segment.segmentations TO PUBLIC;
+-- segmentation made are fixed.  No table-wide UPDATE or DELETE on the shared
+-- tables: either would also let anyone LOCK them in ACCESS EXCLUSIVE mode.
+GRANT SELECT, INSERT ON segment.segmentations TO PUBLIC;
 GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_column, bins, clusters,
               lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
               touch_customer_column, touch_time_column, touch_channel_column, spend,
@@ -144,7 +144,7 @@ ALTER TABLE segment.summaries ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_summaries ON segment.summaries
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
-GRANT SELECT, INSERT, DELETE ON segment.summaries TO PUBLIC;
+GRANT SELECT, INSERT ON segment.summaries TO PUBLIC;
 
 CREATE TABLE segment.migrations (
     segmentation text NOT NULL REFERENCES segment.segmentations (name) ON DELETE CASCADE,
@@ -161,7 +161,7 @@ ALTER TABLE segment.migrations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_migrations ON segment.migrations
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
-GRANT SELECT, INSERT, DELETE ON segment.migrations TO PUBLIC;
+GRANT SELECT, INSERT ON segment.migrations TO PUBLIC;
 
 -- Lifecycle rules: the first rule whose condition holds names the customer.
 CREATE TABLE segment.lifecycle_rules (
@@ -295,6 +295,30 @@ BEGIN
 END $$;
 COMMENT ON FUNCTION segment._own_segmentation(text) IS
     'Internal: the catalog row of a segmentation the current role owns, or an error saying whether it does not exist or is not yours.';
+
+-- The catalog row of a dropped segmentation.  Security definer (nobody has
+-- DELETE on the shared catalog): only for a session whose login role is a
+-- member of the owner, and only once its tables are gone.
+CREATE FUNCTION segment._forget_segmentation(segmentation text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    s segment.segmentations;
+BEGIN
+    SELECT * INTO s FROM segment.segmentations WHERE name = segmentation;
+    IF NOT FOUND OR NOT pg_has_role(session_user, s.owner, 'MEMBER') THEN
+        RAISE EXCEPTION 'must be the owner of segmentation "%"', segmentation
+            USING ERRCODE = 'insufficient_privilege', HINT = 'Use segment.drop_segmentation().';
+    END IF;
+    IF EXISTS (SELECT 1 FROM pg_class WHERE oid IN (s.target_table, s.history_table)) THEN
+        RAISE EXCEPTION 'the tables of segmentation "%" still exist', segmentation
+            USING ERRCODE = 'object_in_use', HINT = 'Use segment.drop_segmentation(), which drops them first.';
+    END IF;
+    DELETE FROM segment.segmentations WHERE name = segmentation;
+END $$;
+COMMENT ON FUNCTION segment._forget_segmentation(text) IS
+    'Internal: deletes the catalog row of a segmentation whose tables drop_segmentation has dropped.';
 
 -- create_segmentation ----------------------------------------------------
 
@@ -507,7 +531,7 @@ BEGIN
         EXECUTE format('DROP TABLE %s', s.history_table);
     END IF;
     -- the run log, metrics and migrations follow (foreign keys)
-    DELETE FROM segment.segmentations WHERE segmentations.name = s.name;
+    PERFORM segment._forget_segmentation(s.name);
     PERFORM set_config('role', saved_role, true);
 END $$;
 COMMENT ON FUNCTION segment.drop_segmentation(text) IS
