@@ -144,7 +144,6 @@ DECLARE
     lifecycle text;
     prospects text := '';
     new_part regclass;
-    new_history regclass;
     old_parts regclass[];
     index_sql text;
     produced int8;
@@ -344,7 +343,7 @@ BEGIN
 
         -- history, metrics and migrations
         phase := clock_timestamp();
-        new_history := segment._snapshot(s, new_part, refreshed, run);
+        PERFORM segment._snapshot(s, new_part, refreshed, run);
         PERFORM segment._metrics(s, new_part, refreshed, s.target_table);
         UPDATE segment.segmentations SET model = fitted, last_refreshed_at = refreshed
         WHERE segmentations.name = s.name;
