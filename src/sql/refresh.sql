@@ -152,8 +152,7 @@ DECLARE
     failure text;
     vip_threshold numeric;
     saved_work_mem text := current_setting('work_mem');
-    saved_role text := current_setting('role');
-    owner_name name;
+    saved_role text;
 BEGIN
     BEGIN
         IF NOT pg_try_advisory_xact_lock(hashtext('segment.refresh'), hashtext(s.name)) THEN
@@ -168,10 +167,7 @@ BEGIN
         cust_col := s.customer_column;
         -- everything runs with the owner's privileges, never the caller's (a
         -- superuser or member refreshing someone else's segmentation)
-        owner_name := (SELECT rolname FROM pg_roles WHERE oid = s.owner);
-        IF current_user <> owner_name THEN
-            PERFORM set_config('role', owner_name, true);
-        END IF;
+        saved_role := segment._become_owner(s.owner);
 
         -- the sources and tables are checked again: they may have changed since registration
         PERFORM segment._check_readable(s.orders, 'orders');

@@ -320,6 +320,26 @@ END $$;
 COMMENT ON FUNCTION segment._forget_segmentation(text) IS
     'Internal: deletes the catalog row of a segmentation whose tables drop_segmentation has dropped.';
 
+-- Switch to the segmentation owner's role for the rest of the transaction
+-- (until restored), so that a refresh or drop run by a member or superuser
+-- has the owner's privileges, never its caller's.  Returns the role setting
+-- to restore.
+CREATE FUNCTION segment._become_owner(owner regrole) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    saved text := current_setting('role');
+    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = owner);
+BEGIN
+    IF current_user <> owner_name THEN
+        PERFORM set_config('role', owner_name, true);
+    END IF;
+    RETURN saved;
+END $$;
+COMMENT ON FUNCTION segment._become_owner(regrole) IS
+    'Internal: SET ROLE to a segmentation''s owner for the transaction; returns the previous role setting.';
+
 -- create_segmentation ----------------------------------------------------
 
 CREATE FUNCTION segment.create_segmentation(
@@ -517,13 +537,9 @@ SET search_path = pg_catalog
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
-    saved_role text := current_setting('role');
-    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = s.owner);
+    saved_role text := segment._become_owner(s.owner);
 BEGIN
     -- as the owner, and only the tables made for this segmentation
-    IF current_user <> owner_name THEN
-        PERFORM set_config('role', owner_name, true);
-    END IF;
     IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.target_table);
     END IF;
