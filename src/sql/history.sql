@@ -11,8 +11,8 @@ CREATE FUNCTION segment._snapshot(s segment.segmentations, contents regclass, re
 DECLARE
     part regclass := segment._new_partition(s.history_table, '_h' || run, s.owner);
 BEGIN
-    EXECUTE format('INSERT INTO %s SELECT %I, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM %s',
-                   part, s.customer_column, contents);
+    PERFORM segment._bulk_insert(part, format('SELECT %I, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM %s',
+                                              s.customer_column, contents));
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', s.history_table, part, refreshed);
     RETURN part;
 END $$;

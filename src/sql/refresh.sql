@@ -111,6 +111,12 @@ CREATE FUNCTION segment._scan_facts(orders regclass, customer_column name, time_
 COMMENT ON FUNCTION segment._scan_facts(regclass, name, name, name, name, timestamptz, interval) IS
     'Internal: per-customer facts of an order table in one C pass (the refresh''s fast path); errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
+CREATE FUNCTION segment._bulk_insert(target regclass, query text) RETURNS int8
+    AS 'MODULE_PATHNAME', 'bulk_insert'
+    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._bulk_insert(regclass, text) IS
+    'Internal: writes the rows of a query into a new table without indexes using multi-row inserts, as COPY does; returns the rows written.';
+
 CREATE FUNCTION segment._log_run(segmentation text, started_at timestamptz, status text, message text)
     RETURNS bool
     AS 'MODULE_PATHNAME', 'log_run'
@@ -121,6 +127,7 @@ COMMENT ON FUNCTION segment._log_run(text, timestamptz, text, text) IS
 CREATE FUNCTION segment.refresh(name text) RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog
+SET datestyle = 'ISO'       -- times go into the scoring query as literals
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
@@ -294,44 +301,42 @@ BEGIN
         SELECT string_agg(format('WHEN (%s) THEN %L', condition, segment), ' ' ORDER BY position)
         INTO lifecycle FROM segment.lifecycle_rules;
         new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
-        EXECUTE format($q$
-            INSERT INTO %s
+        -- written with multi-row inserts (segment._bulk_insert); values go in as literals
+        produced := segment._bulk_insert(new_part, format($q$
             WITH scored AS (
-                SELECT f.customer, date_part('epoch', $1 - f.last_order_at) / 86400 AS recency_days,
+                SELECT f.customer, date_part('epoch', %1$L::timestamptz - f.last_order_at) / 86400 AS recency_days,
                        f.frequency, f.monetary, f.first_order_at, f.last_order_at,
-                       segment.quantile_score(-(date_part('epoch', $1 - f.last_order_at) / 86400), $2) OVER w AS r_score,
-                       segment.quantile_score(f.frequency, $2) OVER w AS f_score,
-                       segment.quantile_score(f.monetary, $2) OVER w AS m_score,
-                       coalesce(f.monetary >= $3, false) AS is_vip,
-                       %s AS has_abandoned_cart
-                FROM segment_facts AS f %s
+                       segment.quantile_score(-(date_part('epoch', %1$L::timestamptz - f.last_order_at) / 86400), %2$s) OVER w AS r_score,
+                       segment.quantile_score(f.frequency, %2$s) OVER w AS f_score,
+                       segment.quantile_score(f.monetary, %2$s) OVER w AS m_score,
+                       coalesce(f.monetary >= %3$L::numeric, false) AS is_vip,
+                       %7$s AS has_abandoned_cart
+                FROM segment_facts AS f %8$s
                 WINDOW w AS ()
             ), everyone AS (
                 SELECT scored.*, false AS is_prospect FROM scored
                 UNION ALL
                 SELECT p.customer, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, false, true
-                FROM (SELECT NULL::%s AS customer WHERE false %s) AS p
+                FROM (SELECT NULL::%9$s AS customer WHERE false %10$s) AS p
                 WHERE NOT EXISTS (SELECT 1 FROM segment_facts AS f WHERE f.customer = p.customer)
             ), named AS (
-                SELECT e.*, e.recency_days IS NULL OR e.recency_days > $4 AS is_lapsed FROM everyone AS e
+                SELECT e.*, e.recency_days IS NULL OR e.recency_days > %4$L::float8 AS is_lapsed FROM everyone AS e
             )
             SELECT customer, recency_days, frequency, monetary, r_score, f_score, m_score,
                    r_score::text || f_score::text || m_score::text,
-                   CASE WHEN $2 = 5 THEN segment.rfm_segment(r_score, f_score, m_score) END,
-                   CASE %s ELSE 'Other' END,
-                   CASE WHEN $5::segment.kmeans_model IS NOT NULL AND recency_days IS NOT NULL
-                        THEN segment.kmeans_assign($5, ARRAY[ln(1 + recency_days), ln(1 + frequency::float8),
+                   CASE WHEN %2$s = 5 THEN segment.rfm_segment(r_score, f_score, m_score) END,
+                   CASE %11$s ELSE 'Other' END,
+                   CASE WHEN %5$L::segment.kmeans_model IS NOT NULL AND recency_days IS NOT NULL
+                        THEN segment.kmeans_assign(%5$L::segment.kmeans_model, ARRAY[ln(1 + recency_days), ln(1 + frequency::float8),
                                                              ln(1 + greatest(monetary, 0)::float8)]::float8[]) END,
-                   first_order_at, last_order_at, $6
+                   first_order_at, last_order_at, %6$L::timestamptz
             FROM named
-            $q$, new_part,
+            $q$, as_of, s.bins, vip_threshold, lapse_days, fitted, refreshed,
             CASE WHEN s.carts IS NULL THEN 'false'
                  ELSE 'coalesce(c.last_cart_at > f.last_order_at OR f.last_order_at IS NULL, false)' END,
             CASE WHEN s.carts IS NULL THEN ''
                  ELSE 'LEFT JOIN segment_carts AS c ON c.customer = f.customer' END,
-            customer_type, prospects, lifecycle)
-        USING as_of, s.bins, vip_threshold, lapse_days, fitted, refreshed;
-        GET DIAGNOSTICS produced = ROW_COUNT;
+            customer_type, prospects, lifecycle));
         FOR index_sql IN SELECT segment._index_definitions(s.target_table, new_part) LOOP
             EXECUTE index_sql;
         END LOOP;
