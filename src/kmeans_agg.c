@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "kmeans.h"
+#include "segment.h"
 #include "textio.h"
 
 PG_FUNCTION_INFO_V1(kmeans_state_in);
@@ -136,12 +137,8 @@ kmeans_transition(FunctionCallInfo fcinfo, void (*read_options) (FunctionCallInf
 	int32		dims;
 	const float8 *x;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("kmeans transition functions can only be called as part of an aggregate"),
-				 errdetail("They update their state argument in place."),
-				 errhint("Call segment.kmeans(features, k) instead.")));
+	segment_require_aggregate(fcinfo, "kmeans transition functions", "They update their state argument in place.",
+							  "segment.kmeans(features, k)");
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -230,12 +227,8 @@ kmeans_combine(PG_FUNCTION_ARGS)
 	KMeansState *a = (KMeansState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	KMeansState *b = (KMeansState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("kmeans_combine can only be called as part of an aggregate"),
-				 errdetail("It updates its first argument in place."),
-				 errhint("Call segment.kmeans(features, k) instead.")));
+	segment_require_aggregate(fcinfo, "kmeans_combine", "It updates its first argument in place.",
+							  "segment.kmeans(features, k)");
 	if (a->k != b->k || a->dims != b->dims || a->seed != b->seed || a->n_init != b->n_init ||
 		a->max_iter != b->max_iter || a->tol != b->tol || a->standardize != b->standardize ||
 		a->allow_fewer_clusters != b->allow_fewer_clusters)

@@ -17,6 +17,7 @@
 #include "utils/array.h"
 
 #include "kmeans.h"
+#include "segment.h"
 #include "textio.h"
 
 PG_FUNCTION_INFO_V1(kmeans_step_state_in);
@@ -57,17 +58,6 @@ step_state_create(const KMeansModel *model)
 	return state;
 }
 
-static void
-require_aggregate(FunctionCallInfo fcinfo, const char *funcname)
-{
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s can only be called as part of an aggregate", funcname),
-				 errdetail("It updates its state argument in place."),
-				 errhint("Call segment.kmeans_step(model, features) instead.")));
-}
-
 Datum
 kmeans_step_transfn(PG_FUNCTION_ARGS)
 {
@@ -79,7 +69,8 @@ kmeans_step_transfn(PG_FUNCTION_ARGS)
 	int32		dims;
 	int32		j;
 
-	require_aggregate(fcinfo, "kmeans_step_transfn");
+	segment_require_aggregate(fcinfo, "kmeans_step_transfn", "It updates its state argument in place.",
+							  "segment.kmeans_step(model, features)");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -116,7 +107,8 @@ kmeans_step_combine(PG_FUNCTION_ARGS)
 	KMeansStepState *b = (KMeansStepState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
 	Size		nsums;
 
-	require_aggregate(fcinfo, "kmeans_step_combine");
+	segment_require_aggregate(fcinfo, "kmeans_step_combine", "It updates its state argument in place.",
+							  "segment.kmeans_step(model, features)");
 	if (VARSIZE(a) != VARSIZE(b) ||
 		memcmp(STEP_MODEL(a), STEP_MODEL(b), VARSIZE(STEP_MODEL(a))) != 0)
 		ereport(ERROR,

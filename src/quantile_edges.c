@@ -17,6 +17,7 @@
 #include "utils/lsyscache.h"
 
 #include "quantile.h"
+#include "segment.h"
 #include "quantile_state.h"
 
 PG_FUNCTION_INFO_V1(quantile_edges_transfn);
@@ -25,17 +26,6 @@ PG_FUNCTION_INFO_V1(quantile_edges_final);
 PG_FUNCTION_INFO_V1(quantile_score_edges);
 
 #define INITIAL_ITEMS 1024
-
-static void
-require_aggregate_context(FunctionCallInfo fcinfo, const char *funcname)
-{
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("%s can only be called as part of an aggregate", funcname),
-				 errdetail("It updates its state argument in place."),
-				 errhint("Call segment.quantile_edges(value, bins) instead.")));
-}
 
 static void
 check_same_bins(int32 expected, int32 got)
@@ -56,7 +46,8 @@ quantile_edges_transfn(PG_FUNCTION_ARGS)
 	QuantileState *state;
 	float8		value;
 
-	require_aggregate_context(fcinfo, "quantile_edges_transfn");
+	segment_require_aggregate(fcinfo, "quantile_edges_transfn", "It updates its state argument in place.",
+							  "segment.quantile_edges(value, bins)");
 	if (PG_ARGISNULL(1))
 	{
 		if (PG_ARGISNULL(0))
@@ -94,7 +85,8 @@ quantile_edges_combine(PG_FUNCTION_ARGS)
 	QuantileState *b = (QuantileState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
 	QuantileState *merged;
 
-	require_aggregate_context(fcinfo, "quantile_edges_combine");
+	segment_require_aggregate(fcinfo, "quantile_edges_combine", "It updates its state argument in place.",
+							  "segment.quantile_edges(value, bins)");
 	check_same_bins(a->bins, b->bins);
 	/* a new state: the executor frees the old one after copying this */
 	merged = quantile_state_make_room(quantile_state_copy_compacted(a), b->nitems);

@@ -4,7 +4,8 @@
  * The library works whether or not it is listed in shared_preload_libraries:
  * the settings are defined when it is first loaded, and the "segment."
  * prefix is then reserved so that a misspelt setting is reported instead of
- * being silently kept as a placeholder.
+ * being silently kept as a placeholder.  Also the checks shared by the
+ * aggregates' support functions.
  */
 #include "postgres.h"
 
@@ -49,4 +50,16 @@ _PG_init(void)
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("segment");
+}
+
+void
+segment_require_aggregate(FunctionCallInfo fcinfo, const char *what, const char *detail,
+						  const char *aggregate_call)
+{
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s can only be called as part of an aggregate", what),
+				 errdetail("%s", detail),
+				 errhint("Call %s instead.", aggregate_call)));
 }

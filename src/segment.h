@@ -1,8 +1,10 @@
 /*
- * segment.h -- the module's settings, defined in segment.c.
+ * segment.h -- the module's settings and shared checks, defined in segment.c.
  */
 #ifndef SEGMENT_SEGMENT_H
 #define SEGMENT_SEGMENT_H
+
+#include "fmgr.h"
 
 /* segment.scan_memory: the most the refresh's fast scan may use, in kB */
 extern int	segment_scan_memory_kb;
@@ -12,5 +14,13 @@ extern int	segment_refresh_work_mem_kb;
 
 /* segment.fast_scan: off forces the SQL path */
 extern bool segment_fast_scan;
+
+/*
+ * Transition and combine functions update their state in place, which is
+ * only safe inside an aggregate: error out otherwise, telling the user what
+ * to call instead.
+ */
+extern void segment_require_aggregate(FunctionCallInfo fcinfo, const char *what,
+									  const char *detail, const char *aggregate_call);
 
 #endif							/* SEGMENT_SEGMENT_H */
