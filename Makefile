@@ -12,7 +12,8 @@ OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
        src/quantile_edges.o src/quantile_score.o src/rfm_segment.o \
        src/kmeans_input.o src/kmeans_fit.o src/kmeans_model.o src/kmeans_agg.o \
        src/kmeans_step.o src/kmeans_align.o src/kmeans_report.o src/facts_scan.o \
-       src/run_log.o src/bulk_insert.o
+       src/run_log.o src/money.o src/facts_read.o src/lifecycle.o \
+       src/row_writer.o src/segment_build.o
 
 # The install script is assembled from one file per concern, in this order.
 SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \

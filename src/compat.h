@@ -24,4 +24,11 @@
 #define palloc_array(type, count) ((type *) palloc(sizeof(type) * (count)))
 #endif
 
+/* raw_parser() took a parse mode in 14. */
+#if PG_VERSION_NUM < 140000
+#define raw_parser_default(str) raw_parser(str)
+#else
+#define raw_parser_default(str) raw_parser((str), RAW_PARSE_DEFAULT)
+#endif
+
 #endif							/* SEGMENT_COMPAT_H */

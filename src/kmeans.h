@@ -99,4 +99,7 @@ extern void kmeans_standardize_row(const KMeansModel *model, const float8 *x, fl
 extern int32 kmeans_nearest(const float8 *z, const float8 *centroids, int32 k, int32 dims,
 							float8 *dist2);
 
+/* kmeans_align.c: the SQL function, also called by the refresh */
+extern Datum kmeans_align(PG_FUNCTION_ARGS);
+
 #endif							/* SEGMENT_KMEANS_H */

@@ -7,8 +7,10 @@
 --   cluster  k-means on ln(1 + recency, frequency, monetary), numbered after
 --            the previous refresh's model
 --   score    R, F, M scores, rfm_code, rfm_segment, lifecycle_segment,
---            written into a new partition with the target's indexes
+--            written into a new partition, then the target's indexes
 --   history  a snapshot partition, older ones pruned; metrics and migrations
+-- The first four run in C (segment._build_segments), with the facts from a
+-- C scan of the orders, or from a GROUP BY when the scan cannot read them.
 --   swap     under a short ACCESS EXCLUSIVE lock (taken with a 50 ms lock
 --            timeout and retried, so readers never queue behind a long wait):
 --            the old partition out, the new one in
@@ -103,19 +105,17 @@ END $$;
 COMMENT ON FUNCTION segment._lock_for_swap(regclass) IS
     'Internal: ACCESS EXCLUSIVE lock on the table, requested for at most 50 ms at a time so that readers never wait behind a long queue.';
 
-CREATE FUNCTION segment._scan_facts(orders regclass, customer_column name, time_column name,
-    amount_column name, order_id_column name, as_of timestamptz, lookback interval)
-    RETURNS SETOF record
-    AS 'MODULE_PATHNAME', 'scan_facts'
-    LANGUAGE C STABLE PARALLEL RESTRICTED;
-COMMENT ON FUNCTION segment._scan_facts(regclass, name, name, name, name, timestamptz, interval) IS
-    'Internal: per-customer facts of an order table in one C pass (the refresh''s fast path); errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
-
-CREATE FUNCTION segment._bulk_insert(target regclass, query text) RETURNS int8
-    AS 'MODULE_PATHNAME', 'bulk_insert'
-    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION segment._bulk_insert(regclass, text) IS
-    'Internal: writes the rows of a query into a new table without indexes using multi-row inserts, as COPY does; returns the rows written.';
+CREATE FUNCTION segment._build_segments(s segment.segmentations, facts regclass, extras regclass,
+    new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
+    as_of timestamptz, lapse_days float8,
+    OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT model segment.kmeans_model,
+    OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8)
+    RETURNS record
+    AS 'MODULE_PATHNAME', 'build_segments'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._build_segments(segment.segmentations, regclass, regclass, regclass, regclass,
+    regclass, timestamptz, timestamptz, float8) IS
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts is NULL), clusters, scores and lifecycle segments written into the new partition, the history snapshot, and the rows of segment.summaries and segment.migrations. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._log_run(segmentation text, started_at timestamptz, status text, message text)
     RETURNS bool
@@ -139,25 +139,21 @@ DECLARE
     cust_col text;
     customer_type text;
     phase timestamptz;
-    t_scan float8;
-    t_cluster float8 := 0;
+    t_extras float8;
     t_score float8;
     t_history float8;
     t_swap float8;
-    scanned int8;
-    skipped int8;
-    bad text;
-    fitted segment.kmeans_model;
-    lifecycle text;
-    prospects text := '';
+    built record;
+    extras_sql text;
+    extras regclass;
     new_part regclass;
+    history_part regclass;
+    previous_part regclass;
     old_parts regclass[];
     index_sql text;
-    produced int8;
     method text;
     already_running bool := false;
     failure text;
-    vip_threshold numeric;
     saved_work_mem text := current_setting('work_mem');
     saved_role text;
 BEGIN
@@ -195,28 +191,53 @@ BEGIN
         IF to_regclass('pg_temp.segment_facts') IS NOT NULL THEN
             DROP TABLE pg_temp.segment_facts;
         END IF;
-        IF to_regclass('pg_temp.segment_carts') IS NOT NULL THEN
-            DROP TABLE pg_temp.segment_carts;
+        IF to_regclass('pg_temp.segment_extras') IS NOT NULL THEN
+            DROP TABLE pg_temp.segment_extras;
         END IF;
 
         INSERT INTO segment.runs (segmentation, started_at, status)
         VALUES (s.name, started, 'running') RETURNING run_id INTO run;
 
-        -- scan: one pass over the orders, in C when the orders allow it
+        -- customers seen in touchpoints or carts, with their last cart old enough
+        -- to count as abandoned (24 hours without an order)
         phase := clock_timestamp();
+        IF s.touchpoints IS NOT NULL THEN
+            PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
+            PERFORM segment._column(s.touchpoints, s.touch_customer_column, 'touch customer');
+            extras_sql := format('SELECT %I::%s AS customer, NULL::timestamptz AS cart_at FROM %s WHERE %I IS NOT NULL',
+                                 s.touch_customer_column, customer_type, s.touchpoints, s.touch_customer_column);
+        END IF;
+        IF s.carts IS NOT NULL THEN
+            PERFORM segment._check_readable(s.carts, 'carts');
+            PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', '{timestamptz,timestamp,date}');
+            extras_sql := concat_ws(' UNION ALL ', extras_sql,
+                format($q$SELECT %I::%s, CASE WHEN %I::timestamptz <= $1 - interval '24 hours' THEN %I::timestamptz END
+                          FROM %s WHERE %I IS NOT NULL$q$,
+                       s.cart_customer_column, customer_type, s.cart_time_column, s.cart_time_column, s.carts,
+                       s.cart_customer_column));
+        END IF;
+        IF extras_sql IS NOT NULL THEN
+            EXECUTE format('CREATE TEMP TABLE segment_extras ON COMMIT DROP AS
+                            SELECT customer, max(cart_at) AS last_cart_at FROM (%s) AS x GROUP BY customer', extras_sql)
+            USING as_of;
+            extras := 'pg_temp.segment_extras'::regclass;
+        END IF;
+        t_extras := extract(epoch FROM clock_timestamp() - phase) * 1000;
+
+        new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+        history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
+        SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
+
+        -- facts, clusters, scores, history and metrics; the fast scan first
         BEGIN
-            EXECUTE format($q$
-                CREATE TEMP TABLE segment_facts ON COMMIT DROP AS
-                SELECT * FROM segment._scan_facts($1, $2, $3, $4, $5, $6, $7)
-                    AS f(customer %s, valid_rows int8, skipped_rows int8, first_order_at timestamptz,
-                         last_order_at timestamptz, frequency int8, monetary numeric)
-                $q$, customer_type)
-            USING s.orders, s.customer_column, s.time_column, s.amount_column, s.order_id_column, as_of, s.lookback;
+            built := segment._build_segments(s, NULL, extras, new_part, history_part, previous_part,
+                                             refreshed, as_of, lapse_days);
             method := 'fast';
         EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
             method := 'sql';
         END;
         IF method = 'sql' THEN
+            phase := clock_timestamp();
             EXECUTE format($q$
                 CREATE TEMP TABLE segment_facts ON COMMIT DROP AS
                 SELECT c AS customer,
@@ -226,7 +247,7 @@ BEGIN
                        max(t) FILTER (WHERE a > 0) AS last_order_at,
                        %s AS frequency,
                        sum(a) FILTER (WHERE t IS NOT NULL) AS monetary
-                FROM (SELECT o.%I AS c, o.%I::timestamptz AS t, o.%I::numeric AS a, %s AS order_id
+                FROM (SELECT o.%I::%s AS c, o.%I::timestamptz AS t, o.%I::numeric AS a, %s AS order_id
                       FROM %s AS o
                       WHERE o.%I IS NULL
                          OR (o.%I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%I::timestamptz > $1 - $2))) AS x
@@ -234,122 +255,33 @@ BEGIN
                 $q$,
                 CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
                      ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
-                cust_col, s.time_column, s.amount_column,
+                cust_col, customer_type, s.time_column, s.amount_column,
                 CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
                 s.orders, s.time_column, s.time_column, s.time_column)
             USING as_of, s.lookback;
+            t_extras := t_extras + extract(epoch FROM clock_timestamp() - phase) * 1000;
+            built := segment._build_segments(s, 'pg_temp.segment_facts'::regclass, extras, new_part, history_part,
+                                             previous_part, refreshed, as_of, lapse_days);
+            DROP TABLE pg_temp.segment_facts;
         END IF;
-        SELECT coalesce(sum(valid_rows), 0), coalesce(sum(skipped_rows), 0) INTO scanned, skipped FROM segment_facts;
-        DELETE FROM segment_facts WHERE customer IS NULL OR valid_rows = 0;
-        ANALYZE segment_facts;
-        -- (the C scan raises this error itself)
-        IF method = 'sql' THEN
-            SELECT customer::text INTO bad FROM segment_facts
-            WHERE monetary::text IN ('NaN', 'Infinity', '-Infinity') LIMIT 1;
-        END IF;
-        IF bad IS NOT NULL THEN
-            RAISE EXCEPTION 'the orders of customer % have a NaN or infinite amount', bad
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = format('Column %I of %s holds NaN or Infinity for this customer.', s.amount_column, s.orders),
-                      HINT = 'Fix or filter those orders (register a view that leaves them out).';
-        END IF;
-        -- customers seen only in touchpoints or carts
-        IF s.touchpoints IS NOT NULL THEN
-            PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
-            PERFORM segment._column(s.touchpoints, s.touch_customer_column, 'touch customer');
-            prospects := prospects || format(' UNION SELECT %I::%s FROM %s WHERE %I IS NOT NULL',
-                                             s.touch_customer_column, customer_type, s.touchpoints, s.touch_customer_column);
-        END IF;
-        IF s.carts IS NOT NULL THEN
-            PERFORM segment._check_readable(s.carts, 'carts');
-            PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', '{timestamptz,timestamp,date}');
-            prospects := prospects || format(' UNION SELECT %I::%s FROM %s WHERE %I IS NOT NULL',
-                                             s.cart_customer_column, customer_type, s.carts, s.cart_customer_column);
-            -- a cart after the last order, not followed by an order within 24 hours
-            EXECUTE format($q$
-                CREATE TEMP TABLE segment_carts ON COMMIT DROP AS
-                SELECT %I::%s AS customer, max(%I::timestamptz) AS last_cart_at
-                FROM %s WHERE %I IS NOT NULL AND %I::timestamptz <= $1 - interval '24 hours'
-                GROUP BY 1 $q$,
-                s.cart_customer_column, customer_type, s.cart_time_column, s.carts, s.cart_customer_column,
-                s.cart_time_column)
-            USING as_of;
-            ANALYZE segment_carts;
-        END IF;
-        t_scan := extract(epoch FROM clock_timestamp() - phase) * 1000;
-
-        -- cluster
-        IF s.clusters > 0 THEN
-            phase := clock_timestamp();
-            SELECT segment.kmeans(ARRAY[ln(1 + date_part('epoch', as_of - last_order_at) / 86400),
-                                        ln(1 + frequency::float8), ln(1 + greatest(monetary, 0)::float8)]::float8[],
-                                  s.clusters, '{"allow_fewer_clusters": true}'::jsonb)
-            INTO fitted FROM segment_facts WHERE last_order_at IS NOT NULL;
-            IF fitted IS NOT NULL AND s.model IS NOT NULL THEN
-                fitted := segment.kmeans_align(fitted, s.model);
-            END IF;
-            t_cluster := extract(epoch FROM clock_timestamp() - phase) * 1000;
+        IF extras IS NOT NULL THEN
+            DROP TABLE pg_temp.segment_extras;
         END IF;
 
-        -- score and write the new partition; VIPs: monetary at least the k-th largest,
-        -- k = ceil(vip_share * customers), which is rank() <= k without sorting everyone
+        -- the indexes of the new partition
         phase := clock_timestamp();
-        SELECT min(m) INTO vip_threshold
-        FROM (SELECT monetary AS m FROM segment_facts WHERE monetary IS NOT NULL
-              ORDER BY monetary DESC
-              LIMIT (SELECT ceil(s.vip_share * count(*))::int8 FROM segment_facts)) AS top;
-        SELECT string_agg(format('WHEN (%s) THEN %L', condition, segment), ' ' ORDER BY position)
-        INTO lifecycle FROM segment.lifecycle_rules;
-        new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
-        -- written with multi-row inserts (segment._bulk_insert); values go in as literals
-        produced := segment._bulk_insert(new_part, format($q$
-            WITH scored AS (
-                SELECT f.customer, date_part('epoch', %1$L::timestamptz - f.last_order_at) / 86400 AS recency_days,
-                       f.frequency, f.monetary, f.first_order_at, f.last_order_at,
-                       segment.quantile_score(-(date_part('epoch', %1$L::timestamptz - f.last_order_at) / 86400), %2$s) OVER w AS r_score,
-                       segment.quantile_score(f.frequency, %2$s) OVER w AS f_score,
-                       segment.quantile_score(f.monetary, %2$s) OVER w AS m_score,
-                       coalesce(f.monetary >= %3$L::numeric, false) AS is_vip,
-                       %7$s AS has_abandoned_cart
-                FROM segment_facts AS f %8$s
-                WINDOW w AS ()
-            ), everyone AS (
-                SELECT scored.*, false AS is_prospect FROM scored
-                UNION ALL
-                SELECT p.customer, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, false, false, true
-                FROM (SELECT NULL::%9$s AS customer WHERE false %10$s) AS p
-                WHERE NOT EXISTS (SELECT 1 FROM segment_facts AS f WHERE f.customer = p.customer)
-            ), named AS (
-                SELECT e.*, e.recency_days IS NULL OR e.recency_days > %4$L::float8 AS is_lapsed FROM everyone AS e
-            )
-            SELECT customer, recency_days, frequency, monetary, r_score, f_score, m_score,
-                   r_score::text || f_score::text || m_score::text,
-                   CASE WHEN %2$s = 5 THEN segment.rfm_segment(r_score, f_score, m_score) END,
-                   CASE %11$s ELSE 'Other' END,
-                   CASE WHEN %5$L::segment.kmeans_model IS NOT NULL AND recency_days IS NOT NULL
-                        THEN segment.kmeans_assign(%5$L::segment.kmeans_model, ARRAY[ln(1 + recency_days), ln(1 + frequency::float8),
-                                                             ln(1 + greatest(monetary, 0)::float8)]::float8[]) END,
-                   first_order_at, last_order_at, %6$L::timestamptz
-            FROM named
-            $q$, as_of, s.bins, vip_threshold, lapse_days, fitted, refreshed,
-            CASE WHEN s.carts IS NULL THEN 'false'
-                 ELSE 'coalesce(c.last_cart_at > f.last_order_at OR f.last_order_at IS NULL, false)' END,
-            CASE WHEN s.carts IS NULL THEN ''
-                 ELSE 'LEFT JOIN segment_carts AS c ON c.customer = f.customer' END,
-            customer_type, prospects, lifecycle));
         FOR index_sql IN SELECT segment._index_definitions(s.target_table, new_part) LOOP
             EXECUTE index_sql;
         END LOOP;
-        t_score := extract(epoch FROM clock_timestamp() - phase) * 1000;
+        t_score := built.score_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
-        -- history, metrics and migrations
+        -- history: the snapshot in, the catalog updated, older metrics out
         phase := clock_timestamp();
-        PERFORM segment._snapshot(s, new_part, refreshed, run);
-        PERFORM segment._metrics(s, new_part, refreshed, s.target_table);
-        UPDATE segment.segmentations SET model = fitted, last_refreshed_at = refreshed
+        EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', s.history_table, history_part, refreshed);
+        UPDATE segment.segmentations SET model = built.model, last_refreshed_at = refreshed
         WHERE segmentations.name = s.name;
         PERFORM segment._prune_metrics(s.name);
-        t_history := extract(epoch FROM clock_timestamp() - phase) * 1000;
+        t_history := built.history_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         -- swap, last: the exclusive lock lasts until commit
         phase := clock_timestamp();
@@ -365,17 +297,14 @@ BEGIN
         EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s DEFAULT', s.target_table, new_part);
         t_swap := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
-        DROP TABLE pg_temp.segment_facts;
-        IF s.carts IS NOT NULL THEN
-            DROP TABLE pg_temp.segment_carts;
-        END IF;
         PERFORM set_config('work_mem', saved_work_mem, true);
         PERFORM set_config('role', saved_role, true);
-        UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = produced,
-               orders_scanned = scanned, rows_skipped = skipped, scan_method = method, scan_ms = t_scan,
-               cluster_ms = t_cluster, score_ms = t_score, history_ms = t_history, swap_ms = t_swap
+        UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = built.customers,
+               orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = method,
+               scan_ms = built.scan_ms + t_extras, cluster_ms = built.cluster_ms, score_ms = t_score,
+               history_ms = t_history, swap_ms = t_swap
         WHERE run_id = run;
-        RETURN produced;
+        RETURN built.customers;
     EXCEPTION WHEN OTHERS THEN
         -- the run's own rows die with this transaction: a worker records it
         GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;

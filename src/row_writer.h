@@ -1,0 +1,37 @@
+/*
+ * row_writer.h -- rows written into a new, index-less table with
+ * table_multi_insert, as COPY does: one WAL record per page instead of one
+ * per row.  The refresh writes its new partition and history snapshot this
+ * way and builds the indexes afterwards.
+ */
+#ifndef SEGMENT_ROW_WRITER_H
+#define SEGMENT_ROW_WRITER_H
+
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "executor/tuptable.h"
+#include "utils/rel.h"
+
+typedef struct RowWriter
+{
+	Relation	rel;
+	TupleTableSlot **slots;
+	int			pending;
+	BulkInsertState bistate;
+	CommandId	cid;
+	MemoryContext batch_cxt;	/* the values of the pending rows */
+	int64		written;
+} RowWriter;
+
+extern void row_writer_open(RowWriter *writer, Oid relid);
+
+/*
+ * The next row's slot, cleared: fill tts_values/tts_isnull, allocating what
+ * they point to in writer->batch_cxt, then call row_writer_add.
+ */
+extern TupleTableSlot *row_writer_next(RowWriter *writer);
+extern void row_writer_add(RowWriter *writer);
+extern void row_writer_close(RowWriter *writer);
+
+#endif							/* SEGMENT_ROW_WRITER_H */
