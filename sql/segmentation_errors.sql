@@ -54,6 +54,10 @@ DELETE FROM orders WHERE customer_id = 3;
 ALTER TABLE orders RENAME COLUMN price TO unit_price;
 SELECT segment.refresh('s');
 ALTER TABLE orders RENAME COLUMN unit_price TO price;
+-- cut short by statement_timeout (as a cancel is): logged as failed, old table kept
+SET statement_timeout = '1ms';
+SELECT segment.refresh('s');
+RESET statement_timeout;
 ALTER TABLE orders RENAME TO orders_renamed;   -- a renamed source is still the same relation
 SELECT segment.refresh('s') AS still_refreshes;
 CREATE TABLE orders_copy AS SELECT * FROM orders_renamed;

@@ -305,8 +305,9 @@ BEGIN
                history_ms = t_history, swap_ms = t_swap
         WHERE run_id = run;
         RETURN built.customers;
-    EXCEPTION WHEN OTHERS THEN
+    EXCEPTION WHEN OTHERS OR query_canceled THEN
         -- the run's own rows die with this transaction: a worker records it
+        -- (a cancel or a statement_timeout too, caught here once)
         GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
         BEGIN
             PERFORM segment._log_run(s.name, started, CASE WHEN already_running THEN 'skipped' ELSE 'failed' END, failure);
