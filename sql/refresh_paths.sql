@@ -73,6 +73,36 @@ SELECT count(*) AS readme_rows,
 FROM readme AS r JOIN public.readme_segments AS s USING (customer_id);
 SELECT scan_method FROM segment.job_runs WHERE segmentation = 'readme';
 
+-- the parallel scan (forced on these small tables) gives the SQL path's table:
+-- integer and text customers (keys sent from the workers as bytes)
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_maintenance_workers = 2;
+SELECT segment.create_segmentation('parallel', 'paths.orders', 'customer_id', 'ordered_at', 'amount',
+    as_of => '2026-01-01', lookback => '2 years', carts => 'paths.carts', cart_time_column => 'added_at') AS customers;
+SELECT * FROM refresh_both('parallel');
+SELECT (SELECT count(*) FROM (TABLE fast_result EXCEPT TABLE sql_result) AS d)
+     + (SELECT count(*) FROM (TABLE sql_result EXCEPT TABLE fast_result) AS d) AS differing_rows,
+       (SELECT count(*) FROM fast_result) AS rows;
+SELECT scan_workers > 0 AS helped, orders_scanned, rows_skipped FROM segment.job_runs
+WHERE segmentation = 'parallel' ORDER BY run_id DESC LIMIT 2;
+DROP TABLE fast_result, sql_result;
+CREATE TABLE paths.orders_text AS
+SELECT 'C-' || customer_id AS customer, ordered_at, amount::numeric AS amount FROM paths.orders;
+SELECT segment.create_segmentation('parallel_text', 'paths.orders_text', 'customer', 'ordered_at', 'amount',
+    clusters => 3, as_of => '2026-01-01') AS customers;
+SELECT * FROM refresh_both('parallel_text');
+SELECT (SELECT count(*) FROM (TABLE fast_result EXCEPT TABLE sql_result) AS d)
+     + (SELECT count(*) FROM (TABLE sql_result EXCEPT TABLE fast_result) AS d) AS differing_rows,
+       (SELECT count(*) FROM fast_result) AS rows;
+DROP TABLE fast_result, sql_result;
+-- an amount the scan cannot sum exactly, wherever it lies, sends the refresh to SQL
+INSERT INTO paths.orders_text VALUES ('C-5', '2025-06-01', 0.000000001);
+SELECT segment.refresh('parallel_text') AS customers;
+SELECT scan_method, monetary FROM segment.job_runs, parallel_text_segments
+WHERE segmentation = 'parallel_text' AND customer = 'C-5' ORDER BY run_id DESC LIMIT 1;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_maintenance_workers;
+
 -- a view takes the SQL path and gives the same table
 CREATE VIEW paths.orders_view AS SELECT * FROM paths.orders;
 SELECT segment.create_segmentation('viewed', 'paths.orders_view', 'customer_id', 'ordered_at', 'amount',

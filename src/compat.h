@@ -31,4 +31,11 @@
 #define raw_parser_default(str) raw_parser((str), RAW_PARSE_DEFAULT)
 #endif
 
+/* shm_mq_send() gained force_flush in 15. */
+#if PG_VERSION_NUM < 150000
+#define shm_mq_send_compat(mqh, nbytes, data, nowait) shm_mq_send((mqh), (nbytes), (data), (nowait))
+#else
+#define shm_mq_send_compat(mqh, nbytes, data, nowait) shm_mq_send((mqh), (nbytes), (data), (nowait), false)
+#endif
+
 #endif							/* SEGMENT_COMPAT_H */

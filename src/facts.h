@@ -112,6 +112,7 @@ typedef struct FactsTable
 	int64		next_id;
 	int64		orders_scanned;	/* rows with a customer and a time, in the window */
 	int64		rows_skipped;	/* rows without a customer or a time */
+	int			scan_workers;	/* parallel workers that helped the scan */
 } FactsTable;
 
 /* facts_read.c */

@@ -18,12 +18,20 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/relation.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "optimizer/paths.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "storage/spin.h"
 #include "utils/acl.h"
+#include "utils/datum.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -32,6 +40,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "compat.h"
 #include "facts.h"
 #include "segment.h"
 
@@ -119,6 +128,386 @@ check_memory(FactsTable *facts)
 
 #ifdef HAVE_INT128
 
+/* What a scan reads: the columns, their types and the time window. */
+typedef struct ScanSpec
+{
+	Oid			relid;
+	Oid			customer_type;
+	Oid			collation;
+	Oid			time_type;
+	Oid			amount_type;
+	Oid			order_type;
+	AttrNumber	customer_att;
+	AttrNumber	time_att;
+	AttrNumber	amount_att;
+	AttrNumber	order_att;		/* InvalidAttrNumber: no order ids */
+	AttrNumber	last_att;
+	bool		has_lookback;
+	TimestampTz as_of;
+	TimestampTz lower;
+} ScanSpec;
+
+/* Adds one order row to the facts. */
+static inline void
+add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_hash *order_set)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	TimestampTz t;
+	Datum		key;
+	CustomerFacts *entry;
+	ScaledMoney amount = 0;
+	int16		dscale = 0;
+	bool		special = false;
+
+	slot_getsomeattrs(slot, spec->last_att);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	/* as the SQL path: no time, skipped; outside the window, ignored;
+	 * then no customer, skipped */
+	if (nulls[spec->time_att - 1])
+	{
+		facts->rows_skipped++;
+		return;
+	}
+	t = to_timestamptz(values[spec->time_att - 1], spec->time_type);
+	if (t > spec->as_of || (spec->has_lookback && t <= spec->lower))
+		return;
+	if (nulls[spec->customer_att - 1])
+	{
+		facts->rows_skipped++;
+		return;
+	}
+
+	key = values[spec->customer_att - 1];
+	if (spec->customer_type == INT2OID)
+		key = Int64GetDatum((int64) DatumGetInt16(key));
+	else if (spec->customer_type == INT4OID)
+		key = Int64GetDatum((int64) DatumGetInt32(key));
+	entry = facts_find_or_add(facts, key);
+	entry->valid_rows++;
+	facts->orders_scanned++;
+	if (nulls[spec->amount_att - 1])
+		return;
+	switch (spec->amount_type)
+	{
+		case NUMERICOID:
+			if (!money_from_numeric(values[spec->amount_att - 1], &amount, &dscale, &special))
+				not_supported("amounts with more than 8 decimals or of 10^22 or more");
+			break;
+		case INT2OID:
+			amount = money_of_integer(DatumGetInt16(values[spec->amount_att - 1]));
+			break;
+		case INT4OID:
+			amount = money_of_integer(DatumGetInt32(values[spec->amount_att - 1]));
+			break;
+		default:
+			amount = money_of_integer(DatumGetInt64(values[spec->amount_att - 1]));
+			break;
+	}
+	entry->has_amount = true;
+	if (special)
+	{
+		entry->special = true;
+		return;
+	}
+	if (!money_add(&entry->sum, amount))
+		not_supported("sums beyond 10^30 per customer");
+	entry->dscale = Max(entry->dscale, dscale);
+	if (amount <= 0)
+		return;
+	if (!entry->has_positive || t < entry->first_at)
+		entry->first_at = t;
+	if (!entry->has_positive || t > entry->last_at)
+		entry->last_at = t;
+	entry->has_positive = true;
+	if (order_set == NULL)
+		entry->frequency++;
+	else if (!nulls[spec->order_att - 1])
+	{
+		OrderKey	okey;
+		Datum		id = values[spec->order_att - 1];
+		bool		found;
+
+		okey.customer = entry->id;
+		okey.order_id = spec->order_type == INT8OID ? DatumGetInt64(id) :
+			spec->order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+		orders_insert(order_set, okey, &found);
+		if (!found)
+			entry->frequency++;
+	}
+}
+
+/* Every row a (serial or parallel) scan returns. */
+static void
+scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc scan)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	orders_hash *order_set = NULL;
+	int64		rows = 0;
+
+	if (spec->order_att != InvalidAttrNumber)
+		order_set = orders_create(facts->cxt, 1024, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		if ((++rows & 0xFFFF) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			check_memory(facts);
+		}
+		add_row(facts, spec, slot, order_set);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	check_memory(facts);
+	if (order_set != NULL)
+		orders_destroy(order_set);
+}
+
+/* Parallel scan ------------------------------------------------------------
+ *
+ * As a parallel CREATE INDEX does: the leader and its workers share a
+ * parallel heap scan; each worker builds the facts of its share of the
+ * blocks and sends them to the leader through a shared memory queue, and
+ * the leader merges them into its own table.  Not with order ids (an order's
+ * lines may fall to different workers, and a distinct count does not add
+ * up), temporary tables or small tables.
+ */
+#define SCAN_KEY_SHARED		UINT64CONST(0x5E6A000000000001)
+#define SCAN_KEY_QUEUES		UINT64CONST(0x5E6A000000000002)
+#define SCAN_QUEUE_SIZE		((Size) 1024 * 1024)
+#define SCAN_BATCH_BYTES	(64 * 1024)
+
+typedef struct ScanShared
+{
+	ScanSpec	spec;
+	slock_t		mutex;
+	int64		orders_scanned;
+	int64		rows_skipped;
+	/* the ParallelTableScanDesc follows, buffer-aligned */
+} ScanShared;
+
+#define SCAN_PARALLEL_DESC(shared) \
+	((ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScanShared))))
+
+/* One customer's partial facts as a worker sends them, followed by its key. */
+typedef struct PartialFacts
+{
+	int64		valid_rows;
+	int64		frequency;
+	TimestampTz first_at;
+	TimestampTz last_at;
+	ScaledMoney sum;
+	int16		dscale;
+	bool		has_amount;
+	bool		special;
+	bool		has_positive;
+	uint32		key_size;		/* bytes of the key image after this struct */
+} PartialFacts;
+
+static int
+scan_workers(Relation rel, const ScanSpec *spec)
+{
+	BlockNumber blocks;
+	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
+	int			workers = 0;
+
+	if (spec->order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
+		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0)
+		return 0;
+	blocks = RelationGetNumberOfBlocks(rel);
+	/* as the planner sizes a parallel scan: one more worker each time the table triples */
+	while (blocks >= threshold && workers < max_parallel_maintenance_workers)
+	{
+		workers++;
+		if (threshold > MaxBlockNumber / 3)
+			break;
+		threshold *= 3;
+	}
+	return workers;
+}
+
+static void
+send_batch(shm_mq_handle *mqh, StringInfo batch)
+{
+	if (batch->len == 0)
+		return;
+	if (shm_mq_send_compat(mqh, batch->len, batch->data, false) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("segment: the leader of a parallel scan went away")));
+	resetStringInfo(batch);
+}
+
+/* The entry point of a parallel scan's workers (see CreateParallelContext). */
+PGDLLEXPORT void facts_scan_worker(dsm_segment *seg, shm_toc *toc);
+
+void
+facts_scan_worker(dsm_segment *seg, shm_toc *toc)
+{
+	ScanShared *shared = shm_toc_lookup(toc, SCAN_KEY_SHARED, false);
+	char	   *queues = shm_toc_lookup(toc, SCAN_KEY_QUEUES, false);
+	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * SCAN_QUEUE_SIZE);
+	shm_mq_handle *mqh;
+	Relation	rel;
+	FactsTable	facts;
+	facts_iterator iter;
+	CustomerFacts *e;
+	StringInfoData batch;
+
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	rel = relation_open(shared->spec.relid, AccessShareLock);
+	facts_init(&facts, shared->spec.customer_type, shared->spec.collation);
+	scan_rows(&facts, &shared->spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	relation_close(rel, AccessShareLock);
+
+	initStringInfo(&batch);
+	facts_start_iterate(facts.hash, &iter);
+	while ((e = facts_iterate(facts.hash, &iter)) != NULL)
+	{
+		PartialFacts p;
+
+		memset(&p, 0, sizeof(p));
+		p.valid_rows = e->valid_rows;
+		p.frequency = e->frequency;
+		p.first_at = e->first_at;
+		p.last_at = e->last_at;
+		p.sum = e->sum;
+		p.dscale = e->dscale;
+		p.has_amount = e->has_amount;
+		p.special = e->special;
+		p.has_positive = e->has_positive;
+		p.key_size = facts.typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts.typlen);
+		appendBinaryStringInfo(&batch, (char *) &p, sizeof(p));
+		if (facts.typbyval)
+			appendBinaryStringInfo(&batch, (char *) &e->key, sizeof(Datum));
+		else
+			appendBinaryStringInfo(&batch, DatumGetPointer(e->key), p.key_size);
+		if (batch.len >= SCAN_BATCH_BYTES)
+			send_batch(mqh, &batch);
+	}
+	send_batch(mqh, &batch);
+	SpinLockAcquire(&shared->mutex);
+	shared->orders_scanned += facts.orders_scanned;
+	shared->rows_skipped += facts.rows_skipped;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* Merges a batch of a worker's partial facts into the leader's table. */
+static void
+merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffer)
+{
+	Size		pos = 0;
+
+	while (pos < size)
+	{
+		PartialFacts p;
+		Datum		key;
+		CustomerFacts *e;
+
+		memcpy(&p, data + pos, sizeof(p));
+		pos += sizeof(p);
+		if (facts->typbyval)
+			memcpy(&key, data + pos, sizeof(Datum));
+		else
+		{
+			/* an aligned copy, for the type's hash and equality functions */
+			resetStringInfo(key_buffer);
+			appendBinaryStringInfo(key_buffer, data + pos, p.key_size);
+			key = PointerGetDatum(key_buffer->data);
+		}
+		pos += p.key_size;
+		e = facts_find_or_add(facts, key);
+		e->valid_rows += p.valid_rows;
+		e->frequency += p.frequency;
+		e->has_amount |= p.has_amount;
+		e->special |= p.special;
+		if (!money_add(&e->sum, p.sum))
+			not_supported("sums beyond 10^30 per customer");
+		e->dscale = Max(e->dscale, p.dscale);
+		if (p.has_positive)
+		{
+			if (!e->has_positive || p.first_at < e->first_at)
+				e->first_at = p.first_at;
+			if (!e->has_positive || p.last_at > e->last_at)
+				e->last_at = p.last_at;
+			e->has_positive = true;
+		}
+	}
+}
+
+/* False when no dynamic shared memory could be had: scan serially then. */
+static bool
+parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworkers)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot = GetActiveSnapshot();
+	Size		shared_size = BUFFERALIGN(sizeof(ScanShared)) + table_parallelscan_estimate(rel, snapshot);
+	ScanShared *shared;
+	char	   *queues;
+	shm_mq_handle **handles;
+	StringInfoData key_buffer;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("segment", "facts_scan_worker", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(SCAN_QUEUE_SIZE, nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	shared = shm_toc_allocate(pcxt->toc, shared_size);
+	shared->spec = *spec;
+	SpinLockInit(&shared->mutex);
+	shared->orders_scanned = shared->rows_skipped = 0;
+	table_parallelscan_initialize(rel, SCAN_PARALLEL_DESC(shared), snapshot);
+	shm_toc_insert(pcxt->toc, SCAN_KEY_SHARED, shared);
+	queues = shm_toc_allocate(pcxt->toc, mul_size(SCAN_QUEUE_SIZE, nworkers));
+	for (int i = 0; i < nworkers; i++)
+		shm_mq_set_receiver(shm_mq_create(queues + i * SCAN_QUEUE_SIZE, SCAN_QUEUE_SIZE), MyProc);
+	shm_toc_insert(pcxt->toc, SCAN_KEY_QUEUES, queues);
+
+	LaunchParallelWorkers(pcxt);
+	facts->scan_workers = pcxt->nworkers_launched;
+	handles = palloc0(sizeof(shm_mq_handle *) * nworkers);
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+	{
+		handles[i] = shm_mq_attach((shm_mq *) (queues + i * SCAN_QUEUE_SIZE), pcxt->seg, NULL);
+		shm_mq_set_handle(handles[i], pcxt->worker[i].bgwhandle);
+	}
+
+	/* the leader scans its share too, then takes in the workers' facts */
+	scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	initStringInfo(&key_buffer);
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+	{
+		for (;;)
+		{
+			Size		size;
+			void	   *data;
+
+			/* detached: the worker is done, or failed (reported below) */
+			if (shm_mq_receive(handles[i], &size, &data, false) != SHM_MQ_SUCCESS)
+				break;
+			merge_batch(facts, data, size, &key_buffer);
+			CHECK_FOR_INTERRUPTS();
+		}
+		check_memory(facts);
+	}
+	/* rethrows a worker's error, with its SQLSTATE (a fall-back to SQL included) */
+	WaitForParallelWorkersToFinish(pcxt);
+	facts->orders_scanned += shared->orders_scanned;
+	facts->rows_skipped += shared->rows_skipped;
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
+}
+
 void
 facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 				  const char *time_column, const char *amount_column,
@@ -126,19 +515,9 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 				  bool has_lookback, TimestampTz lower)
 {
 	Relation	rel;
-	Oid			customer_type,
-				time_type,
-				amount_type,
-				order_type = InvalidOid;
-	AttrNumber	customer_att,
-				time_att,
-				amount_att,
-				order_att = InvalidAttrNumber,
-				last_att;
-	orders_hash *order_set = NULL;
-	int64		rows = 0;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
+	ScanSpec	spec;
+	Oid			customer_type;
+	int			nworkers;
 
 	if (!segment_fast_scan)
 		not_supported("anything while segment.fast_scan is off");
@@ -152,127 +531,34 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 		not_supported("tables with inheritance children, row-level security or no data yet");
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	customer_att = column_number(rel, customer_column, &customer_type);
-	time_att = column_number(rel, time_column, &time_type);
-	amount_att = column_number(rel, amount_column, &amount_type);
+	memset(&spec, 0, sizeof(spec));
+	spec.relid = relid;
+	spec.customer_att = column_number(rel, customer_column, &customer_type);
+	spec.time_att = column_number(rel, time_column, &spec.time_type);
+	spec.amount_att = column_number(rel, amount_column, &spec.amount_type);
 	if (order_id_column != NULL)
-		order_att = column_number(rel, order_id_column, &order_type);
+		spec.order_att = column_number(rel, order_id_column, &spec.order_type);
+	spec.last_att = Max(Max(spec.customer_att, spec.time_att), Max(spec.amount_att, spec.order_att));
+	spec.customer_type = facts->customer_type;
+	spec.collation = facts->ops.collation;
+	spec.as_of = as_of;
+	spec.has_lookback = has_lookback;
+	spec.lower = lower;
 	if (customer_type != facts->customer_type)
 		not_supported("a customer column whose type changed since registration");
-	if (amount_type != NUMERICOID && amount_type != INT2OID && amount_type != INT4OID && amount_type != INT8OID)
+	if (spec.amount_type != NUMERICOID && spec.amount_type != INT2OID && spec.amount_type != INT4OID &&
+		spec.amount_type != INT8OID)
 		not_supported("amounts that are not numeric or integers");
-	if (time_type != TIMESTAMPTZOID && time_type != TIMESTAMPOID && time_type != DATEOID)
+	if (spec.time_type != TIMESTAMPTZOID && spec.time_type != TIMESTAMPOID && spec.time_type != DATEOID)
 		not_supported("this type of time column");
-	if (order_att != InvalidAttrNumber && order_type != INT2OID && order_type != INT4OID && order_type != INT8OID)
+	if (spec.order_att != InvalidAttrNumber && spec.order_type != INT2OID && spec.order_type != INT4OID &&
+		spec.order_type != INT8OID)
 		not_supported("order ids that are not integers");
-	if (!facts->ops.int_key && (!OidIsValid(facts->ops.hash_fn->fn_oid) || !OidIsValid(facts->ops.eq_fn->fn_oid)))
-		not_supported("customer types without hashing");
 
-	if (order_att != InvalidAttrNumber)
-		order_set = orders_create(facts->cxt, 1024, NULL);
-
-	last_att = Max(Max(customer_att, time_att), Max(amount_att, order_att));
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		Datum	   *values;
-		bool	   *nulls;
-		TimestampTz t;
-		Datum		key;
-		CustomerFacts *entry;
-		ScaledMoney amount = 0;
-		int16		dscale = 0;
-		bool		special = false;
-
-		if ((++rows & 0xFFFF) == 0)
-		{
-			CHECK_FOR_INTERRUPTS();
-			check_memory(facts);
-		}
-		slot_getsomeattrs(slot, last_att);
-		values = slot->tts_values;
-		nulls = slot->tts_isnull;
-		/* as the SQL path: no time, skipped; outside the window, ignored;
-		 * then no customer, skipped */
-		if (nulls[time_att - 1])
-		{
-			facts->rows_skipped++;
-			continue;
-		}
-		t = to_timestamptz(values[time_att - 1], time_type);
-		if (t > as_of || (has_lookback && t <= lower))
-			continue;
-		if (nulls[customer_att - 1])
-		{
-			facts->rows_skipped++;
-			continue;
-		}
-
-		key = values[customer_att - 1];
-		if (customer_type == INT2OID)
-			key = Int64GetDatum((int64) DatumGetInt16(key));
-		else if (customer_type == INT4OID)
-			key = Int64GetDatum((int64) DatumGetInt32(key));
-		entry = facts_find_or_add(facts, key);
-		entry->valid_rows++;
-		facts->orders_scanned++;
-		if (nulls[amount_att - 1])
-			continue;
-		switch (amount_type)
-		{
-			case NUMERICOID:
-				if (!money_from_numeric(values[amount_att - 1], &amount, &dscale, &special))
-					not_supported("amounts with more than 8 decimals or of 10^22 or more");
-				break;
-			case INT2OID:
-				amount = money_of_integer(DatumGetInt16(values[amount_att - 1]));
-				break;
-			case INT4OID:
-				amount = money_of_integer(DatumGetInt32(values[amount_att - 1]));
-				break;
-			default:
-				amount = money_of_integer(DatumGetInt64(values[amount_att - 1]));
-				break;
-		}
-		entry->has_amount = true;
-		if (special)
-		{
-			entry->special = true;
-			continue;
-		}
-		if (!money_add(&entry->sum, amount))
-			not_supported("sums beyond 10^30 per customer");
-		entry->dscale = Max(entry->dscale, dscale);
-		if (amount <= 0)
-			continue;
-		if (!entry->has_positive || t < entry->first_at)
-			entry->first_at = t;
-		if (!entry->has_positive || t > entry->last_at)
-			entry->last_at = t;
-		entry->has_positive = true;
-		if (order_set == NULL)
-			entry->frequency++;
-		else if (!nulls[order_att - 1])
-		{
-			OrderKey	okey;
-			Datum		id = values[order_att - 1];
-			bool		found;
-
-			okey.customer = entry->id;
-			okey.order_id = order_type == INT8OID ? DatumGetInt64(id) :
-				order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
-			orders_insert(order_set, okey, &found);
-			if (!found)
-				entry->frequency++;
-		}
-	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	nworkers = scan_workers(rel, &spec);
+	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
+		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));
 	relation_close(rel, AccessShareLock);
-	check_memory(facts);
-	if (order_set != NULL)
-		orders_destroy(order_set);
 }
 
 #else							/* no 128-bit integers: always the SQL path */

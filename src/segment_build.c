@@ -897,8 +897,8 @@ store_metrics(Build *b)
  *     extras regclass, new_part regclass, history_part regclass,
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
  *     lapse_days float8)
- * → (customers, orders_scanned, rows_skipped, model, scan_ms, cluster_ms,
- *    score_ms, history_ms)
+ * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
+ *    cluster_ms, score_ms, history_ms)
  * facts NULL: the fast scan of the orders; extras, previous_part: NULL if none.
  */
 Datum
@@ -906,8 +906,8 @@ build_segments(PG_FUNCTION_ARGS)
 {
 	Build		b;
 	TupleDesc	result_desc;
-	Datum		result[8];
-	bool		result_null[8] = {false};
+	Datum		result[9];
+	bool		result_null[9] = {false};
 	TimestampTz phase;
 	Relation	part;
 	Oid			customer_type;
@@ -955,12 +955,12 @@ build_segments(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		facts_read_extras(&b.facts, PG_GETARG_OID(2));
 	collect_rows(&b);
-	result[4] = Float8GetDatum(ms_since(phase));
+	result[5] = Float8GetDatum(ms_since(phase));
 
 	/* cluster */
 	phase = GetCurrentTimestamp();
 	cluster(&b);
-	result[5] = Float8GetDatum(ms_since(phase));
+	result[6] = Float8GetDatum(ms_since(phase));
 
 	/* score and write the new partition */
 	phase = GetCurrentTimestamp();
@@ -969,19 +969,20 @@ build_segments(PG_FUNCTION_ARGS)
 	mark_vips(&b);
 	load_rfm_labels(&b);
 	write_segments(&b, PG_GETARG_OID(3));
-	result[6] = Float8GetDatum(ms_since(phase));
+	result[7] = Float8GetDatum(ms_since(phase));
 
 	/* history, moves, metrics */
 	phase = GetCurrentTimestamp();
 	write_history(&b, PG_GETARG_OID(4));
 	measure_moves(&b, PG_ARGISNULL(5) ? InvalidOid : PG_GETARG_OID(5));
 	store_metrics(&b);
-	result[7] = Float8GetDatum(ms_since(phase));
+	result[8] = Float8GetDatum(ms_since(phase));
 
 	result[0] = Int64GetDatum(b.n);
 	result[1] = Int64GetDatum(b.facts.orders_scanned);
 	result[2] = Int64GetDatum(b.facts.rows_skipped);
-	result[3] = PointerGetDatum(b.model);
-	result_null[3] = b.model == NULL;
+	result[3] = Int32GetDatum(b.facts.scan_workers);
+	result[4] = PointerGetDatum(b.model);
+	result_null[4] = b.model == NULL;
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
 }

@@ -10,23 +10,22 @@ CREATE FUNCTION segment._prune_history(s segment.segmentations) RETURNS void
     SET search_path = pg_catalog
     AS $$
 DECLARE
-    old record;
-    locked bool := false;
+    old regclass[];
 BEGIN
     -- partitions are named <history>_h<run id>; run ids grow with time
-    FOR old IN
+    SELECT array_agg(rel) INTO old FROM (
         SELECT i.inhrelid::regclass AS rel
         FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
         WHERE i.inhparent = s.history_table
         ORDER BY (substring(c.relname FROM '_h([0-9]+)$'))::int8 DESC
-        OFFSET s.history_refreshes
-    LOOP
-        IF NOT locked THEN
-            PERFORM segment._lock_for_swap(s.history_table);
-            locked := true;
-        END IF;
-        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.history_table, old.rel);
-        EXECUTE format('DROP TABLE %s', old.rel);
+        OFFSET s.history_refreshes) AS o;
+    IF old IS NULL THEN
+        RETURN;
+    END IF;
+    PERFORM segment._lock_for_swap(s.history_table || old);
+    FOR i IN 1..array_length(old, 1) LOOP
+        EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.history_table, old[i]);
+        EXECUTE format('DROP TABLE %s', old[i]);
     END LOOP;
 END $$;
 COMMENT ON FUNCTION segment._prune_history(segment.segmentations) IS

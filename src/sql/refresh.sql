@@ -49,7 +49,10 @@ DECLARE
 BEGIN
     SELECT format('%I.%I', n.nspname, left(c.relname, 52) || suffix) INTO qualified
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = parent;
-    EXECUTE format('CREATE TABLE %s (LIKE %s)', qualified, parent);
+    -- no autovacuum: the refresh analyzes what it writes, and an autovacuum
+    -- still working on a partition would hold up the swap that detaches it
+    EXECUTE format('CREATE TABLE %s (LIKE %s) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
+                   qualified, parent);
     part := qualified::regclass;
     IF (SELECT relowner FROM pg_class WHERE oid = part) <> owner THEN
         EXECUTE format('ALTER TABLE %s OWNER TO %s', part, owner);
@@ -78,7 +81,9 @@ END $$;
 COMMENT ON FUNCTION segment._check_own_tables(segment.segmentations) IS
     'Internal: error unless the segmentation''s target and history tables are partitioned tables owned by its owner.';
 
-CREATE FUNCTION segment._lock_for_swap(rel regclass) RETURNS void
+-- The tables are locked in the order given, all in one attempt: a parent,
+-- then the partitions to detach (which a manual VACUUM may hold).
+CREATE FUNCTION segment._lock_for_swap(rels regclass[]) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
     AS $$
@@ -88,7 +93,9 @@ BEGIN
     FOR attempt IN 1..1200 LOOP
         BEGIN
             PERFORM set_config('lock_timeout', '50ms', true);
-            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', rel);
+            FOR i IN 1..array_length(rels, 1) LOOP
+                EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', rels[i]);
+            END LOOP;
             PERFORM set_config('lock_timeout', saved, true);
             RETURN;
         EXCEPTION WHEN lock_not_available THEN
@@ -97,18 +104,19 @@ BEGIN
             PERFORM pg_sleep(least(0.01 * attempt, 0.5));
         END;
     END LOOP;
-    RAISE EXCEPTION 'could not lock % for the swap', rel
+    RAISE EXCEPTION 'could not lock % for the swap', rels[1]
         USING ERRCODE = 'lock_not_available',
               DETAIL = 'Long-running queries held the table through 1200 attempts.',
               HINT = 'Refresh again when the long queries on the segment table have ended.';
 END $$;
-COMMENT ON FUNCTION segment._lock_for_swap(regclass) IS
-    'Internal: ACCESS EXCLUSIVE lock on the table, requested for at most 50 ms at a time so that readers never wait behind a long queue.';
+COMMENT ON FUNCTION segment._lock_for_swap(regclass[]) IS
+    'Internal: ACCESS EXCLUSIVE locks on the tables, requested for at most 50 ms at a time so that readers never wait behind a long queue.';
 
 CREATE FUNCTION segment._build_segments(s segment.segmentations, facts regclass, extras regclass,
     new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
     as_of timestamptz, lapse_days float8,
-    OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT model segment.kmeans_model,
+    OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
+    OUT model segment.kmeans_model,
     OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
@@ -211,7 +219,8 @@ BEGIN
             PERFORM segment._check_readable(s.carts, 'carts');
             PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', '{timestamptz,timestamp,date}');
             extras_sql := concat_ws(' UNION ALL ', extras_sql,
-                format($q$SELECT %I::%s, CASE WHEN %I::timestamptz <= $1 - interval '24 hours' THEN %I::timestamptz END
+                format($q$SELECT %I::%s AS customer,
+                                 CASE WHEN %I::timestamptz <= $1 - interval '24 hours' THEN %I::timestamptz END AS cart_at
                           FROM %s WHERE %I IS NOT NULL$q$,
                        s.cart_customer_column, customer_type, s.cart_time_column, s.cart_time_column, s.carts,
                        s.cart_customer_column));
@@ -268,11 +277,12 @@ BEGIN
             DROP TABLE pg_temp.segment_extras;
         END IF;
 
-        -- the indexes of the new partition
+        -- the indexes and statistics of the new partition
         phase := clock_timestamp();
         FOR index_sql IN SELECT segment._index_definitions(s.target_table, new_part) LOOP
             EXECUTE index_sql;
         END LOOP;
+        EXECUTE format('ANALYZE %s', new_part);
         t_score := built.score_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         -- history: the snapshot in, the catalog updated, older metrics out
@@ -286,7 +296,7 @@ BEGIN
         -- swap, last: the exclusive lock lasts until commit
         phase := clock_timestamp();
         SELECT array_agg(i.inhrelid::regclass) INTO old_parts FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
-        PERFORM segment._lock_for_swap(s.target_table);
+        PERFORM segment._lock_for_swap(s.target_table || coalesce(old_parts, '{}'));
         PERFORM segment._prune_history(s);
         IF old_parts IS NOT NULL THEN
             FOR i IN 1..array_length(old_parts, 1) LOOP
@@ -300,7 +310,8 @@ BEGIN
         PERFORM set_config('work_mem', saved_work_mem, true);
         PERFORM set_config('role', saved_role, true);
         UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = built.customers,
-               orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = method,
+               orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
+               scan_workers = CASE WHEN method = 'fast' THEN built.scan_workers END,
                scan_ms = built.scan_ms + t_extras, cluster_ms = built.cluster_ms, score_ms = t_score,
                history_ms = t_history, swap_ms = t_swap
         WHERE run_id = run;

@@ -102,7 +102,8 @@ CREATE TABLE segment.runs (
     orders_scanned int8,
     rows_skipped int8,
     error_message text,
-    scan_method text CHECK (scan_method IN ('fast', 'sql')),
+    scan_method text CHECK (scan_method IN ('fast', 'parallel', 'sql')),
+    scan_workers int4,
     scan_ms float8,
     score_ms float8,
     cluster_ms float8,
@@ -116,7 +117,7 @@ CREATE POLICY own_runs ON segment.runs
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
 GRANT SELECT, INSERT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
-GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method,
+GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method, scan_workers,
               scan_ms, cluster_ms, score_ms, history_ms, swap_ms) ON segment.runs TO PUBLIC;
 GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
 

@@ -11,10 +11,13 @@
 #       thread (if python3-sklearn is importable)
 # with the ratio of the times per iteration, both inertias and the peak RSS.
 # Then materialized segmentations (segment.refresh) on the same orders:
-#   (r)  refresh without clustering, (rk) with k-means (k = 6), (rs) on the SQL
-#        path (segment.fast_scan off): total ms, phase times from
-#        segment.job_runs and the backend's peak RSS
+#   (r)  refresh without clustering, (rk) with k-means (k = 6), both with the
+#        parallel C scan (max_parallel_maintenance_workers, default 2); (r1)
+#        the same with the scan alone; (rs) on the SQL path (segment.fast_scan
+#        off): total ms, phase times from segment.job_runs and the leader's
+#        peak RSS
 #   (b)  the hand-written equivalent: CREATE TABLE AS the NTILE RFM + an index
+#   (a2) the plain GROUP BY with 2 parallel workers
 # with the ratios to (a) plain GROUP BY, (b) and DuckDB's RFM, and a reader's
 # worst wait (pgbench point reads of the segment table) during one refresh.
 # BENCH_PERF=<dir> also profiles one refresh with perf (perf.data and
@@ -69,9 +72,10 @@ query_c=$(cat "$SEGMENT_ROOT/test/bench/rfm_readme.sql")
 
 # Runs one query in a fresh session; prints "<ms> <peak RSS kB>".
 run_query() {
-	local query=$1 consume=$2
+	local query=$1 consume=$2 setting=${3:-}
 	local sql
 	sql="SET search_path = bench, public;
+$setting
 \\timing on
 SELECT $consume FROM ($query) AS q;
 \\timing off
@@ -122,7 +126,7 @@ rfm_bench() {
 rfm_summary() {
 	orders=$(psql_bench -At -c "SELECT count(*) FROM bench.orders")
 	echo
-	echo "RFM benchmark: $orders orders, $CUSTOMERS customers, median of $RUNS runs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), one core per query"
+	echo "RFM benchmark: $orders orders, $CUSTOMERS customers, median of $RUNS runs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), $(nproc) cores"
 	printf '  %-44s %10s %14s\n' "query" "ms" "peak RSS MB"
 	printf '  %-44s %10.0f %14.0f\n' "(a) plain GROUP BY customer" "${times[a]}" "$(( ${peaks[a]} / 1024 ))"
 	printf '  %-44s %10.0f %14.0f\n' "(f) RFM facts grouping, no scores" "${times[f]}" "$(( ${peaks[f]} / 1024 ))"
@@ -368,10 +372,11 @@ refresh_bench() {
 		say "create_segmentation('$1', clusters => $2): $ms ms"
 	done
 	for run in $(seq "$RUNS"); do
-		for q in r rk rs; do
+		for q in r rk r1 rs; do
 			case $q in
 				r) run_refresh bench_seg || return 0 ;;
 				rk) run_refresh bench_seg_k || return 0 ;;
+				r1) run_refresh bench_seg "SET max_parallel_maintenance_workers = 0;" || return 0 ;;
 				rs) run_refresh bench_seg "SET segment.fast_scan = off;" || return 0 ;;
 			esac
 			read -r ms kb scan cluster score history swap method rows scanned started <<<"$rr"
@@ -391,17 +396,23 @@ refresh_bench() {
 			rf_peaks[a]=$kb
 			say "run $run (a): $ms ms, peak $kb kB"
 		fi
+		read -r ms kb < <(run_query "$query_a" "count(*), count(last_order_at), count(orders), count(revenue)" \
+			"SET max_parallel_workers_per_gather = 2; SET parallel_setup_cost = 0; SET min_parallel_table_scan_size = 0;")
+		rf_times[a2]+="$ms "
+		rf_peaks[a2]=$kb
+		say "run $run (a2): $ms ms, peak $kb kB"
 	done
 	psql_bench -c "DROP TABLE bench.hand"
-	for q in r rk rs b a; do
+	for q in r rk r1 rs b a a2; do
 		if [ -n "${rf_times[$q]:-}" ]; then rf_times[$q]=$(echo "${rf_times[$q]}" | median); fi
 	done
-	for q in r rk rs; do
+	for q in r rk r1 rs; do
 		for f in scan cluster score history swap; do rf_phase[$q.$f]=$(echo "${rf_phase[$q.$f]}" | median); done
 	done
 	# (a) from the RFM part when it ran: the same query, the same data
 	if [ -n "${times[a]:-}" ]; then rf_times[a]=${times[a]} rf_peaks[a]=${peaks[a]}; fi
-	[ "${rf_method[r]}" = fast ] || say "warning: (r) used scan method '${rf_method[r]}', not fast"
+	[ "${rf_method[r]}" = parallel ] || say "warning: (r) used scan method '${rf_method[r]}', not parallel"
+	[ "${rf_method[r1]}" = fast ] || say "warning: (r1) used scan method '${rf_method[r1]}', not fast"
 	[ "${rf_method[rs]}" = sql ] || say "warning: (rs) used scan method '${rf_method[rs]}', not sql"
 
 	reader_bench || return 0
@@ -476,33 +487,36 @@ refresh_summary() {
 	local orders q label
 	orders=$(psql_bench -At -c "SELECT count(*) FROM bench.orders")
 	echo
-	echo "Refresh benchmark: $orders orders, $CUSTOMERS customers, median of $RUNS runs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), one core per query"
+	echo "Refresh benchmark: $orders orders, $CUSTOMERS customers, median of $RUNS runs, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), $(nproc) cores"
 	if [ -n "$refresh_error" ]; then
 		echo "  failed:"
 		echo "$refresh_error" | sed 's/^/    /'
 		return 0
 	fi
 	printf '  %-50s %8s %8s %8s %8s %8s %8s %8s\n' "" "ms" "peak MB" "scan" "cluster" "score" "history" "swap"
-	for q in r rk rs; do
+	for q in r rk r1 rs; do
 		case $q in
 			r) label="(r)  refresh, no clustering" ;;
 			rk) label="(rk) refresh, k-means k = $SEG_K" ;;
+			r1) label="(r1) refresh, no clustering, scan alone" ;;
 			rs) label="(rs) refresh, SQL path (fast_scan off)" ;;
 		esac
 		printf '  %-50s %8.0f %8.0f %8.0f %8.0f %8.0f %8.0f %8.1f\n' "$label" "${rf_times[$q]}" "$(( ${rf_peaks[$q]} / 1024 ))" \
 			"${rf_phase[$q.scan]}" "${rf_phase[$q.cluster]}" "${rf_phase[$q.score]}" "${rf_phase[$q.history]}" "${rf_phase[$q.swap]}"
 	done
-	printf '  %-50s %8.0f %8.0f\n' "(a)  plain GROUP BY customer" "${rf_times[a]}" "$(( ${rf_peaks[a]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(a)  plain GROUP BY customer, one core" "${rf_times[a]}" "$(( ${rf_peaks[a]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(a2) plain GROUP BY customer, 2 parallel workers" "${rf_times[a2]}" "$(( ${rf_peaks[a2]} / 1024 ))"
 	printf '  %-50s %8.0f %8.0f\n' "(b)  hand-written SQL table (CTAS + NTILE + index)" "${rf_times[b]}" "$(( ${rf_peaks[b]} / 1024 ))"
 	if [ -n "$duck_ms" ]; then
 		printf '  %-50s %8.0f %8.0f\n' "(c)  DuckDB RFM (whole process, all cores)" "$duck_ms" "$(( duck_kb / 1024 ))"
 	else
 		printf '  %-50s %8s\n' "(c)  DuckDB RFM" "not run (the RFM part measures it)"
 	fi
-	echo "  phase columns: ms from segment.job_runs, median of each phase"
-	awk -v r="${rf_times[r]}" -v rk="${rf_times[rk]}" -v a="${rf_times[a]}" -v b="${rf_times[b]}" \
-		-v sc="${rf_phase[r.scan]}" -v so="${rf_phase[r.score]}" -v c="$duck_ms" 'BEGIN {
-		printf "  r/a = %.2f (target <= 0.8)   r/b = %.2f (target <= 0.4)   rk/a = %.2f (target <= 1.0)", r / a, r / b, rk / a
+	echo "  phase columns: ms from segment.job_runs, median of each phase; r, rk: the C scan with 2 parallel workers; peak MB: the leader"
+	awk -v r="${rf_times[r]}" -v rk="${rf_times[rk]}" -v r1="${rf_times[r1]}" -v a="${rf_times[a]}" -v a2="${rf_times[a2]}" \
+		-v b="${rf_times[b]}" -v sc="${rf_phase[r.scan]}" -v so="${rf_phase[r.score]}" -v c="$duck_ms" 'BEGIN {
+		printf "  r/a = %.2f (target <= 0.8)   r/b = %.2f (target <= 0.4)   rk/a = %.2f (target <= 1.0)\n", r / a, r / b, rk / a
+		printf "  r/a2 = %.2f   r1/a = %.2f", r / a2, r1 / a
 		if (c != "") printf "   (scan+score)/c = %.2f (target <= 1.0)", (sc + so) / c
 		printf "\n" }'
 	if [ -n "${reader:-}" ]; then
