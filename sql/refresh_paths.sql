@@ -73,10 +73,12 @@ SELECT count(*) AS readme_rows,
 FROM readme AS r JOIN public.readme_segments AS s USING (customer_id);
 SELECT scan_method FROM segment.job_runs WHERE segmentation = 'readme';
 
--- the parallel scan (forced on these small tables) gives the SQL path's table:
--- integer and text customers (keys sent from the workers as bytes)
+-- the parallel scan (forced on these small tables, the workers doing all of
+-- it) gives the SQL path's table: integer and text customers (keys sent from
+-- the workers as bytes)
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_maintenance_workers = 2;
+SET parallel_leader_participation = off;
 SELECT segment.create_segmentation('parallel', 'paths.orders', 'customer_id', 'ordered_at', 'amount',
     as_of => '2026-01-01', lookback => '2 years', carts => 'paths.carts', cart_time_column => 'added_at') AS customers;
 SELECT * FROM refresh_both('parallel');
@@ -102,6 +104,7 @@ SELECT scan_method, monetary FROM segment.job_runs, parallel_text_segments
 WHERE segmentation = 'parallel_text' AND customer = 'C-5' ORDER BY run_id DESC LIMIT 1;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_maintenance_workers;
+RESET parallel_leader_participation;
 
 -- a view takes the SQL path and gives the same table
 CREATE VIEW paths.orders_view AS SELECT * FROM paths.orders;

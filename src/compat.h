@@ -31,11 +31,14 @@
 #define raw_parser_default(str) raw_parser((str), RAW_PARSE_DEFAULT)
 #endif
 
-/* shm_mq_send() gained force_flush in 15. */
+/*
+ * shm_mq_send() gained force_flush in 15; without it, data below a quarter
+ * of the ring can stay unannounced, and is lost if the sender then exits.
+ */
 #if PG_VERSION_NUM < 150000
-#define shm_mq_send_compat(mqh, nbytes, data, nowait) shm_mq_send((mqh), (nbytes), (data), (nowait))
+#define shm_mq_send_flushed(mqh, nbytes, data) shm_mq_send((mqh), (nbytes), (data), false)
 #else
-#define shm_mq_send_compat(mqh, nbytes, data, nowait) shm_mq_send((mqh), (nbytes), (data), (nowait), false)
+#define shm_mq_send_flushed(mqh, nbytes, data) shm_mq_send((mqh), (nbytes), (data), false, true)
 #endif
 
 #endif							/* SEGMENT_COMPAT_H */

@@ -25,6 +25,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "optimizer/paths.h"
+#include "optimizer/optimizer.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "storage/shm_mq.h"
@@ -332,7 +333,7 @@ send_batch(shm_mq_handle *mqh, StringInfo batch)
 {
 	if (batch->len == 0)
 		return;
-	if (shm_mq_send_compat(mqh, batch->len, batch->data, false) != SHM_MQ_SUCCESS)
+	if (shm_mq_send_flushed(mqh, batch->len, batch->data) != SHM_MQ_SUCCESS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("segment: the leader of a parallel scan went away")));
@@ -481,8 +482,10 @@ parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworker
 		shm_mq_set_handle(handles[i], pcxt->worker[i].bgwhandle);
 	}
 
-	/* the leader scans its share too, then takes in the workers' facts */
-	scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	/* the leader scans its share too (as parallel_leader_participation
+	 * says, and always when no worker started), then takes in the workers' facts */
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
 	initStringInfo(&key_buffer);
 	for (int i = 0; i < pcxt->nworkers_launched; i++)
 	{

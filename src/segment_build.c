@@ -919,8 +919,13 @@ build_segments(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("segment._build_segments: only facts, extras and previous_part may be NULL"),
 				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
-	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "segment._build_segments must return a record");
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE ||
+		result_desc->natts != lengthof(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("segment._build_segments is declared with other result columns than the library returns"),
+				 errdetail("The installed SQL objects and the shared library are of different versions."),
+				 errhint("Run ALTER EXTENSION segment UPDATE, or drop and create the extension again.")));
 	memset(&b, 0, sizeof(b));
 	read_params(&b.p, PG_GETARG_HEAPTUPLEHEADER(0));
 	b.p.refreshed = PG_GETARG_TIMESTAMPTZ(6);
