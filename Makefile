@@ -13,12 +13,15 @@ OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
        src/kmeans_input.o src/kmeans_fit.o src/kmeans_model.o src/kmeans_agg.o \
        src/kmeans_step.o src/kmeans_align.o src/kmeans_report.o src/facts_scan.o \
        src/run_log.o src/money.o src/facts_read.o src/lifecycle.o \
-       src/row_writer.o src/segment_build.o
+       src/row_writer.o src/segment_build.o \
+       src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o \
+       src/scheduler/scheduler.o src/scheduler/job.o src/scheduler/utility_hook.o \
+       src/scheduler/schedule_sql.o
 
 # The install script is assembled from one file per concern, in this order.
 SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \
               src/sql/segmentation.sql src/sql/history.sql src/sql/refresh.sql \
-              src/sql/segment_views.sql src/sql/demo_data.sql
+              src/sql/segment_views.sql src/sql/scheduler.sql src/sql/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 

@@ -41,4 +41,48 @@
 #define shm_mq_send_flushed(mqh, nbytes, data) shm_mq_send((mqh), (nbytes), (data), false, true)
 #endif
 
+/* ProcessUtility_hook gained readOnlyTree in 14. */
+#if PG_VERSION_NUM >= 140000
+#define UTILITY_HOOK_PARAMS PlannedStmt *pstmt, const char *queryString, bool readOnlyTree, \
+	ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv, \
+	DestReceiver *dest, QueryCompletion *qc
+#define UTILITY_HOOK_ARGS pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc
+#else
+#define UTILITY_HOOK_PARAMS PlannedStmt *pstmt, const char *queryString, \
+	ProcessUtilityContext context, ParamListInfo params, QueryEnvironment *queryEnv, \
+	DestReceiver *dest, QueryCompletion *qc
+#define UTILITY_HOOK_ARGS pstmt, queryString, context, params, queryEnv, dest, qc
+#endif
+
+/* pg_database_ownercheck() became object_ownercheck() in 16. */
+#if PG_VERSION_NUM >= 160000
+#define database_ownercheck(database, role) object_ownercheck(DatabaseRelationId, (database), (role))
+#else
+#define database_ownercheck(database, role) pg_database_ownercheck((database), (role))
+#endif
+
+/* InitMaterializedSRF() arrived in 15. */
+#if PG_VERSION_NUM < 150000
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+static inline void
+InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	TupleDesc	desc;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = desc;
+	MemoryContextSwitchTo(old);
+}
+#endif
+
+/* shmem_request_hook arrived in 15; before, space is requested in _PG_init. */
+#define HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
 #endif							/* SEGMENT_COMPAT_H */

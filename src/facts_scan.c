@@ -43,6 +43,7 @@
 
 #include "compat.h"
 #include "facts.h"
+#include "scheduler/shared.h"
 #include "segment.h"
 
 /* The set of (customer, order id) pairs seen, to count distinct orders. */
@@ -146,6 +147,7 @@ typedef struct ScanSpec
 	bool		has_lookback;
 	TimestampTz as_of;
 	TimestampTz lower;
+	int			progress;		/* the refresh's progress slot, or -1 */
 } ScanSpec;
 
 /* Adds one order row to the facts. */
@@ -255,6 +257,8 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 		{
 			CHECK_FOR_INTERRUPTS();
 			check_memory(facts);
+			if (spec->progress >= 0)
+				pg_atomic_fetch_add_u64(&segment_shared->progress[spec->progress].orders_done, 0x10000);
 		}
 		add_row(facts, spec, slot, order_set);
 	}
@@ -558,6 +562,13 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 		spec.order_type != INT8OID)
 		not_supported("order ids that are not integers");
 
+	/* progress: the rows the planner expects, and a count as the scan goes */
+	spec.progress = -1;
+	if (progress_slot() != NULL)
+	{
+		progress_slot()->orders_estimated = rel->rd_rel->reltuples > 0 ? (int64) rel->rd_rel->reltuples : -1;
+		spec.progress = (int) (progress_slot() - segment_shared->progress);
+	}
 	nworkers = scan_workers(rel, &spec);
 	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
 		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));

@@ -4,17 +4,24 @@
  * The library works whether or not it is listed in shared_preload_libraries:
  * the settings are defined when it is first loaded, and the "segment."
  * prefix is then reserved so that a misspelt setting is reported instead of
- * being silently kept as a placeholder.  Also the checks shared by the
- * aggregates' support functions.
+ * being silently kept as a placeholder.  Preloaded, it also sets up the
+ * scheduler: its shared memory, its launcher and its DROP DATABASE hook.
+ * Also the checks shared by the aggregates' support functions.
  */
 #include "postgres.h"
 
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
 #include "utils/guc.h"
 
 #include "compat.h"
+#include "scheduler/scheduler.h"
+#include "scheduler/shared.h"
 #include "segment.h"
 
 PG_MODULE_MAGIC;
@@ -22,8 +29,83 @@ PG_MODULE_MAGIC;
 int			segment_scan_memory_kb = 1024 * 1024;
 int			segment_refresh_work_mem_kb = 256 * 1024;
 bool		segment_fast_scan = true;
+bool		segment_enabled = true;
+int			segment_max_workers = 4;
+char	   *segment_timezone = NULL;
+int			segment_job_timeout_ms = 3600 * 1000;
+int			segment_history_retention_s = 30 * 24 * 3600;
+int			segment_naptime_s = 60;
 
 void		_PG_init(void);
+
+static shmem_startup_hook_type previous_shmem_startup_hook = NULL;
+#if HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type previous_shmem_request_hook = NULL;
+
+static void
+shmem_request(void)
+{
+	if (previous_shmem_request_hook != NULL)
+		previous_shmem_request_hook();
+	segment_shmem_request();
+}
+#endif
+
+static void
+shmem_startup(void)
+{
+	if (previous_shmem_startup_hook != NULL)
+		previous_shmem_startup_hook();
+	segment_shmem_init();
+}
+
+static void
+register_launcher(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* never on a standby: everything starts once recovery is over */
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_launcher_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "segment launcher");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "segment launcher");
+	RegisterBackgroundWorker(&worker);
+}
+
+static void
+define_scheduler_settings(void)
+{
+	DefineCustomBoolVariable("segment.enabled",
+							 "Runs scheduled refreshes.",
+							 "Off, the schedulers stop; schedules are kept.",
+							 &segment_enabled, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.max_workers",
+							"Most scheduled refreshes running at once in the cluster.",
+							"Due jobs beyond it wait their turn.",
+							&segment_max_workers, 4, 0, MAX_BACKENDS, PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("segment.timezone",
+							   "Time zone of cron schedules.",
+							   "Empty: the server's TimeZone setting.",
+							   &segment_timezone, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.job_timeout",
+							"Longest a scheduled refresh may run, unless its schedule sets its own.",
+							"0: no limit.",
+							&segment_job_timeout_ms, 3600 * 1000, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.history_retention",
+							"How long rows of segment.job_runs are kept.",
+							"0: forever.",
+							&segment_history_retention_s, 30 * 24 * 3600, 0, INT_MAX, PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.naptime",
+							"Longest the launcher and the schedulers sleep between looks.",
+							"They are also woken by schedule changes and finished jobs.",
+							&segment_naptime_s, 60, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+}
 
 void
 _PG_init(void)
@@ -49,7 +131,23 @@ _PG_init(void)
 							 true,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+	define_scheduler_settings();
 	MarkGUCPrefixReserved("segment");
+
+	segment_register_xact_callback();
+	if (process_shared_preload_libraries_in_progress)
+	{
+#if HAVE_SHMEM_REQUEST_HOOK
+		previous_shmem_request_hook = shmem_request_hook;
+		shmem_request_hook = shmem_request;
+#else
+		segment_shmem_request();
+#endif
+		previous_shmem_startup_hook = shmem_startup_hook;
+		shmem_startup_hook = shmem_startup;
+		segment_install_utility_hook();
+		register_launcher();
+	}
 }
 
 void

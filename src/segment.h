@@ -15,6 +15,14 @@ extern int	segment_refresh_work_mem_kb;
 /* segment.fast_scan: off forces the SQL path */
 extern bool segment_fast_scan;
 
+/* scheduler settings (README "Scheduling") */
+extern bool segment_enabled;
+extern int	segment_max_workers;
+extern char *segment_timezone;
+extern int	segment_job_timeout_ms;
+extern int	segment_history_retention_s;
+extern int	segment_naptime_s;
+
 /*
  * Transition and combine functions update their state in place, which is
  * only safe inside an aggregate: error out otherwise, telling the user what

@@ -44,6 +44,7 @@
 #include "lifecycle.h"
 #include "quantile.h"
 #include "row_writer.h"
+#include "scheduler/shared.h"
 
 PG_FUNCTION_INFO_V1(build_segments);
 
@@ -943,6 +944,7 @@ build_segments(PG_FUNCTION_ARGS)
 	b.labels = MemoryContextAlloc(b.facts.cxt, sizeof(Label) * b.labels_capacity);
 
 	/* scan */
+	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
 	if (PG_ARGISNULL(1))
 	{
@@ -963,11 +965,13 @@ build_segments(PG_FUNCTION_ARGS)
 	result[5] = Float8GetDatum(ms_since(phase));
 
 	/* cluster */
+	progress_phase("clustering");
 	phase = GetCurrentTimestamp();
 	cluster(&b);
 	result[6] = Float8GetDatum(ms_since(phase));
 
 	/* score and write the new partition */
+	progress_phase("scoring");
 	phase = GetCurrentTimestamp();
 	for (int s = 0; s < 3; s++)
 		b.score[s] = scores(&b, s);
@@ -977,6 +981,7 @@ build_segments(PG_FUNCTION_ARGS)
 	result[7] = Float8GetDatum(ms_since(phase));
 
 	/* history, moves, metrics */
+	progress_phase("history");
 	phase = GetCurrentTimestamp();
 	write_history(&b, PG_GETARG_OID(4));
 	measure_moves(&b, PG_ARGISNULL(5) ? InvalidOid : PG_GETARG_OID(5));

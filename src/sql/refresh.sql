@@ -125,6 +125,12 @@ COMMENT ON FUNCTION segment._build_segments(segment.segmentations, regclass, reg
     regclass, timestamptz, timestamptz, float8) IS
     'Internal: the body of a refresh in C -- facts (a scan of the orders when facts is NULL), clusters, scores and lifecycle segments written into the new partition, the history snapshot, and the rows of segment.summaries and segment.migrations. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
+CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
+    AS 'MODULE_PATHNAME', 'report_progress'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._progress(text, text) IS
+    'Internal: the phase of this session''s refresh, shown in segment.refresh_progress (with the library preloaded).';
+
 CREATE FUNCTION segment._log_run(segmentation text, started_at timestamptz, status text, message text)
     RETURNS bool
     AS 'MODULE_PATHNAME', 'log_run'
@@ -132,14 +138,17 @@ CREATE FUNCTION segment._log_run(segmentation text, started_at timestamptz, stat
 COMMENT ON FUNCTION segment._log_run(text, timestamptz, text, text) IS
     'Internal: records a failed or skipped refresh in the run log from a background worker, so that the row outlives the failed transaction.';
 
-CREATE FUNCTION segment.refresh(name text) RETURNS int8
+-- segment._refresh(name, scheduled_run): the refresh.  scheduled_run is the
+-- run row a scheduler made for a job worker (which records a failure
+-- itself); NULL for segment.refresh(), which makes its own row.
+CREATE FUNCTION segment._refresh(name text, scheduled_run bigint) RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog
-SET datestyle = 'ISO'       -- times go into the scoring query as literals
+SET datestyle = 'ISO'       -- history partition bounds are written as text
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
-    run bigint;
+    run bigint := scheduled_run;
     started timestamptz := clock_timestamp();
     refreshed timestamptz;
     as_of timestamptz;
@@ -164,6 +173,7 @@ DECLARE
     failure text;
     saved_work_mem text := current_setting('work_mem');
     saved_role text;
+    saved_target text;
 BEGIN
     BEGIN
         IF NOT pg_try_advisory_xact_lock(hashtext('segment.refresh'), hashtext(s.name)) THEN
@@ -179,6 +189,7 @@ BEGIN
         -- everything runs with the owner's privileges, never the caller's (a
         -- superuser or member refreshing someone else's segmentation)
         saved_role := segment._become_owner(s.owner);
+        PERFORM segment._progress(s.name, 'starting');
 
         -- the sources and tables are checked again: they may have changed since registration
         PERFORM segment._check_readable(s.orders, 'orders');
@@ -203,8 +214,18 @@ BEGIN
             DROP TABLE pg_temp.segment_extras;
         END IF;
 
-        INSERT INTO segment.runs (segmentation, started_at, status)
-        VALUES (s.name, started, 'running') RETURNING run_id INTO run;
+        IF run IS NULL THEN
+            INSERT INTO segment.runs (segmentation, started_at, status)
+            VALUES (s.name, started, 'running') RETURNING run_id INTO run;
+        ELSE
+            UPDATE segment.runs SET started_at = started
+            WHERE run_id = run AND segmentation = s.name AND status = 'running';
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'run % is not a running run of segmentation "%"', run, s.name
+                    USING ERRCODE = 'invalid_parameter_value',
+                          HINT = 'Call segment.refresh(name); only the scheduler passes a run.';
+            END IF;
+        END IF;
 
         -- customers seen in touchpoints or carts, with their last cart old enough
         -- to count as abandoned (24 hours without an order)
@@ -278,11 +299,17 @@ BEGIN
         END IF;
 
         -- the indexes and statistics of the new partition
+        PERFORM segment._progress(s.name, 'indexing');
         phase := clock_timestamp();
         FOR index_sql IN SELECT segment._index_definitions(s.target_table, new_part) LOOP
             EXECUTE index_sql;
         END LOOP;
+        -- statistics from a sample of 7,500 rows (statistics target 25): plenty
+        -- for a few dozen segment names, and a tenth of a full ANALYZE's time
+        saved_target := current_setting('default_statistics_target');
+        PERFORM set_config('default_statistics_target', '25', true);
         EXECUTE format('ANALYZE %s', new_part);
+        PERFORM set_config('default_statistics_target', saved_target, true);
         t_score := built.score_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         -- history: the snapshot in, the catalog updated, older metrics out
@@ -294,6 +321,7 @@ BEGIN
         t_history := built.history_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         -- swap, last: the exclusive lock lasts until commit
+        PERFORM segment._progress(s.name, 'swapping');
         phase := clock_timestamp();
         SELECT array_agg(i.inhrelid::regclass) INTO old_parts FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
         PERFORM segment._lock_for_swap(s.target_table || coalesce(old_parts, '{}'));
@@ -308,7 +336,9 @@ BEGIN
         t_swap := extract(epoch FROM clock_timestamp() - phase) * 1000;
 
         PERFORM set_config('work_mem', saved_work_mem, true);
-        PERFORM set_config('role', saved_role, true);
+        IF current_setting('role') IS DISTINCT FROM saved_role THEN
+            PERFORM set_config('role', saved_role, true);
+        END IF;
         UPDATE segment.runs SET finished_at = clock_timestamp(), status = 'succeeded', rows = built.customers,
                orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
                scan_workers = CASE WHEN method = 'fast' THEN built.scan_workers END,
@@ -320,6 +350,9 @@ BEGIN
         -- the run's own rows die with this transaction: a worker records it
         -- (a cancel or a statement_timeout too, caught here once)
         GET STACKED DIAGNOSTICS failure = MESSAGE_TEXT;
+        IF scheduled_run IS NOT NULL THEN
+            RAISE;              -- the job worker records it
+        END IF;
         BEGIN
             PERFORM segment._log_run(s.name, started, CASE WHEN already_running THEN 'skipped' ELSE 'failed' END, failure);
         EXCEPTION WHEN OTHERS THEN
@@ -328,5 +361,12 @@ BEGIN
         RAISE;
     END;
 END $$;
+COMMENT ON FUNCTION segment._refresh(text, bigint) IS
+    'Internal: the refresh, for segment.refresh() (scheduled_run NULL) and for the scheduler''s job workers (the run row they record).';
+
+CREATE FUNCTION segment.refresh(name text) RETURNS int8
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog
+    AS $$ SELECT segment._refresh(name, NULL) $$;
 COMMENT ON FUNCTION segment.refresh(text) IS
     'Rebuilds the segment table of a segmentation you own and swaps it in atomically; appends a history snapshot, recomputes the metrics and logs the run. Returns the number of customers. Fails at once if the segmentation is being refreshed by another session.';

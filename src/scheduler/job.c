@@ -1,0 +1,133 @@
+/*
+ * job.c -- a job worker: one scheduled refresh, run as the segmentation's
+ * owner, recorded in the run row its scheduler made.
+ *
+ * It connects as the bootstrap superuser (so that an owner without LOGIN
+ * works, on every PostgreSQL release) and at once takes the owner's
+ * identity for everything it runs, as a SECURITY DEFINER function does:
+ * SET ROLE and SET SESSION AUTHORIZATION are refused from there on, so the
+ * refresh -- including any function of the owner's that it calls -- has
+ * exactly the owner's privileges.  segment.job_timeout (or the job's own
+ * timeout) cancels it as statement_timeout cancels a client's query.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "scheduler.h"
+#include "shared.h"
+
+#define MAX_MESSAGE 4000
+
+/* Writes the run's outcome in a transaction of its own, as the superuser. */
+static void
+record_outcome(int64 run_id, const char *status, const char *message)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', message == NULL ? 'n' : ' '};
+
+	values[0] = Int64GetDatum(run_id);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = message == NULL ? (Datum) 0 : CStringGetTextDatum(message);
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_with_args("UPDATE segment.runs SET status = $2, error_message = $3,"
+							  " finished_at = clock_timestamp() WHERE run_id = $1 AND status = 'running'",
+							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(WARNING, "segment job: could not record the outcome of run " INT64_FORMAT, run_id);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
+void
+segment_job_main(Datum arg)
+{
+	JobRequest	request;
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *error = NULL;
+	char		sqlstate[6] = "";
+	bool		owner_exists;
+
+	memcpy(&request, MyBgworkerEntry->bgw_extra, sizeof(JobRequest));
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(request.database, InvalidOid, 0);
+	pgstat_report_appname("segment refresh");
+
+	StartTransactionCommand();
+	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(request.owner));
+	CommitTransactionCommand();
+	if (!owner_exists)
+	{
+		char		message[256];
+
+		snprintf(message, sizeof(message),
+				 "the owner of segmentation \"%s\" (role %u) no longer exists; drop the segmentation or create it again as another role",
+				 request.segmentation, request.owner);
+		record_outcome(request.run_id, "failed", message);
+		proc_exit(0);
+	}
+
+	PG_TRY();
+	{
+		Oid			types[2] = {TEXTOID, INT8OID};
+		Datum		values[2];
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		/* from here on, the owner's identity, which nothing can change */
+		SetUserIdAndSecContext(request.owner, SECURITY_LOCAL_USERID_CHANGE);
+		/* the job's timeout, as a client's statement_timeout would end it */
+		if (request.timeout_ms > 0)
+			enable_timeout_after(STATEMENT_TIMEOUT, request.timeout_ms);
+		pgstat_report_activity(STATE_RUNNING, "SELECT segment._refresh(...) -- scheduled");
+		values[0] = CStringGetTextDatum(request.segmentation);
+		values[1] = Int64GetDatum(request.run_id);
+		if (SPI_execute_with_args("SELECT segment._refresh($1, $2)", 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "segment job: the refresh returned no result");
+		disable_timeout(STATEMENT_TIMEOUT, false);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		error = pnstrdup(edata->message, MAX_MESSAGE);
+		strlcpy(sqlstate, unpack_sql_state(edata->sqlerrcode), sizeof(sqlstate));
+		/* the server log gets it too, with its context */
+		EmitErrorReport();
+		FlushErrorState();
+		disable_all_timeouts(false);
+		AbortCurrentTransaction();
+		SetUserIdAndSecContext(BOOTSTRAP_SUPERUSERID, 0);
+	}
+	PG_END_TRY();
+
+	pgstat_report_activity(STATE_IDLE, NULL);
+	if (error != NULL)
+		record_outcome(request.run_id, strcmp(sqlstate, "55P03") == 0 ? "skipped" : "failed", error);
+	proc_exit(0);
+}

@@ -1,0 +1,192 @@
+/*
+ * launcher.c -- the cluster's segment launcher: one background worker that
+ * starts a scheduler in every database that accepts connections, finds
+ * which have the extension (a scheduler without it leaves and says so), and
+ * looks again when woken (CREATE EXTENSION, a schedule in a database with no
+ * scheduler yet) or every segment.naptime for new databases.
+ */
+#include "postgres.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_database.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "scheduler.h"
+#include "segment.h"
+#include "shared.h"
+
+PGDLLEXPORT void segment_launcher_main(Datum arg);
+
+/* The databases that accept connections, in a list of Oids. */
+static List *
+connectable_databases(MemoryContext cxt)
+{
+	List	   *databases = NIL;
+	Relation	rel;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 0, NULL);
+	while (HeapTupleIsValid(tuple = systable_getnext(scan)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tuple);
+		MemoryContext old;
+
+		if (!db->datallowconn || db->datistemplate)
+			continue;
+		old = MemoryContextSwitchTo(cxt);
+		databases = lappend_oid(databases, db->oid);
+		MemoryContextSwitchTo(old);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return databases;
+}
+
+static bool
+start_scheduler(Oid database)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_scheduler_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "segment scheduler (database %u)", database);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "segment scheduler");
+	worker.bgw_main_arg = ObjectIdGetDatum(database);
+	worker.bgw_notify_pid = 0;
+	return RegisterDynamicBackgroundWorker(&worker, &handle);
+}
+
+/*
+ * Starts the schedulers that should run and do not: a database gets one
+ * unless one runs, it was found without the extension, or it is held.
+ */
+static bool
+start_schedulers(List *databases)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	ListCell   *lc;
+	bool		all_started = true;
+
+	foreach(lc, databases)
+	{
+		Oid			database = lfirst_oid(lc);
+		SchedulerSlot *slot;
+		bool		start = false;
+
+		SpinLockAcquire(&segment_shared->mutex);
+		slot = segment_slot(database, true);
+		if (slot != NULL && (slot->pid == 0 || slot->pid == -1) && !slot->no_extension && slot->held_until <= now)
+		{
+			/* claimed (-1) for 10 s, so that a second look does not start
+			 * another; a scheduler that never came up is started again after */
+			slot->pid = -1;
+			slot->held_until = TimestampTzPlusMilliseconds(now, 10 * 1000);
+			start = true;
+		}
+		SpinLockRelease(&segment_shared->mutex);
+		if (start && !start_scheduler(database))
+		{
+			ereport(LOG,
+					(errmsg("segment launcher: no background worker slot for the scheduler of database %u", database),
+					 errhint("Raise max_worker_processes.")));
+			SpinLockAcquire(&segment_shared->mutex);
+			slot->pid = 0;
+			slot->held_until = 0;
+			SpinLockRelease(&segment_shared->mutex);
+			all_started = false;
+		}
+	}
+	/* forget databases that are gone */
+	SpinLockAcquire(&segment_shared->mutex);
+	for (int i = 0; i < segment_shared->nslots; i++)
+	{
+		SchedulerSlot *slot = &segment_shared->slots[i];
+
+		if (slot->database != InvalidOid && slot->pid == 0 && !list_member_oid(databases, slot->database))
+			slot->database = InvalidOid;
+	}
+	SpinLockRelease(&segment_shared->mutex);
+	return all_started;
+}
+
+static void
+launcher_exit(int code, Datum arg)
+{
+	SpinLockAcquire(&segment_shared->mutex);
+	if (segment_shared->launcher_pid == MyProcPid)
+	{
+		segment_shared->launcher_pid = 0;
+		segment_shared->launcher_latch = NULL;
+	}
+	SpinLockRelease(&segment_shared->mutex);
+}
+
+void
+segment_launcher_main(Datum arg)
+{
+	MemoryContext cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("segment launcher");
+
+	SpinLockAcquire(&segment_shared->mutex);
+	segment_shared->launcher_pid = MyProcPid;
+	segment_shared->launcher_latch = &MyProc->procLatch;
+	SpinLockRelease(&segment_shared->mutex);
+	before_shmem_exit(launcher_exit, (Datum) 0);
+
+	cxt = AllocSetContextCreate(TopMemoryContext, "segment launcher", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		long		sleep_ms = (long) segment_naptime_s * 1000L;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		SpinLockAcquire(&segment_shared->mutex);
+		segment_shared->rescan = false;
+		SpinLockRelease(&segment_shared->mutex);
+		if (segment_enabled)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			/* no worker slot for some: try again soon, slots free up */
+			if (!start_schedulers(connectable_databases(cxt)))
+				sleep_ms = Min(sleep_ms, 1000L);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(cxt);
+		}
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,130 @@
+/*
+ * schedule_sql.c -- the SQL functions of scheduling: next firing times,
+ * wake-ups, and the progress of running refreshes.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "cron.h"
+#include "shared.h"
+
+PG_FUNCTION_INFO_V1(next_run);
+PG_FUNCTION_INFO_V1(wake_scheduler);
+PG_FUNCTION_INFO_V1(wake_launcher);
+PG_FUNCTION_INFO_V1(report_progress);
+PG_FUNCTION_INFO_V1(refresh_progress);
+PG_FUNCTION_INFO_V1(scheduler_pid);
+
+/*
+ * segment.next_run(schedule text, after timestamptz) → timestamptz: when the
+ * schedule fires next after "after" (an interval: after + the interval).
+ */
+Datum
+next_run(PG_FUNCTION_ARGS)
+{
+	Schedule	schedule;
+	TimestampTz after = PG_GETARG_TIMESTAMPTZ(1);
+	TimestampTz next;
+
+	schedule_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &schedule);
+	next = schedule_next(&schedule, after, after, schedule_timezone());
+	if (TIMESTAMP_NOT_FINITE(next))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule \"%s\" never fires", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errdetail("No time in the next 8 years matches all of its fields (for example February 30)."),
+				 errhint("Check the day-of-month and month fields.")));
+	PG_RETURN_TIMESTAMPTZ(next);
+}
+
+/* segment._wake_scheduler(): this database's scheduler looks at the jobs after commit. */
+Datum
+wake_scheduler(PG_FUNCTION_ARGS)
+{
+	segment_wake_scheduler_at_commit();
+	PG_RETURN_BOOL(segment_shared != NULL);
+}
+
+/* segment._wake_launcher(): the launcher looks at every database again (CREATE EXTENSION). */
+Datum
+wake_launcher(PG_FUNCTION_ARGS)
+{
+	segment_wake_launcher();
+	PG_RETURN_VOID();
+}
+
+/* segment._progress(segmentation text, phase text): this refresh's phase. */
+Datum
+report_progress(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_VOID();
+	if (progress_slot() == NULL)
+		progress_begin(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0);
+	progress_phase(text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	PG_RETURN_VOID();
+}
+
+/* segment._scheduler_pid() → int4: this database's scheduler, or NULL. */
+Datum
+scheduler_pid(PG_FUNCTION_ARGS)
+{
+	SchedulerSlot *slot;
+	pid_t		pid = 0;
+
+	if (segment_shared == NULL)
+		PG_RETURN_NULL();
+	SpinLockAcquire(&segment_shared->mutex);
+	slot = segment_slot(MyDatabaseId, false);
+	if (slot != NULL)
+		pid = slot->pid;
+	SpinLockRelease(&segment_shared->mutex);
+	if (pid <= 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(pid);
+}
+
+/*
+ * segment._refresh_progress() → SETOF (pid int4, segmentation text, phase
+ * text, started_at timestamptz, orders_scanned int8, orders_estimated int8):
+ * the refreshes running in this database.
+ */
+Datum
+refresh_progress(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (segment_shared == NULL)
+		return (Datum) 0;
+	for (int i = 0; i < PROGRESS_SLOTS; i++)
+	{
+		ProgressSlot *p = &segment_shared->progress[i];
+		ProgressSlot copy;
+		Datum		values[6];
+		bool		nulls[6] = {false};
+
+		SpinLockAcquire(&segment_shared->mutex);
+		memcpy(&copy, p, offsetof(ProgressSlot, orders_done));
+		copy.orders_estimated = p->orders_estimated;
+		SpinLockRelease(&segment_shared->mutex);
+		/* the owner's refreshes, seen by the owner and its members */
+		if (copy.pid == 0 || copy.database != MyDatabaseId || !is_member_of_role(GetUserId(), copy.role))
+			continue;
+		values[0] = Int32GetDatum(copy.pid);
+		values[1] = CStringGetTextDatum(copy.segmentation);
+		values[2] = CStringGetTextDatum(copy.phase);
+		values[3] = TimestampTzGetDatum(copy.started_at);
+		values[4] = Int64GetDatum((int64) pg_atomic_read_u64(&p->orders_done));
+		values[5] = Int64GetDatum(copy.orders_estimated);
+		nulls[5] = copy.orders_estimated <= 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,546 @@
+/*
+ * scheduler.c -- one database's scheduler: starts each due refresh in a job
+ * worker of its own, at most one per segmentation and segment.max_workers
+ * in the whole cluster, and keeps the run log and the schedules' state.
+ *
+ * It connects as the bootstrap superuser (to read every role's schedules)
+ * but never runs a refresh itself: the job worker does, as the
+ * segmentation's owner (job.c).  Between runs it sleeps on its latch until
+ * the next job is due, a worker stops, or a schedule changes (set at the
+ * commit of segment.schedule() and the like), at most segment.naptime.
+ *
+ * Rules: a job that comes due while its previous run still runs is logged
+ * as skipped; a failed run is retried after 5 s, 10 s, 20 s ... but never
+ * later than its next regular time; after a restart, an overdue job runs
+ * once; runs left 'running' by a crash are marked failed when the scheduler
+ * starts.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "catalog/namespace.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "cron.h"
+#include "scheduler.h"
+#include "segment.h"
+#include "shared.h"
+
+#define RETRY_BASE_MS	5000
+#define TERMINATE_GRACE_MS 10000
+#define PRUNE_EVERY_MS	(3600 * 1000)
+
+/* A job worker this scheduler started. */
+typedef struct RunningJob
+{
+	char		segmentation[SEGMENTATION_NAME_BYTES];
+	int64		run_id;
+	TimestampTz started_at;
+	TimestampTz deadline;		/* terminate after; 0: none */
+	BackgroundWorkerHandle *handle;
+	bool		terminated;
+} RunningJob;
+
+typedef struct Job
+{
+	char	   *segmentation;
+	Oid			owner;
+	char	   *schedule;
+	TimestampTz next_run_at;	/* DT_NOBEGIN when NULL */
+	int32		timeout_ms;
+	int32		failures;
+} Job;
+
+static List *running = NIL;		/* of RunningJob *, in TopMemoryContext */
+static SchedulerSlot *my_slot = NULL;
+static TimestampTz last_prune = 0;
+
+/* SPI helpers, each in a transaction of its own ----------------------------- */
+
+static void
+begin_work(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+}
+
+static void
+execute(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "segment scheduler: \"%s\" failed: %s", sql, SPI_result_code_string(rc));
+}
+
+static TimestampTz
+next_after(const char *text, TimestampTz after, TimestampTz anchor)
+{
+	Schedule	schedule;
+
+	schedule_parse(text, &schedule);
+	return schedule_next(&schedule, after, anchor, schedule_timezone());
+}
+
+/* The time between two firings after now: the cap of the retry backoff. */
+static int64
+period_ms(const char *text, TimestampTz now)
+{
+	TimestampTz first = next_after(text, now, now);
+	TimestampTz second = next_after(text, first, first);
+
+	return (second - first) / 1000;
+}
+
+/* Job workers ------------------------------------------------------------ */
+
+static bool
+start_job(const Job *job, int64 run_id, BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
+	JobRequest *request = (JobRequest *) worker.bgw_extra;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_job_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "segment refresh %s", job->segmentation);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "segment refresh");
+	worker.bgw_notify_pid = MyProcPid;
+	request->database = MyDatabaseId;
+	request->owner = job->owner;
+	request->run_id = run_id;
+	request->timeout_ms = job->timeout_ms;
+	strlcpy(request->segmentation, job->segmentation, sizeof(request->segmentation));
+	return RegisterDynamicBackgroundWorker(&worker, handle);
+}
+
+static RunningJob *
+find_running(const char *segmentation)
+{
+	ListCell   *lc;
+
+	foreach(lc, running)
+	{
+		RunningJob *r = lfirst(lc);
+
+		if (strcmp(r->segmentation, segmentation) == 0)
+			return r;
+	}
+	return NULL;
+}
+
+/* Marks runs of a finished worker, updates the job's failures and retry time. */
+static void
+finish_job(RunningJob *r, TimestampTz now)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	bool		succeeded;
+	char	   *schedule = NULL;
+	int32		failures = 0;
+	bool		isnull;
+
+	begin_work();
+	values[0] = Int64GetDatum(r->run_id);
+	/* a worker that died before recording its result */
+	execute("UPDATE segment.runs SET status = 'failed', finished_at = clock_timestamp(),"
+			" error_message = 'the job worker ended without finishing the refresh (it was terminated or crashed)'"
+			" WHERE run_id = $1 AND status = 'running'", 1, types, values, NULL, SPI_OK_UPDATE);
+	execute("SELECT status = 'succeeded' FROM segment.runs WHERE run_id = $1", 1, types, values, NULL, SPI_OK_SELECT);
+	succeeded = SPI_processed == 1 &&
+		DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	values[1] = CStringGetTextDatum(r->segmentation);
+	execute("UPDATE segment.schedules SET consecutive_failures = CASE WHEN (SELECT status IN ('succeeded', 'skipped')"
+			" FROM segment.runs WHERE run_id = $1) THEN 0 ELSE consecutive_failures + 1 END"
+			" WHERE segmentation = $2 RETURNING schedule, consecutive_failures",
+			2, types, values, NULL, SPI_OK_UPDATE_RETURNING);
+	if (SPI_processed == 1)
+	{
+		schedule = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		failures = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	if (!succeeded && failures > 0 && schedule != NULL)
+	{
+		/* retry after 5 s, doubling, never later than the next regular run */
+		int64		delay = RETRY_BASE_MS << Min(failures - 1, 20);
+
+		delay = Min(delay, period_ms(schedule, now));
+		values[2] = TimestampTzGetDatum(TimestampTzPlusMilliseconds(now, delay));
+		execute("UPDATE segment.schedules SET next_run_at = least(next_run_at, $3) WHERE segmentation = $2",
+				3, types, values, NULL, SPI_OK_UPDATE);
+	}
+	end_work();
+}
+
+/* Collects stopped workers; terminates those past their deadline. */
+static void
+reap_jobs(TimestampTz now)
+{
+	ListCell   *lc;
+
+	foreach(lc, running)
+	{
+		RunningJob *r = lfirst(lc);
+		pid_t		pid;
+
+		if (GetBackgroundWorkerPid(r->handle, &pid) == BGWH_STOPPED)
+		{
+			finish_job(r, now);
+			SpinLockAcquire(&segment_shared->mutex);
+			my_slot->running_jobs--;
+			SpinLockRelease(&segment_shared->mutex);
+			pfree(r->handle);
+			pfree(r);
+			running = foreach_delete_current(running, lc);
+		}
+		else if (r->deadline != 0 && now > r->deadline && !r->terminated)
+		{
+			/* statement_timeout should have ended it: make sure */
+			ereport(LOG, (errmsg("segment scheduler: terminating the refresh of \"%s\", past its timeout",
+								 r->segmentation)));
+			TerminateBackgroundWorker(r->handle);
+			r->terminated = true;
+		}
+	}
+}
+
+/* The due or active jobs of this database. */
+static List *
+load_jobs(MemoryContext cxt)
+{
+	List	   *jobs = NIL;
+
+	execute("SELECT s.name, s.owner::oid, j.schedule, j.next_run_at,"
+			" coalesce(extract(epoch FROM j.timeout) * 1000, -1)::int8, j.consecutive_failures"
+			" FROM segment.schedules AS j JOIN segment.segmentations AS s ON s.name = j.segmentation"
+			" WHERE j.schedule IS NOT NULL AND j.active ORDER BY j.next_run_at NULLS FIRST, s.name",
+			0, NULL, NULL, NULL, SPI_OK_SELECT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		Job		   *job;
+		bool		isnull;
+		int64		timeout;
+		MemoryContext old = MemoryContextSwitchTo(cxt);	/* outside SPI's */
+
+		job = palloc0(sizeof(Job));
+		job->segmentation = pstrdup(SPI_getvalue(t, d, 1));
+		job->owner = DatumGetObjectId(SPI_getbinval(t, d, 2, &isnull));
+		job->schedule = pstrdup(SPI_getvalue(t, d, 3));
+		job->next_run_at = DatumGetTimestampTz(SPI_getbinval(t, d, 4, &isnull));
+		if (isnull)
+			job->next_run_at = DT_NOBEGIN;
+		timeout = DatumGetInt64(SPI_getbinval(t, d, 5, &isnull));
+		job->timeout_ms = (int32) (timeout >= 0 ? Min(timeout, PG_INT32_MAX) : segment_job_timeout_ms);
+		job->failures = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
+		jobs = lappend(jobs, job);
+		MemoryContextSwitchTo(old);
+	}
+	return jobs;
+}
+
+/* Records a run that did not start (skipped, or no worker), and moves the job on. */
+static void
+log_not_started(const Job *job, const char *status, const char *message, TimestampTz next)
+{
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	values[0] = CStringGetTextDatum(job->segmentation);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = CStringGetTextDatum(message);
+	values[3] = TimestampTzGetDatum(next);
+	execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message)"
+			" VALUES ($1, clock_timestamp(), clock_timestamp(), $2, $3)", 3, types, values, NULL, SPI_OK_INSERT);
+	execute("UPDATE segment.schedules SET next_run_at = $4 WHERE segmentation = $1",
+			4, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Starts the due jobs it can; returns the milliseconds until it should look
+ * again.
+ */
+static long
+run_due_jobs(TimestampTz now)
+{
+	List	   *jobs;
+	ListCell   *lc;
+	long		sleep_ms = (long) segment_naptime_s * 1000L;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	begin_work();
+	jobs = load_jobs(cxt);
+	end_work();
+
+	foreach(lc, jobs)
+	{
+		Job		   *job = lfirst(lc);
+		TimestampTz next;
+		bool		reserved = false;
+		bool		started;
+		MemoryContext old;
+		int64		run_id = 0;
+		BackgroundWorkerHandle *handle = NULL;
+		RunningJob *r;
+
+		CHECK_FOR_INTERRUPTS();
+		if (job->next_run_at > now)
+		{
+			sleep_ms = Min(sleep_ms, (long) ((job->next_run_at - now) / 1000) + 1);
+			continue;
+		}
+		/* due (or never computed): the next regular time, overdue slots skipped */
+		next = next_after(job->schedule, now,
+						  job->next_run_at == DT_NOBEGIN ? now : job->next_run_at);
+		if (find_running(job->segmentation) != NULL)
+		{
+			begin_work();
+			log_not_started(job, "skipped", "the previous run was still running", next);
+			end_work();
+			sleep_ms = Min(sleep_ms, (long) ((next - now) / 1000) + 1);
+			continue;
+		}
+		SpinLockAcquire(&segment_shared->mutex);
+		if (segment_running_jobs() < segment_max_workers)
+		{
+			my_slot->running_jobs++;
+			reserved = true;
+		}
+		SpinLockRelease(&segment_shared->mutex);
+		if (!reserved)
+		{
+			/* all busy: it waits its turn (another database may free one) */
+			sleep_ms = Min(sleep_ms, 1000L);
+			continue;
+		}
+
+		begin_work();
+		{
+			Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+			Datum		values[2];
+			bool		isnull;
+
+			values[0] = CStringGetTextDatum(job->segmentation);
+			values[1] = TimestampTzGetDatum(next);
+			execute("INSERT INTO segment.runs (segmentation, started_at, status) VALUES ($1, clock_timestamp(), 'running')"
+					" RETURNING run_id", 1, types, values, NULL, SPI_OK_INSERT_RETURNING);
+			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			execute("UPDATE segment.schedules SET next_run_at = $2 WHERE segmentation = $1",
+					2, types, values, NULL, SPI_OK_UPDATE);
+		}
+		end_work();
+
+		/* the handle lives as long as the run */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		started = start_job(job, run_id, &handle);
+		MemoryContextSwitchTo(old);
+		if (!started)
+		{
+			Oid			types[1] = {INT8OID};
+			Datum		values[1] = {Int64GetDatum(run_id)};
+
+			SpinLockAcquire(&segment_shared->mutex);
+			my_slot->running_jobs--;
+			SpinLockRelease(&segment_shared->mutex);
+			begin_work();
+			execute("UPDATE segment.runs SET status = 'failed', finished_at = clock_timestamp(),"
+					" error_message = 'no background worker slot was free to run the refresh (raise max_worker_processes)'"
+					" WHERE run_id = $1", 1, types, values, NULL, SPI_OK_UPDATE);
+			end_work();
+			continue;
+		}
+		r = MemoryContextAllocZero(TopMemoryContext, sizeof(RunningJob));
+		strlcpy(r->segmentation, job->segmentation, sizeof(r->segmentation));
+		r->run_id = run_id;
+		r->started_at = now;
+		r->deadline = job->timeout_ms > 0 ?
+			TimestampTzPlusMilliseconds(now, (int64) job->timeout_ms + TERMINATE_GRACE_MS) : 0;
+		r->handle = handle;
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		running = lappend(running, r);
+		MemoryContextSwitchTo(old);
+		sleep_ms = Min(sleep_ms, (long) ((next - now) / 1000) + 1);
+	}
+	/* the deadlines of the running ones */
+	foreach(lc, running)
+	{
+		RunningJob *r = lfirst(lc);
+
+		if (r->deadline != 0)
+			sleep_ms = Min(sleep_ms, Max((long) ((r->deadline - now) / 1000), 0L) + 1);
+	}
+	return Max(sleep_ms, 1L);
+}
+
+static void
+prune_run_log(TimestampTz now)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+
+	if (segment_history_retention_s <= 0 || now - last_prune < (int64) PRUNE_EVERY_MS * 1000)
+		return;
+	last_prune = now;
+	values[0] = Int64GetDatum((int64) segment_history_retention_s);
+	begin_work();
+	execute("DELETE FROM segment.runs WHERE finished_at < clock_timestamp() - make_interval(secs => $1)",
+			1, types, values, NULL, SPI_OK_DELETE);
+	end_work();
+}
+
+/* The extension, at a version with scheduling, is installed here. */
+static bool
+extension_present(void)
+{
+	bool		present;
+
+	StartTransactionCommand();
+	present = OidIsValid(get_extension_oid("segment", true)) &&
+		OidIsValid(get_relname_relid("schedules", get_namespace_oid("segment", true)));
+	CommitTransactionCommand();
+	return present;
+}
+
+static void
+scheduler_exit(int code, Datum arg)
+{
+	ListCell   *lc;
+
+	/* its job workers go too: they would block DROP DATABASE */
+	foreach(lc, running)
+		TerminateBackgroundWorker(((RunningJob *) lfirst(lc))->handle);
+	if (my_slot == NULL)
+		return;
+	SpinLockAcquire(&segment_shared->mutex);
+	if (my_slot->pid == MyProcPid)
+	{
+		my_slot->pid = 0;
+		my_slot->latch = NULL;
+		my_slot->running_jobs = 0;
+	}
+	SpinLockRelease(&segment_shared->mutex);
+}
+
+void
+segment_scheduler_main(Datum arg)
+{
+	Oid			database = DatumGetObjectId(arg);
+	MemoryContext loop_cxt;
+	bool		claimed;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+	pgstat_report_appname("segment scheduler");
+
+	SpinLockAcquire(&segment_shared->mutex);
+	my_slot = segment_slot(database, true);
+	claimed = my_slot != NULL && (my_slot->pid == 0 || my_slot->pid == -1);
+	if (claimed)
+	{
+		my_slot->pid = MyProcPid;
+		my_slot->latch = &MyProc->procLatch;
+		my_slot->running_jobs = 0;
+	}
+	SpinLockRelease(&segment_shared->mutex);
+	if (!claimed)
+		proc_exit(0);			/* another scheduler serves this database */
+	before_shmem_exit(scheduler_exit, (Datum) 0);
+
+	if (!extension_present())
+	{
+		SpinLockAcquire(&segment_shared->mutex);
+		my_slot->no_extension = true;
+		SpinLockRelease(&segment_shared->mutex);
+		proc_exit(0);
+	}
+
+	/* runs a crash or an immediate shutdown cut short */
+	begin_work();
+	execute("UPDATE segment.runs SET status = 'failed', finished_at = clock_timestamp(),"
+			" error_message = 'the server restarted (or the scheduler stopped) while the refresh ran'"
+			" WHERE status = 'running'", 0, NULL, NULL, NULL, SPI_OK_UPDATE);
+	ereport(LOG, (errmsg("segment scheduler started for database \"%s\"", get_database_name(database))));
+	end_work();
+
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "segment scheduler loop", ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		volatile long sleep_ms = (long) segment_naptime_s * 1000L;
+		TimestampTz now;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (!segment_enabled)
+			proc_exit(0);		/* the launcher starts it again when enabled */
+		if (!extension_present())
+		{
+			SpinLockAcquire(&segment_shared->mutex);
+			my_slot->no_extension = true;
+			SpinLockRelease(&segment_shared->mutex);
+			proc_exit(0);
+		}
+		old = MemoryContextSwitchTo(loop_cxt);
+		PG_TRY();
+		{
+			now = GetCurrentTimestamp();
+			pgstat_report_activity(STATE_RUNNING, "segment scheduler: checking jobs");
+			reap_jobs(now);
+			sleep_ms = run_due_jobs(now);
+			prune_run_log(now);
+		}
+		PG_CATCH();
+		{
+			/* logged, and tried again after a nap: the scheduler stays up */
+			MemoryContextSwitchTo(loop_cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			sleep_ms = (long) segment_naptime_s * 1000L;
+		}
+		PG_END_TRY();
+		pgstat_report_activity(STATE_IDLE, NULL);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(loop_cxt);
+
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}

@@ -1,0 +1,219 @@
+/*
+ * shared.c -- the scheduler's shared memory (see shared.h), wake-ups, and
+ * the progress slots of running refreshes.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "utils/timestamp.h"
+
+#include "shared.h"
+
+SegmentShared *segment_shared = NULL;
+
+static bool wake_at_commit = false;
+static int	my_progress = -1;	/* this backend's progress slot */
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(SegmentShared, slots),
+					mul_size(sizeof(SchedulerSlot), SCHEDULER_SLOTS));
+}
+
+void
+segment_shmem_request(void)
+{
+	RequestAddinShmemSpace(shared_size());
+}
+
+/* shmem_startup_hook: create or attach. */
+void
+segment_shmem_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	segment_shared = ShmemInitStruct("segment scheduler", shared_size(), &found);
+	if (!found)
+	{
+		memset(segment_shared, 0, shared_size());
+		SpinLockInit(&segment_shared->mutex);
+		segment_shared->nslots = SCHEDULER_SLOTS;
+		for (int i = 0; i < PROGRESS_SLOTS; i++)
+			pg_atomic_init_u64(&segment_shared->progress[i].orders_done, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+SchedulerSlot *
+segment_slot(Oid database, bool add)
+{
+	SchedulerSlot *free_slot = NULL;
+
+	for (int i = 0; i < segment_shared->nslots; i++)
+	{
+		SchedulerSlot *slot = &segment_shared->slots[i];
+
+		if (slot->database == database)
+			return slot;
+		if (slot->database == InvalidOid && free_slot == NULL)
+			free_slot = slot;
+	}
+	if (add && free_slot != NULL)
+	{
+		memset(free_slot, 0, sizeof(SchedulerSlot));
+		free_slot->database = database;
+	}
+	return add ? free_slot : NULL;
+}
+
+int
+segment_running_jobs(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < segment_shared->nslots; i++)
+		n += segment_shared->slots[i].running_jobs;
+	return n;
+}
+
+void
+segment_wake_launcher(void)
+{
+	Latch	   *latch = NULL;
+
+	if (segment_shared == NULL)
+		return;
+	SpinLockAcquire(&segment_shared->mutex);
+	segment_shared->rescan = true;
+	/* this database may have the extension now: it gets another look */
+	{
+		SchedulerSlot *slot = segment_slot(MyDatabaseId, false);
+
+		if (slot != NULL)
+			slot->no_extension = false;
+	}
+	latch = segment_shared->launcher_latch;
+	SpinLockRelease(&segment_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
+static void
+wake_scheduler_now(void)
+{
+	Latch	   *latch = NULL;
+	SchedulerSlot *slot;
+
+	SpinLockAcquire(&segment_shared->mutex);
+	slot = segment_slot(MyDatabaseId, false);
+	if (slot != NULL && slot->pid != 0)
+		latch = slot->latch;
+	SpinLockRelease(&segment_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
+	else
+		segment_wake_launcher();	/* no scheduler here yet: the launcher starts one */
+}
+
+/* Transaction end: deliver wake-ups, free the progress slot. */
+static void
+segment_xact_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT)
+	{
+		if (wake_at_commit && segment_shared != NULL)
+			wake_scheduler_now();
+		wake_at_commit = false;
+		progress_end();
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		wake_at_commit = false;
+		progress_end();
+	}
+}
+
+void
+segment_register_xact_callback(void)
+{
+	RegisterXactCallback(segment_xact_callback, NULL);
+}
+
+void
+segment_wake_scheduler_at_commit(void)
+{
+	wake_at_commit = true;
+}
+
+/* Progress ------------------------------------------------------------------ */
+
+void
+progress_begin(const char *segmentation, int64 orders_estimated)
+{
+	if (segment_shared == NULL)
+		return;
+	if (my_progress < 0)
+	{
+		SpinLockAcquire(&segment_shared->mutex);
+		for (int i = 0; i < PROGRESS_SLOTS; i++)
+			if (segment_shared->progress[i].pid == 0)
+			{
+				segment_shared->progress[i].pid = MyProcPid;
+				my_progress = i;
+				break;
+			}
+		SpinLockRelease(&segment_shared->mutex);
+		if (my_progress < 0)
+			return;				/* all taken: this refresh is not shown */
+	}
+	{
+		ProgressSlot *p = &segment_shared->progress[my_progress];
+
+		SpinLockAcquire(&segment_shared->mutex);
+		p->database = MyDatabaseId;
+		p->role = GetUserId();
+		strlcpy(p->segmentation, segmentation, sizeof(p->segmentation));
+		strlcpy(p->phase, "starting", sizeof(p->phase));
+		p->started_at = GetCurrentTimestamp();
+		p->orders_estimated = orders_estimated;
+		SpinLockRelease(&segment_shared->mutex);
+		pg_atomic_write_u64(&p->orders_done, 0);
+	}
+}
+
+void
+progress_phase(const char *phase)
+{
+	if (segment_shared == NULL || my_progress < 0)
+		return;
+	SpinLockAcquire(&segment_shared->mutex);
+	strlcpy(segment_shared->progress[my_progress].phase, phase, sizeof(segment_shared->progress[my_progress].phase));
+	SpinLockRelease(&segment_shared->mutex);
+}
+
+ProgressSlot *
+progress_slot(void)
+{
+	if (segment_shared == NULL || my_progress < 0)
+		return NULL;
+	return &segment_shared->progress[my_progress];
+}
+
+void
+progress_end(void)
+{
+	if (segment_shared == NULL || my_progress < 0)
+		return;
+	SpinLockAcquire(&segment_shared->mutex);
+	segment_shared->progress[my_progress].pid = 0;
+	SpinLockRelease(&segment_shared->mutex);
+	my_progress = -1;
+}

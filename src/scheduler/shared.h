@@ -1,0 +1,81 @@
+/*
+ * shared.h -- the scheduler's shared memory: who runs where, how many job
+ * workers run, wake-up requests, and the progress of running refreshes.
+ * It exists only when segment is in shared_preload_libraries.
+ */
+#ifndef SEGMENT_SHARED_H
+#define SEGMENT_SHARED_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "port/atomics.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#define PROGRESS_SLOTS 64
+#define SCHEDULER_SLOTS 4096		/* databases the launcher can tell apart */
+#define SEGMENTATION_NAME_BYTES 64	/* names are at most 48 bytes */
+
+/* One database's scheduler. */
+typedef struct SchedulerSlot
+{
+	Oid			database;		/* InvalidOid: free */
+	pid_t		pid;			/* 0 until the scheduler runs */
+	Latch	   *latch;
+	bool		no_extension;	/* it found no segment extension and left */
+	TimestampTz held_until;		/* not restarted before (DROP DATABASE and the like) */
+	int			running_jobs;	/* its job workers now running */
+} SchedulerSlot;
+
+/* A refresh in progress, for segment.refresh_progress. */
+typedef struct ProgressSlot
+{
+	pid_t		pid;			/* 0: free */
+	Oid			database;
+	Oid			role;			/* the owner, whose refresh it is */
+	char		segmentation[SEGMENTATION_NAME_BYTES];
+	char		phase[16];
+	TimestampTz started_at;
+	pg_atomic_uint64 orders_done;
+	int64		orders_estimated;
+} ProgressSlot;
+
+typedef struct SegmentShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		rescan;			/* the launcher should look at every database again */
+	int			nslots;
+	ProgressSlot progress[PROGRESS_SLOTS];
+	SchedulerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} SegmentShared;
+
+extern SegmentShared *segment_shared;	/* NULL unless preloaded */
+
+extern void segment_shmem_request(void);
+extern void segment_shmem_init(void);
+extern void segment_register_xact_callback(void);
+extern void segment_install_utility_hook(void);
+
+/* The slot of a database (added if absent and add), or NULL. Caller holds mutex. */
+extern SchedulerSlot *segment_slot(Oid database, bool add);
+
+/* Sum of running_jobs over the schedulers. Caller holds mutex. */
+extern int	segment_running_jobs(void);
+
+/* Wakes the launcher, asking it to look at every database again and to
+ * start a scheduler in this one. */
+extern void segment_wake_launcher(void);
+
+/* Wakes this database's scheduler at commit (schedule changes). */
+extern void segment_wake_scheduler_at_commit(void);
+
+/* Progress of this backend's refresh (no-ops without shared memory). */
+extern void progress_begin(const char *segmentation, int64 orders_estimated);
+extern void progress_phase(const char *phase);
+extern ProgressSlot *progress_slot(void);
+extern void progress_end(void);
+
+#endif							/* SEGMENT_SHARED_H */
