@@ -15,6 +15,7 @@
 #include "shared.h"
 
 PG_FUNCTION_INFO_V1(next_run);
+PG_FUNCTION_INFO_V1(check_schedule);
 PG_FUNCTION_INFO_V1(wake_scheduler);
 PG_FUNCTION_INFO_V1(wake_launcher);
 PG_FUNCTION_INFO_V1(report_progress);
@@ -22,25 +23,66 @@ PG_FUNCTION_INFO_V1(refresh_progress);
 PG_FUNCTION_INFO_V1(scheduler_pid);
 
 /*
- * segment.next_run(schedule text, after timestamptz) → timestamptz: when the
- * schedule fires next after "after" (an interval: after + the interval).
+ * segment.next_run(schedule text, after timestamptz, timezone text) →
+ * timestamptz: when the schedule fires next after "after" (an interval:
+ * after + the interval); cron fields read in timezone, or segment.timezone.
  */
 Datum
 next_run(PG_FUNCTION_ARGS)
 {
 	Schedule	schedule;
-	TimestampTz after = PG_GETARG_TIMESTAMPTZ(1);
+	TimestampTz after;
 	TimestampTz next;
+	pg_tz	   *tz;
+	char	   *spec;
 
-	schedule_parse(text_to_cstring(PG_GETARG_TEXT_PP(0)), &schedule);
-	next = schedule_next(&schedule, after, after, schedule_timezone());
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	spec = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	after = PG_GETARG_TIMESTAMPTZ(1);
+	schedule_parse(spec, &schedule);
+	if (PG_ARGISNULL(2))
+		tz = schedule_timezone();
+	else
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+		tz = pg_tzset(name);
+		if (tz == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("time zone \"%s\" is not recognized", name),
+					 errhint("Use a name from pg_timezone_names, such as 'Europe/Paris'.")));
+	}
+	next = schedule_next(&schedule, after, after, tz);
 	if (TIMESTAMP_NOT_FINITE(next))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("schedule \"%s\" never fires", text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errmsg("schedule \"%s\" never fires", spec),
 				 errdetail("No time in the next 8 years matches all of its fields (for example February 30)."),
 				 errhint("Check the day-of-month and month fields.")));
 	PG_RETURN_TIMESTAMPTZ(next);
+}
+
+/*
+ * segment._check_schedule(schedule text) → bool: true for a valid schedule
+ * that fires, else the error next_run() gives.  For the schedules table's
+ * CHECK constraint: what the scheduler reads always parses.
+ */
+Datum
+check_schedule(PG_FUNCTION_ARGS)
+{
+	Schedule	schedule;
+	char	   *spec = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	schedule_parse(spec, &schedule);
+	if (TIMESTAMP_NOT_FINITE(schedule_next(&schedule, 0, 0, pg_tzset("UTC"))))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("schedule \"%s\" never fires", spec),
+				 errdetail("No time in 8 years matches all of its fields (for example February 30)."),
+				 errhint("Check the day-of-month and month fields.")));
+	PG_RETURN_BOOL(true);
 }
 
 /* segment._wake_scheduler(): this database's scheduler looks at the jobs after commit. */

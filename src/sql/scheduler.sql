@@ -2,9 +2,15 @@
 -- background workers read, the jobs view and the progress of running
 -- refreshes.  The workers themselves are C (src/scheduler/).
 
+CREATE FUNCTION segment._check_schedule(schedule text) RETURNS bool
+    AS 'MODULE_PATHNAME', 'check_schedule'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment._check_schedule(text) IS
+    'Internal: true for a valid schedule that fires, else the error segment.next_run() gives.';
+
 CREATE TABLE segment.schedules (
     segmentation text PRIMARY KEY REFERENCES segment.segmentations (name) ON DELETE CASCADE,
-    schedule text,
+    schedule text CHECK (segment._check_schedule(schedule)),
     active bool NOT NULL DEFAULT true,
     timeout interval CHECK (timeout > '0'),
     next_run_at timestamptz,
@@ -27,11 +33,12 @@ GRANT SELECT, INSERT ON segment.schedules TO PUBLIC;
 GRANT UPDATE (schedule, active, timeout, next_run_at, consecutive_failures, changed_at) ON segment.schedules TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('segment.schedules', '');
 
-CREATE FUNCTION segment.next_run(schedule text, after timestamptz DEFAULT now()) RETURNS timestamptz
+CREATE FUNCTION segment.next_run(schedule text, after timestamptz DEFAULT now(), timezone text DEFAULT NULL)
+    RETURNS timestamptz
     AS 'MODULE_PATHNAME', 'next_run'
-    LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION segment.next_run(text, timestamptz) IS
-    'When a schedule (5 cron fields read in segment.timezone, @daily and the like, or an interval of at least a second) fires next after the given time. Errors name the bad field and show valid schedules.';
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.next_run(text, timestamptz, text) IS
+    'When a schedule (5 cron fields, @daily and the like, or an interval of at least a second) fires next after the given time; cron fields are read in the given time zone, by default segment.timezone (as the scheduler reads them). Errors name the bad field and show valid schedules.';
 
 CREATE FUNCTION segment._wake_scheduler() RETURNS bool
     AS 'MODULE_PATHNAME', 'wake_scheduler'
