@@ -99,7 +99,13 @@ segment_job_main(Datum arg)
 		/* the job's timeout, as a client's statement_timeout would end it */
 		if (request.timeout_ms > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, request.timeout_ms);
-		pgstat_report_activity(STATE_RUNNING, "SELECT segment._refresh(...) -- scheduled");
+		{
+			char		activity[128];
+
+			snprintf(activity, sizeof(activity), "scheduled refresh of \"%s\" (run " INT64_FORMAT ")",
+					 request.segmentation, request.run_id);
+			pgstat_report_activity(STATE_RUNNING, activity);
+		}
 		values[0] = CStringGetTextDatum(request.segmentation);
 		values[1] = Int64GetDatum(request.run_id);
 		if (SPI_execute_with_args("SELECT segment._refresh($1, $2)", 2, types, values, NULL, false, 0) != SPI_OK_SELECT)

@@ -320,9 +320,9 @@ run_due_jobs(TimestampTz now)
 			sleep_ms = Min(sleep_ms, (long) ((job->next_run_at - now) / 1000) + 1);
 			continue;
 		}
-		/* due (or never computed): the next regular time, overdue slots skipped */
-		next = next_after(job->schedule, now,
-						  job->next_run_at == DT_NOBEGIN ? now : job->next_run_at);
+		/* due: the next time after now (an interval counts from this start),
+		 * so an overdue job runs once, not once per missed slot */
+		next = next_after(job->schedule, now, now);
 		if (find_running(job->segmentation) != NULL)
 		{
 			begin_work();

@@ -218,9 +218,9 @@ BEGIN
             INSERT INTO segment.runs (segmentation, started_at, status)
             VALUES (s.name, started, 'running') RETURNING run_id INTO run;
         ELSE
-            UPDATE segment.runs SET started_at = started
-            WHERE run_id = run AND segmentation = s.name AND status = 'running';
-            IF NOT FOUND THEN
+            -- the scheduler's row: started when the scheduler started the job
+            IF NOT EXISTS (SELECT 1 FROM segment.runs AS r
+                           WHERE r.run_id = run AND r.segmentation = s.name AND r.status = 'running') THEN
                 RAISE EXCEPTION 'run % is not a running run of segmentation "%"', run, s.name
                     USING ERRCODE = 'invalid_parameter_value',
                           HINT = 'Call segment.refresh(name); only the scheduler passes a run.';
