@@ -145,9 +145,24 @@ WHERE segmentation = 'demo' AND segment_type = 'lifecycle' AND from_segment <> t
 ORDER BY customers DESC LIMIT 8;
 SELECT segment, customers, round(churn_rate::numeric, 3) AS churn_rate
 FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'lifecycle' ORDER BY customers DESC;
-\echo 'The run log (segment.job_runs):'
+-- scheduled: the background worker refreshes it every 5 seconds; the demo
+-- waits for two scheduled runs, then leaves it on an hourly schedule
+\echo 'Scheduled every 5 seconds (segment.schedule); waiting for two scheduled runs:'
+SELECT segment.schedule('demo', '5 seconds') IS NOT NULL AS scheduled;
+DO $$
+BEGIN
+    FOR i IN 1..120 LOOP
+        EXIT WHEN (SELECT count(*) FROM segment.job_runs WHERE segmentation = 'demo' AND status = 'succeeded') >= 4;
+        PERFORM pg_sleep(0.25);
+    END LOOP;
+END $$;
+SELECT segmentation, owner, schedule, active, last_status, consecutive_failures,
+       round(extract(epoch FROM last_duration) * 1000) AS last_ms
+FROM segment.jobs;
+\echo 'The run log (segment.job_runs): two manual refreshes, then the scheduled ones:'
 SELECT run_id, status, rows, orders_scanned, scan_method, round(extract(epoch FROM duration) * 1000) AS ms
 FROM segment.job_runs WHERE segmentation = 'demo' ORDER BY run_id;
+SELECT segment.schedule('demo', '@hourly') AS next_hourly_run;
 SQL
 	} | psql_demo -d segment_demo -v as_of="$AS_OF" -v demo_as_of="$AS_OF" -f -
 
@@ -157,7 +172,8 @@ The demo cluster is running (PostgreSQL $("$PG_CONFIG" --version | awk '{print $
   connect:  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )psql -h $DIR -p $PORT -d segment_demo
   tables:   segment_demo.orders, touchpoints, spend, carts, rfm, rfm_features (view), rfm_model,
             online_retail, online_retail_rfm, customer_segments (segmentation 'demo')
-  views:    segment.segment_summary, segment.segment_migration, segment.job_runs
+  views:    segment.segment_summary, segment.segment_migration, segment.jobs, segment.job_runs,
+            segment.refresh_progress ('demo' is refreshed hourly by the background worker)
   stop:     make demo-stop
 EOF2
 }

@@ -32,28 +32,33 @@
 
 #define MAX_MESSAGE 4000
 
-/* Writes the run's outcome in a transaction of its own, as the superuser. */
+/* Updates the run row in a transaction of its own, as the superuser. */
 static void
-record_outcome(int64 run_id, const char *status, const char *message)
+update_run(const char *sql, int64 run_id, const char *status, const char *message)
 {
 	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
 	Datum		values[3];
-	char		nulls[3] = {' ', ' ', message == NULL ? 'n' : ' '};
+	char		nulls[3] = {' ', status == NULL ? 'n' : ' ', message == NULL ? 'n' : ' '};
 
 	values[0] = Int64GetDatum(run_id);
-	values[1] = CStringGetTextDatum(status);
+	values[1] = status == NULL ? (Datum) 0 : CStringGetTextDatum(status);
 	values[2] = message == NULL ? (Datum) 0 : CStringGetTextDatum(message);
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute_with_args("UPDATE segment.runs SET status = $2, error_message = $3,"
-							  " finished_at = clock_timestamp() WHERE run_id = $1 AND status = 'running'",
-							  3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(WARNING, "segment job: could not record the outcome of run " INT64_FORMAT, run_id);
+	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(WARNING, "segment job: could not update run " INT64_FORMAT, run_id);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+}
+
+static void
+record_outcome(int64 run_id, const char *status, const char *message)
+{
+	update_run("UPDATE segment.runs SET status = $2, error_message = $3, finished_at = clock_timestamp()"
+			   " WHERE run_id = $1 AND status = 'running'", run_id, status, message);
 }
 
 void
@@ -71,6 +76,9 @@ segment_job_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(request.database, InvalidOid, 0);
 	pgstat_report_appname("segment refresh");
 
+	/* the run starts now (the scheduler's time was when it asked for a worker) */
+	update_run("UPDATE segment.runs SET started_at = clock_timestamp() WHERE run_id = $1",
+			   request.run_id, NULL, NULL);
 	StartTransactionCommand();
 	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(request.owner));
 	CommitTransactionCommand();

@@ -22,7 +22,13 @@
 # worst wait (pgbench point reads of the segment table) during one refresh.
 # BENCH_PERF=<dir> also profiles one refresh with perf (perf.data and
 # perf-report.txt in <dir>).
-# BENCH_ONLY=rfm, kmeans or refresh runs one part (the data is always made).
+# Then the scheduler: 100 segmentations of 200 customers each scheduled every
+# 10 seconds for BENCH_SCHED_SECONDS (default 60): the launch delay of each
+# run after it came due (from the scheduler's due time to the job worker's
+# start), p50/p95/max, and the scheduler's CPU time while they run and while
+# idle (everything paused).
+# BENCH_ONLY=rfm, kmeans, refresh or scheduler runs one part (the 10M orders
+# are made unless only the scheduler runs).
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -31,8 +37,8 @@ PORT=${BENCH_PORT:-54329}
 AS_OF='2026-01-01 00:00:00+00'
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-	"" | rfm | kmeans | refresh) ;;
-	*) echo "BENCH_ONLY must be rfm, kmeans or refresh, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh | scheduler) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans, refresh or scheduler, not '$ONLY'" >&2; exit 1 ;;
 esac
 # part NAME: whether that part runs
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -55,12 +61,14 @@ CONF
 as_server_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 psql_bench() { as_server_user psql -X -q -h "$dir" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
-say "generating $CUSTOMERS customers (about 10 orders each)"
-start=$(date +%s)
-psql_bench -c "CREATE EXTENSION segment" \
-	-c "SELECT * FROM segment.generate_demo_data('bench', customers => $CUSTOMERS, mean_orders => 10, touches_per_order => 0)" \
-	-c "VACUUM ANALYZE bench.orders"
-say "generated in $(( $(date +%s) - start )) s"
+psql_bench -c "CREATE EXTENSION segment"
+if [ "$ONLY" != scheduler ]; then
+	say "generating $CUSTOMERS customers (about 10 orders each)"
+	start=$(date +%s)
+	psql_bench -c "SELECT * FROM segment.generate_demo_data('bench', customers => $CUSTOMERS, mean_orders => 10, touches_per_order => 0)" \
+		-c "VACUUM ANALYZE bench.orders"
+	say "generated in $(( $(date +%s) - start )) s"
+fi
 
 # The facts CTE of the README query, shared by (f) and (b).
 facts_cte=$(sed -n '/^WITH facts AS (/,/^), scored AS (/p' "$SEGMENT_ROOT/test/bench/rfm_readme.sql" | sed '$d')
@@ -528,10 +536,66 @@ refresh_summary() {
 	fi
 }
 
+# CPU seconds (user + system) a process has used so far.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+
+scheduler_bench() {
+	local seconds=${BENCH_SCHED_SECONDS:-60} pid cpu0 cpu1 t0 t1
+	say "scheduler: 100 segmentations of 200 customers, each scheduled every 10 s, for $seconds s"
+	psql_bench -c "SELECT segment.generate_demo_data('sched_bench', customers => 200, touches_per_order => 0)" \
+		-c "SELECT count(segment.create_segmentation('sched_' || i, 'sched_bench.orders', 'customer_id', 'ordered_at',
+		        'amount', clusters => 0, target_table => 'sched_bench.seg_' || i)) FROM generate_series(1, 100) AS i" \
+		-c "SELECT count(segment.schedule('sched_' || i, '10 seconds')) FROM generate_series(1, 100) AS i" >/dev/null
+	pid=$(psql_bench -At -c "SELECT segment._scheduler_pid()")
+	cpu0=$(cpu_seconds "$pid")
+	t0=$(date +%s.%N)
+	sleep "$seconds"
+	cpu1=$(cpu_seconds "$pid")
+	t1=$(date +%s.%N)
+	sched_busy=$(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.3f %.1f", b - a, t1 - t0}')
+	# a run's delay: its start (set by the job worker) after it came due (the
+	# previous run's start + 10 s; the first: the schedule call + 10 s)
+	sched_delays=$(psql_bench -At -F ' ' -c "
+		WITH runs AS (
+			SELECT started_at, started_at - lag(started_at) OVER w - interval '10 seconds' AS delay, status
+			FROM segment.runs WHERE segmentation LIKE 'sched\_%' AND status <> 'skipped'
+			WINDOW w AS (PARTITION BY segmentation ORDER BY run_id))
+		SELECT count(*), count(*) FILTER (WHERE status = 'succeeded'),
+		       round(1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY delay)))::int,
+		       round(1000 * extract(epoch FROM percentile_cont(0.95) WITHIN GROUP (ORDER BY delay)))::int,
+		       round(1000 * extract(epoch FROM max(delay)))::int
+		FROM runs WHERE delay IS NOT NULL")
+	# idle: every job paused; the scheduler sleeps until woken
+	psql_bench -c "SELECT count(segment.pause('sched_' || i)) FROM generate_series(1, 100) AS i" >/dev/null
+	sleep 2
+	cpu0=$(cpu_seconds "$pid")
+	t0=$(date +%s.%N)
+	sleep 30
+	cpu1=$(cpu_seconds "$pid")
+	t1=$(date +%s.%N)
+	sched_idle=$(awk -v a="$cpu0" -v b="$cpu1" -v t0="$t0" -v t1="$t1" 'BEGIN {printf "%.3f %.1f", b - a, t1 - t0}')
+	sched_peak=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+}
+
+scheduler_summary() {
+	local runs ok p50 p95 max busy busy_s idle idle_s
+	read -r runs ok p50 p95 max <<<"$sched_delays"
+	read -r busy busy_s <<<"$sched_busy"
+	read -r idle idle_s <<<"$sched_idle"
+	echo
+	echo "Scheduler benchmark: 100 segmentations (200 customers each) every 10 s, segment.max_workers 4, $(nproc) cores"
+	printf '  runs measured: %d (%d succeeded)\n' "$runs" "$ok"
+	printf '  launch delay after due: p50 %d ms, p95 %d ms (target <= 1000), max %d ms\n' "$p50" "$p95" "$max"
+	printf '  scheduler CPU: %.3f s in %.0f s with the jobs running, %.3f s in %.0f s idle (all paused); peak RSS %d MB\n' \
+		"$busy" "$busy_s" "$idle" "$idle_s" "$(( sched_peak / 1024 ))"
+}
+
 if part rfm; then rfm_bench; fi
 if part kmeans; then make_kmeans_features; kmeans_bench; fi
 if part refresh; then refresh_bench; fi
+if part scheduler; then scheduler_bench; fi
 if part rfm; then rfm_summary; fi
 if part kmeans; then kmeans_summary; fi
 if part refresh; then refresh_summary; fi
+if part scheduler; then scheduler_summary; fi
 [ -z "$refresh_error" ]
