@@ -47,6 +47,8 @@ update_run(const char *sql, int64 run_id, const char *status, const char *messag
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
+	/* bookkeeping need not wait for the disk (the refresh itself does) */
+	SPI_execute("SET LOCAL synchronous_commit = off", false, 0);
 	if (SPI_execute_with_args(sql, 3, types, values, nulls, false, 0) != SPI_OK_UPDATE)
 		elog(WARNING, "segment job: could not update run " INT64_FORMAT, run_id);
 	SPI_finish();

@@ -99,12 +99,13 @@ start_schedulers(List *databases)
 
 		SpinLockAcquire(&segment_shared->mutex);
 		slot = segment_slot(database, true);
-		if (slot != NULL && (slot->pid == 0 || slot->pid == -1) && !slot->no_extension && slot->held_until <= now)
+		if (slot != NULL && (slot->pid == 0 || (slot->pid == -1 && slot->start_deadline <= now)) &&
+			!slot->no_extension && slot->held_until <= now)
 		{
 			/* claimed (-1) for 10 s, so that a second look does not start
 			 * another; a scheduler that never came up is started again after */
 			slot->pid = -1;
-			slot->held_until = TimestampTzPlusMilliseconds(now, 10 * 1000);
+			slot->start_deadline = TimestampTzPlusMilliseconds(now, 10 * 1000);
 			start = true;
 		}
 		SpinLockRelease(&segment_shared->mutex);
@@ -115,7 +116,6 @@ start_schedulers(List *databases)
 					 errhint("Raise max_worker_processes.")));
 			SpinLockAcquire(&segment_shared->mutex);
 			slot->pid = 0;
-			slot->held_until = 0;
 			SpinLockRelease(&segment_shared->mutex);
 			all_started = false;
 		}

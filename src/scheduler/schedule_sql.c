@@ -93,11 +93,11 @@ wake_scheduler(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(segment_shared != NULL);
 }
 
-/* segment._wake_launcher(): the launcher looks at every database again (CREATE EXTENSION). */
+/* segment._wake_launcher(): at commit, the launcher looks at every database again (CREATE EXTENSION). */
 Datum
 wake_launcher(PG_FUNCTION_ARGS)
 {
-	segment_wake_launcher();
+	segment_wake_launcher(true);
 	PG_RETURN_VOID();
 }
 

@@ -32,6 +32,7 @@
 #include "tcop/tcopprot.h"
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
@@ -159,7 +160,10 @@ find_running(const char *segmentation)
 	return NULL;
 }
 
-/* Marks runs of a finished worker, updates the job's failures and retry time. */
+/*
+ * Marks the run of a finished worker, updates the job's failures and retry
+ * time (in the caller's transaction).
+ */
 static void
 finish_job(RunningJob *r, TimestampTz now)
 {
@@ -170,7 +174,6 @@ finish_job(RunningJob *r, TimestampTz now)
 	int32		failures = 0;
 	bool		isnull;
 
-	begin_work();
 	values[0] = Int64GetDatum(r->run_id);
 	/* a worker that died before recording its result */
 	execute("UPDATE segment.runs SET status = 'failed', finished_at = clock_timestamp(),"
@@ -199,7 +202,6 @@ finish_job(RunningJob *r, TimestampTz now)
 		execute("UPDATE segment.schedules SET next_run_at = least(next_run_at, $3) WHERE segmentation = $2",
 				3, types, values, NULL, SPI_OK_UPDATE);
 	}
-	end_work();
 }
 
 /* Collects stopped workers; terminates those past their deadline. */
@@ -207,6 +209,7 @@ static void
 reap_jobs(TimestampTz now)
 {
 	ListCell   *lc;
+	bool		in_work = false;
 
 	foreach(lc, running)
 	{
@@ -215,6 +218,10 @@ reap_jobs(TimestampTz now)
 
 		if (GetBackgroundWorkerPid(r->handle, &pid) == BGWH_STOPPED)
 		{
+			/* all of them in one transaction */
+			if (!in_work)
+				begin_work();
+			in_work = true;
 			finish_job(r, now);
 			SpinLockAcquire(&segment_shared->mutex);
 			my_slot->running_jobs--;
@@ -232,6 +239,8 @@ reap_jobs(TimestampTz now)
 			r->terminated = true;
 		}
 	}
+	if (in_work)
+		end_work();
 }
 
 /* The due or active jobs of this database. */
@@ -287,14 +296,25 @@ log_not_started(const Job *job, const char *status, const char *message, Timesta
 			4, types, values, NULL, SPI_OK_UPDATE);
 }
 
+/* A due job and what becomes of it this round. */
+typedef struct Decision
+{
+	Job		   *job;
+	TimestampTz next;
+	bool		skip;			/* its previous run still runs */
+	int64		run_id;
+} Decision;
+
 /*
  * Starts the due jobs it can; returns the milliseconds until it should look
- * again.
+ * again.  The run rows and next times of all of them are written in one
+ * transaction, then the workers are started.
  */
 static long
 run_due_jobs(TimestampTz now)
 {
 	List	   *jobs;
+	List	   *decisions = NIL;
 	ListCell   *lc;
 	long		sleep_ms = (long) segment_naptime_s * 1000L;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -306,69 +326,84 @@ run_due_jobs(TimestampTz now)
 	foreach(lc, jobs)
 	{
 		Job		   *job = lfirst(lc);
-		TimestampTz next;
+		Decision   *d;
 		bool		reserved = false;
-		bool		started;
-		MemoryContext old;
-		int64		run_id = 0;
-		BackgroundWorkerHandle *handle = NULL;
-		RunningJob *r;
 
-		CHECK_FOR_INTERRUPTS();
 		if (job->next_run_at > now)
 		{
 			sleep_ms = Min(sleep_ms, (long) ((job->next_run_at - now) / 1000) + 1);
 			continue;
 		}
+		d = palloc0(sizeof(Decision));
+		d->job = job;
 		/* due: the next time after now (an interval counts from this start),
 		 * so an overdue job runs once, not once per missed slot */
-		next = next_after(job->schedule, now, now);
-		if (find_running(job->segmentation) != NULL)
+		d->next = next_after(job->schedule, now, now);
+		d->skip = find_running(job->segmentation) != NULL;
+		if (!d->skip)
 		{
-			begin_work();
-			log_not_started(job, "skipped", "the previous run was still running", next);
-			end_work();
-			sleep_ms = Min(sleep_ms, (long) ((next - now) / 1000) + 1);
+			SpinLockAcquire(&segment_shared->mutex);
+			if (segment_running_jobs() < segment_max_workers)
+			{
+				my_slot->running_jobs++;
+				reserved = true;
+			}
+			SpinLockRelease(&segment_shared->mutex);
+			if (!reserved)
+			{
+				/* all busy: it waits its turn (another database may free one) */
+				pfree(d);
+				sleep_ms = Min(sleep_ms, 1000L);
+				continue;
+			}
+		}
+		decisions = lappend(decisions, d);
+		sleep_ms = Min(sleep_ms, (long) ((d->next - now) / 1000) + 1);
+	}
+	if (decisions == NIL)
+		goto deadlines;
+
+	begin_work();
+	foreach(lc, decisions)
+	{
+		Decision   *d = lfirst(lc);
+		Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+		Datum		values[2];
+		bool		isnull;
+
+		if (d->skip)
+		{
+			log_not_started(d->job, "skipped", "the previous run was still running", d->next);
 			continue;
 		}
-		SpinLockAcquire(&segment_shared->mutex);
-		if (segment_running_jobs() < segment_max_workers)
-		{
-			my_slot->running_jobs++;
-			reserved = true;
-		}
-		SpinLockRelease(&segment_shared->mutex);
-		if (!reserved)
-		{
-			/* all busy: it waits its turn (another database may free one) */
-			sleep_ms = Min(sleep_ms, 1000L);
+		values[0] = CStringGetTextDatum(d->job->segmentation);
+		values[1] = TimestampTzGetDatum(d->next);
+		execute("INSERT INTO segment.runs (segmentation, started_at, status) VALUES ($1, clock_timestamp(), 'running')"
+				" RETURNING run_id", 1, types, values, NULL, SPI_OK_INSERT_RETURNING);
+		d->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		execute("UPDATE segment.schedules SET next_run_at = $2 WHERE segmentation = $1",
+				2, types, values, NULL, SPI_OK_UPDATE);
+	}
+	end_work();
+
+	foreach(lc, decisions)
+	{
+		Decision   *d = lfirst(lc);
+		BackgroundWorkerHandle *handle = NULL;
+		RunningJob *r;
+		MemoryContext old;
+		bool		started;
+
+		if (d->skip)
 			continue;
-		}
-
-		begin_work();
-		{
-			Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
-			Datum		values[2];
-			bool		isnull;
-
-			values[0] = CStringGetTextDatum(job->segmentation);
-			values[1] = TimestampTzGetDatum(next);
-			execute("INSERT INTO segment.runs (segmentation, started_at, status) VALUES ($1, clock_timestamp(), 'running')"
-					" RETURNING run_id", 1, types, values, NULL, SPI_OK_INSERT_RETURNING);
-			run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			execute("UPDATE segment.schedules SET next_run_at = $2 WHERE segmentation = $1",
-					2, types, values, NULL, SPI_OK_UPDATE);
-		}
-		end_work();
-
 		/* the handle lives as long as the run */
 		old = MemoryContextSwitchTo(TopMemoryContext);
-		started = start_job(job, run_id, &handle);
+		started = start_job(d->job, d->run_id, &handle);
 		MemoryContextSwitchTo(old);
 		if (!started)
 		{
 			Oid			types[1] = {INT8OID};
-			Datum		values[1] = {Int64GetDatum(run_id)};
+			Datum		values[1] = {Int64GetDatum(d->run_id)};
 
 			SpinLockAcquire(&segment_shared->mutex);
 			my_slot->running_jobs--;
@@ -381,17 +416,18 @@ run_due_jobs(TimestampTz now)
 			continue;
 		}
 		r = MemoryContextAllocZero(TopMemoryContext, sizeof(RunningJob));
-		strlcpy(r->segmentation, job->segmentation, sizeof(r->segmentation));
-		r->run_id = run_id;
+		strlcpy(r->segmentation, d->job->segmentation, sizeof(r->segmentation));
+		r->run_id = d->run_id;
 		r->started_at = now;
-		r->deadline = job->timeout_ms > 0 ?
-			TimestampTzPlusMilliseconds(now, (int64) job->timeout_ms + TERMINATE_GRACE_MS) : 0;
+		r->deadline = d->job->timeout_ms > 0 ?
+			TimestampTzPlusMilliseconds(now, (int64) d->job->timeout_ms + TERMINATE_GRACE_MS) : 0;
 		r->handle = handle;
 		old = MemoryContextSwitchTo(TopMemoryContext);
 		running = lappend(running, r);
 		MemoryContextSwitchTo(old);
-		sleep_ms = Min(sleep_ms, (long) ((next - now) / 1000) + 1);
 	}
+
+deadlines:
 	/* the deadlines of the running ones */
 	foreach(lc, running)
 	{
@@ -430,6 +466,27 @@ extension_present(void)
 		OidIsValid(get_relname_relid("schedules", get_namespace_oid("segment", true)));
 	CommitTransactionCommand();
 	return present;
+}
+
+/*
+ * Leaves when the extension is not here, saying so to the launcher -- unless
+ * a CREATE EXTENSION woke the launcher meanwhile (it may be this one's).
+ */
+static void
+leave_without_extension(void)
+{
+	uint64		generation;
+
+	SpinLockAcquire(&segment_shared->mutex);
+	generation = segment_shared->wake_generation;
+	SpinLockRelease(&segment_shared->mutex);
+	if (extension_present())
+		return;
+	SpinLockAcquire(&segment_shared->mutex);
+	if (segment_shared->wake_generation == generation)
+		my_slot->no_extension = true;
+	SpinLockRelease(&segment_shared->mutex);
+	proc_exit(0);
 }
 
 static void
@@ -479,13 +536,10 @@ segment_scheduler_main(Datum arg)
 		proc_exit(0);			/* another scheduler serves this database */
 	before_shmem_exit(scheduler_exit, (Datum) 0);
 
-	if (!extension_present())
-	{
-		SpinLockAcquire(&segment_shared->mutex);
-		my_slot->no_extension = true;
-		SpinLockRelease(&segment_shared->mutex);
-		proc_exit(0);
-	}
+	leave_without_extension();
+
+	/* the run log need not wait for the disk: a crash marks runs failed anyway */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_OVERRIDE);
 
 	/* runs a crash or an immediate shutdown cut short */
 	begin_work();
@@ -510,13 +564,7 @@ segment_scheduler_main(Datum arg)
 		}
 		if (!segment_enabled)
 			proc_exit(0);		/* the launcher starts it again when enabled */
-		if (!extension_present())
-		{
-			SpinLockAcquire(&segment_shared->mutex);
-			my_slot->no_extension = true;
-			SpinLockRelease(&segment_shared->mutex);
-			proc_exit(0);
-		}
+		leave_without_extension();
 		old = MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
 		{

@@ -18,6 +18,7 @@
 SegmentShared *segment_shared = NULL;
 
 static bool wake_at_commit = false;
+static bool wake_launcher_at_commit = false;
 static int	my_progress = -1;	/* this backend's progress slot */
 
 static Size
@@ -85,14 +86,20 @@ segment_running_jobs(void)
 }
 
 void
-segment_wake_launcher(void)
+segment_wake_launcher(bool at_commit)
 {
 	Latch	   *latch = NULL;
 
 	if (segment_shared == NULL)
 		return;
+	if (at_commit)
+	{
+		wake_launcher_at_commit = true;
+		return;
+	}
 	SpinLockAcquire(&segment_shared->mutex);
 	segment_shared->rescan = true;
+	segment_shared->wake_generation++;
 	/* this database may have the extension now: it gets another look */
 	{
 		SchedulerSlot *slot = segment_slot(MyDatabaseId, false);
@@ -120,7 +127,7 @@ wake_scheduler_now(void)
 	if (latch != NULL)
 		SetLatch(latch);
 	else
-		segment_wake_launcher();	/* no scheduler here yet: the launcher starts one */
+		segment_wake_launcher(false);	/* no scheduler here yet: the launcher starts one */
 }
 
 /* Transaction end: deliver wake-ups, free the progress slot. */
@@ -131,12 +138,14 @@ segment_xact_callback(XactEvent event, void *arg)
 	{
 		if (wake_at_commit && segment_shared != NULL)
 			wake_scheduler_now();
-		wake_at_commit = false;
+		if (wake_launcher_at_commit)
+			segment_wake_launcher(false);
+		wake_at_commit = wake_launcher_at_commit = false;
 		progress_end();
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
-		wake_at_commit = false;
+		wake_at_commit = wake_launcher_at_commit = false;
 		progress_end();
 	}
 }

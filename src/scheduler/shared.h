@@ -21,7 +21,8 @@
 typedef struct SchedulerSlot
 {
 	Oid			database;		/* InvalidOid: free */
-	pid_t		pid;			/* 0 until the scheduler runs */
+	pid_t		pid;			/* 0: none; -1: being started */
+	TimestampTz start_deadline; /* started again if not up by then */
 	Latch	   *latch;
 	bool		no_extension;	/* it found no segment extension and left */
 	TimestampTz held_until;		/* not restarted before (DROP DATABASE and the like) */
@@ -47,6 +48,7 @@ typedef struct SegmentShared
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	bool		rescan;			/* the launcher should look at every database again */
+	uint64		wake_generation;	/* counts CREATE EXTENSION wake-ups */
 	int			nslots;
 	ProgressSlot progress[PROGRESS_SLOTS];
 	SchedulerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -66,8 +68,8 @@ extern SchedulerSlot *segment_slot(Oid database, bool add);
 extern int	segment_running_jobs(void);
 
 /* Wakes the launcher, asking it to look at every database again and to
- * start a scheduler in this one. */
-extern void segment_wake_launcher(void);
+ * start a scheduler in this one; at commit when at_commit. */
+extern void segment_wake_launcher(bool at_commit);
 
 /* Wakes this database's scheduler at commit (schedule changes). */
 extern void segment_wake_scheduler_at_commit(void);
