@@ -39,6 +39,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+
+# a header change rebuilds every object (PGXS tracks no header dependencies)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/scheduler/*.h)
 else
 all:
 	@echo "pg_config not found: run 'make test' or 'make demo', which install PostgreSQL 15 and its headers" >&2; exit 1
