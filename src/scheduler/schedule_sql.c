@@ -12,6 +12,7 @@
 #include "utils/timestamp.h"
 
 #include "cron.h"
+#include "segment.h"
 #include "shared.h"
 
 PG_FUNCTION_INFO_V1(next_run);
@@ -21,6 +22,7 @@ PG_FUNCTION_INFO_V1(wake_launcher);
 PG_FUNCTION_INFO_V1(report_progress);
 PG_FUNCTION_INFO_V1(refresh_progress);
 PG_FUNCTION_INFO_V1(scheduler_pid);
+PG_FUNCTION_INFO_V1(default_job_timeout);
 
 /*
  * segment.next_run(schedule text, after timestamptz, timezone text) →
@@ -111,6 +113,19 @@ report_progress(PG_FUNCTION_ARGS)
 		progress_begin(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0);
 	progress_phase(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
+}
+
+/* segment._default_job_timeout() → interval: segment.job_timeout, NULL for none. */
+Datum
+default_job_timeout(PG_FUNCTION_ARGS)
+{
+	Interval   *result;
+
+	if (segment_job_timeout_ms <= 0)
+		PG_RETURN_NULL();
+	result = palloc0(sizeof(Interval));
+	result->time = (int64) segment_job_timeout_ms * 1000;
+	PG_RETURN_INTERVAL_P(result);
 }
 
 /* segment._scheduler_pid() → int4: this database's scheduler, or NULL. */

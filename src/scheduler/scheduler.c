@@ -52,7 +52,6 @@ typedef struct RunningJob
 {
 	char		segmentation[SEGMENTATION_NAME_BYTES];
 	int64		run_id;
-	TimestampTz started_at;
 	TimestampTz deadline;		/* terminate after; 0: none */
 	BackgroundWorkerHandle *handle;
 	bool		terminated;
@@ -65,7 +64,6 @@ typedef struct Job
 	char	   *schedule;
 	TimestampTz next_run_at;	/* DT_NOBEGIN when NULL */
 	int32		timeout_ms;
-	int32		failures;
 } Job;
 
 static List *running = NIL;		/* of RunningJob *, in TopMemoryContext */
@@ -250,7 +248,7 @@ load_jobs(MemoryContext cxt)
 	List	   *jobs = NIL;
 
 	execute("SELECT s.name, s.owner::oid, j.schedule, j.next_run_at,"
-			" coalesce(extract(epoch FROM j.timeout) * 1000, -1)::int8, j.consecutive_failures"
+			" coalesce(extract(epoch FROM j.timeout) * 1000, -1)::int8"
 			" FROM segment.schedules AS j JOIN segment.segmentations AS s ON s.name = j.segmentation"
 			" WHERE j.schedule IS NOT NULL AND j.active ORDER BY j.next_run_at NULLS FIRST, s.name",
 			0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -272,7 +270,6 @@ load_jobs(MemoryContext cxt)
 			job->next_run_at = DT_NOBEGIN;
 		timeout = DatumGetInt64(SPI_getbinval(t, d, 5, &isnull));
 		job->timeout_ms = (int32) (timeout >= 0 ? Min(timeout, PG_INT32_MAX) : segment_job_timeout_ms);
-		job->failures = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
 		jobs = lappend(jobs, job);
 		MemoryContextSwitchTo(old);
 	}
@@ -418,7 +415,6 @@ run_due_jobs(TimestampTz now)
 		r = MemoryContextAllocZero(TopMemoryContext, sizeof(RunningJob));
 		strlcpy(r->segmentation, d->job->segmentation, sizeof(r->segmentation));
 		r->run_id = d->run_id;
-		r->started_at = now;
 		r->deadline = d->job->timeout_ms > 0 ?
 			TimestampTzPlusMilliseconds(now, (int64) d->job->timeout_ms + TERMINATE_GRACE_MS) : 0;
 		r->handle = handle;

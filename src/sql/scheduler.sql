@@ -58,6 +58,12 @@ CREATE FUNCTION segment._scheduler_pid() RETURNS int4
 COMMENT ON FUNCTION segment._scheduler_pid() IS
     'Internal: the process id of this database''s scheduler, or NULL when none runs.';
 
+CREATE FUNCTION segment._default_job_timeout() RETURNS interval
+    AS 'MODULE_PATHNAME', 'default_job_timeout'
+    LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment._default_job_timeout() IS
+    'Internal: segment.job_timeout as an interval, NULL when it is 0 (no limit).';
+
 CREATE FUNCTION segment._refresh_progress(OUT pid int4, OUT segmentation text, OUT phase text,
     OUT started_at timestamptz, OUT orders_scanned int8, OUT orders_estimated int8)
     RETURNS SETOF record
@@ -179,7 +185,7 @@ SELECT s.name AS segmentation, s.owner, j.schedule,
        l.started_at AS last_run_at, l.status AS last_status, l.error_message AS last_error,
        l.finished_at - l.started_at AS last_duration,
        coalesce(j.consecutive_failures, 0) AS consecutive_failures,
-       coalesce(j.timeout, nullif(current_setting('segment.job_timeout')::interval, '0')) AS timeout,
+       coalesce(j.timeout, segment._default_job_timeout()) AS timeout,
        p.phase AS running_phase
 FROM segment.segmentations AS s
 LEFT JOIN segment.schedules AS j ON j.segmentation = s.name
