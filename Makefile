@@ -21,7 +21,7 @@ OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
 # The install script is assembled from one file per concern, in this order.
 SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \
               src/sql/segmentation.sql src/sql/history.sql src/sql/refresh.sql \
-              src/sql/segment_views.sql src/sql/scheduler.sql src/sql/attribution.sql \
+              src/sql/segment_views.sql src/sql/scheduler.sql src/sql/attribution.sql src/sql/attribution_views.sql \
               src/sql/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql

@@ -47,6 +47,10 @@ CREATE FUNCTION segment._prune_metrics(segmentation text) RETURNS void
     WHERE m.segmentation = _prune_metrics.segmentation
       AND m.to_refreshed_at IS DISTINCT FROM (SELECT s.last_refreshed_at FROM segment.segmentations AS s
                                               WHERE s.name = _prune_metrics.segmentation);
+    DELETE FROM segment.attributions AS a
+    WHERE a.segmentation = _prune_metrics.segmentation
+      AND a.refreshed_at IS DISTINCT FROM (SELECT s.last_refreshed_at FROM segment.segmentations AS s
+                                           WHERE s.name = _prune_metrics.segmentation);
 $$;
 COMMENT ON FUNCTION segment._prune_metrics(text) IS
-    'Internal: removes a segmentation''s metric and migration rows of refreshes before its last one.';
+    'Internal: removes a segmentation''s metric, migration and attribution rows of refreshes before its last one.';

@@ -145,6 +145,7 @@ CREATE FUNCTION segment._refresh(name text, scheduled_run bigint) RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog
 SET datestyle = 'ISO'       -- history partition bounds are written as text
+SET jit = off               -- estimates of its work queries are far off: compiling would cost more than it saves
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
@@ -159,6 +160,7 @@ DECLARE
     t_extras float8;
     t_score float8;
     t_history float8;
+    t_attribution float8;
     t_swap float8;
     built record;
     extras_sql text;
@@ -312,6 +314,14 @@ BEGIN
         PERFORM set_config('default_statistics_target', saved_target, true);
         t_score := built.score_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
 
+        -- attribution by segment, when the segmentation has touchpoints
+        IF s.touchpoints IS NOT NULL THEN
+            PERFORM segment._progress(s.name, 'attribution');
+            phase := clock_timestamp();
+            PERFORM segment._attribute(s, new_part, refreshed, as_of);
+            t_attribution := extract(epoch FROM clock_timestamp() - phase) * 1000;
+        END IF;
+
         -- history: the snapshot in, the catalog updated, older metrics out
         phase := clock_timestamp();
         EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', s.history_table, history_part, refreshed);
@@ -343,7 +353,7 @@ BEGIN
                orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
                scan_workers = CASE WHEN method = 'fast' THEN built.scan_workers END,
                scan_ms = built.scan_ms + t_extras, cluster_ms = built.cluster_ms, score_ms = t_score,
-               history_ms = t_history, swap_ms = t_swap
+               history_ms = t_history, attribution_ms = t_attribution, swap_ms = t_swap
         WHERE run_id = run;
         RETURN built.customers;
     EXCEPTION WHEN OTHERS OR query_canceled THEN

@@ -108,6 +108,7 @@ CREATE TABLE segment.runs (
     score_ms float8,
     cluster_ms float8,
     history_ms float8,
+    attribution_ms float8,
     swap_ms float8
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
@@ -118,7 +119,7 @@ CREATE POLICY own_runs ON segment.runs
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
 GRANT SELECT, INSERT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
 GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method, scan_workers,
-              scan_ms, cluster_ms, score_ms, history_ms, swap_ms) ON segment.runs TO PUBLIC;
+              scan_ms, cluster_ms, score_ms, history_ms, attribution_ms, swap_ms) ON segment.runs TO PUBLIC;
 GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
 
 -- Per-segment metrics and migrations of the last refresh, kept for the views.
@@ -163,6 +164,28 @@ CREATE POLICY own_migrations ON segment.migrations
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
 GRANT SELECT, INSERT ON segment.migrations TO PUBLIC;
+
+-- Attribution by segment of the last refresh (written by segment._attribute).
+CREATE TABLE segment.attributions (
+    segmentation text NOT NULL REFERENCES segment.segmentations (name) ON DELETE CASCADE,
+    refreshed_at timestamptz NOT NULL,
+    segment_type text NOT NULL,
+    segment text NOT NULL,
+    model text NOT NULL,
+    channel text NOT NULL,
+    conversions float8 NOT NULL,
+    revenue numeric NOT NULL,
+    first_conversions float8 NOT NULL,
+    spend numeric NOT NULL
+);
+CREATE INDEX ON segment.attributions (segmentation);
+COMMENT ON TABLE segment.attributions IS 'Attributed conversions, revenue and spend per segment, model and channel of the last refresh of each segmentation with touchpoints; read through segment.attribution_by_segment.';
+ALTER TABLE segment.attributions ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_attributions ON segment.attributions
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
+    WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+GRANT SELECT, INSERT ON segment.attributions TO PUBLIC;
+SELECT pg_catalog.pg_extension_config_dump('segment.attributions', '');
 
 -- Lifecycle rules: the first rule whose condition holds names the customer.
 CREATE TABLE segment.lifecycle_rules (
