@@ -145,6 +145,13 @@ WHERE segmentation = 'demo' AND segment_type = 'lifecycle' AND from_segment <> t
 ORDER BY customers DESC LIMIT 8;
 SELECT segment, customers, round(churn_rate::numeric, 3) AS churn_rate
 FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'lifecycle' ORDER BY customers DESC;
+\echo 'Attribution by lifecycle segment, Markov model (segment.attribution_by_segment), top channels:'
+SELECT segment, channel, round(conversions::numeric, 1) AS conversions, round(revenue, 2) AS revenue,
+       round(spend, 2) AS spend, round(roas, 2) AS roas, round(cac, 2) AS cac
+FROM (SELECT *, row_number() OVER (PARTITION BY segment ORDER BY revenue DESC) AS rank
+      FROM segment.attribution_by_segment
+      WHERE segmentation = 'demo' AND segment_type = 'lifecycle' AND model = 'markov') AS a
+WHERE rank <= 3 ORDER BY segment, revenue DESC;
 -- scheduled: the background worker refreshes it every 5 seconds; the demo
 -- waits for two scheduled runs, then leaves it on an hourly schedule
 \echo 'Scheduled every 5 seconds (segment.schedule); waiting for two scheduled runs:'
@@ -172,7 +179,8 @@ The demo cluster is running (PostgreSQL $("$PG_CONFIG" --version | awk '{print $
   connect:  $( [ "$(id -u)" = 0 ] && echo "runuser -u postgres -- " )psql -h $DIR -p $PORT -d segment_demo
   tables:   segment_demo.orders, touchpoints, spend, carts, rfm, rfm_features (view), rfm_model,
             online_retail, online_retail_rfm, customer_segments (segmentation 'demo')
-  views:    segment.segment_summary, segment.segment_migration, segment.jobs, segment.job_runs,
+  views:    segment.segment_summary, segment.segment_migration, segment.attribution_by_segment,
+            segment.jobs, segment.job_runs,
             segment.refresh_progress ('demo' is refreshed hourly by the background worker)
   stop:     make demo-stop
 EOF2
