@@ -28,8 +28,13 @@
 # run after it came due (from the scheduler's due time to the job worker's
 # start), p50/p95/max, and the scheduler's CPU time while they run and while
 # idle (everything paused).
-# BENCH_ONLY=rfm, kmeans, refresh or scheduler runs one part (the 10M orders
-# are made unless only the scheduler runs).
+# Then attribution: 100,000 customers with about 1M orders and 10M touchpoints
+# (BENCH_ATTR_CUSTOMERS scales it), one segmentation refreshed with all six
+# models for three segment types (attribution_ms from the run log), against
+# (g) a plain GROUP BY channel over the touchpoints; and the Markov model
+# fitted and solved for 1M paths over 50 channels.
+# BENCH_ONLY=rfm, kmeans, refresh, scheduler or attribution runs one part (the
+# 10M orders are made for the first three only).
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -38,8 +43,8 @@ PORT=${BENCH_PORT:-54329}
 AS_OF='2026-01-01 00:00:00+00'
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-	"" | rfm | kmeans | refresh | scheduler) ;;
-	*) echo "BENCH_ONLY must be rfm, kmeans, refresh or scheduler, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh | scheduler | attribution) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, scheduler or attribution, not '$ONLY'" >&2; exit 1 ;;
 esac
 # part NAME: whether that part runs
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -66,7 +71,7 @@ as_server_user pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
 psql_bench() { as_server_user psql -X -q -h "$dir" -p "$PORT" -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 psql_bench -c "CREATE EXTENSION segment"
-if [ "$ONLY" != scheduler ]; then
+if [ "$ONLY" != scheduler ] && [ "$ONLY" != attribution ]; then
 	say "generating $CUSTOMERS customers (about 10 orders each)"
 	start=$(date +%s)
 	psql_bench -c "SELECT * FROM segment.generate_demo_data('bench', customers => $CUSTOMERS, mean_orders => 10, touches_per_order => 0)" \
@@ -604,12 +609,61 @@ scheduler_summary() {
 	[ -z "$sched_errors" ] || echo "$sched_errors" | sed 's/^/  not succeeded: /'
 }
 
+attribution_bench() {
+	local customers=${BENCH_ATTR_CUSTOMERS:-100000} out run ms kb
+	say "attribution: generating $customers customers, about 10 orders and 100 touches each"
+	psql_bench -c "SELECT * FROM segment.generate_demo_data('attr', customers => $customers, mean_orders => 10,
+		touches_per_order => 10)" -c "VACUUM ANALYZE attr.orders, attr.touchpoints" >/dev/null
+	attr_sizes=$(psql_bench -At -F ' ' -c "SELECT (SELECT count(*) FROM attr.orders), (SELECT count(*) FROM attr.touchpoints)")
+	say "attribution: segmentation with touchpoints and spend (first refresh)"
+	psql_bench -c "SELECT segment.create_segmentation('attr', 'attr.orders', 'customer_id', 'ordered_at', 'amount',
+		order_id_column => 'order_id', clusters => 0, as_of => '$AS_OF', touchpoints => 'attr.touchpoints',
+		touch_time_column => 'touched_at', spend => 'attr.spend', target_table => 'attr.segments')" >/dev/null
+	attr_ms=""
+	for run in $(seq "$RUNS"); do
+		run_refresh attr || return 0
+		read -r ms kb _ <<<"$rr"
+		out=$(psql_bench -At -c "SELECT round(attribution_ms) FROM segment.job_runs WHERE segmentation = 'attr' ORDER BY run_id DESC LIMIT 1")
+		attr_ms+="$out "
+		attr_peak=$kb
+		say "run $run (attribution): refresh $ms ms, attribution $out ms, peak $kb kB"
+		read -r ms kb < <(run_query "SELECT channel, count(*) FROM attr.touchpoints GROUP BY channel" "count(*)")
+		attr_g+="$ms "
+		say "run $run (g): $ms ms"
+	done
+	attr_ms=$(echo "$attr_ms" | median)
+	attr_g=$(echo "$attr_g" | median)
+	attr_markov=$(psql_bench -At -F ' ' <<'SQL'
+\timing on
+CREATE TEMP TABLE p50 AS SELECT ARRAY(SELECT 'ch' || ((i * 7 + j * 13) % 50) FROM generate_series(1, 1 + i % 6) AS j) AS path,
+       i % 3 = 0 AS converted FROM generate_series(1, 1000000) AS i;
+CREATE TEMP TABLE m50 AS SELECT segment.markov_fit(path, converted) AS m FROM p50;
+SELECT count(*) FROM segment.markov_removal_effects((SELECT m FROM m50));
+SQL
+)
+	attr_markov=$(echo "$attr_markov" | awk '/^Time:/ {t[++n] = $2} END {printf "%.0f %.1f", t[2], t[3]}')
+}
+
+attribution_summary() {
+	local orders touches fit solve
+	read -r orders touches <<<"$attr_sizes"
+	read -r fit solve <<<"$attr_markov"
+	echo
+	echo "Attribution benchmark: $touches touchpoints, $orders orders, median of $RUNS runs, $(nproc) cores"
+	printf '  %-58s %8.0f ms   peak %d MB (the refresh)\n' "(t) all six models x 3 segment types, in the refresh" "$attr_ms" "$(( attr_peak / 1024 ))"
+	printf '  %-58s %8.0f ms\n' "(g) plain GROUP BY channel over the touchpoints" "$attr_g"
+	awk -v t="$attr_ms" -v g="$attr_g" 'BEGIN {printf "  t/g = %.1f (target <= 3)\n", t / g}'
+	printf '  Markov, 1M paths over 50 channels: fit %s ms, removal effects %s ms (target < 1000 ms)\n' "$fit" "$solve"
+}
+
 if part rfm; then rfm_bench; fi
 if part kmeans; then make_kmeans_features; kmeans_bench; fi
 if part refresh; then refresh_bench; fi
 if part scheduler; then scheduler_bench; fi
+if part attribution; then attribution_bench; fi
 if part rfm; then rfm_summary; fi
 if part kmeans; then kmeans_summary; fi
 if part refresh; then refresh_summary; fi
 if part scheduler; then scheduler_summary; fi
+if part attribution; then attribution_summary; fi
 [ -z "$refresh_error" ]
