@@ -15,12 +15,14 @@ INSERT INTO att.touches VALUES (1, '2026-01-01 10:00', 'direct'), (1, '2026-01-0
 -- customer 2: an order of 50.00 and no touch: (none); customer 3: a touch without a
 -- channel (unknown), an order and a refund of 10.00; a touch 40 days before: too old
 INSERT INTO att.orders VALUES (2, 2, '2026-01-06', 50.00), (3, 3, '2026-01-07', 30.00), (4, 3, '2026-01-09', -10.00);
-INSERT INTO att.touches VALUES (3, '2026-01-06', NULL), (3, '2025-11-28', 'email'), (NULL, '2026-01-06', 'email');
+INSERT INTO att.touches VALUES (3, '2026-01-06', NULL), (3, '2025-11-28', 'email'), (NULL, '2026-01-06', 'email'),
+                               (3, NULL, 'email');
 -- spend: organic_search has none; email twice on one day (summed)
 INSERT INTO att.spend VALUES ('direct', '2026-01-03', 20), ('email', '2026-01-04', 5), ('email', '2026-01-04', 5);
 SELECT segment.create_segmentation('att', 'att.orders', 'customer_id', 'ordered_at', 'amount',
     order_id_column => 'order_id', clusters => 0, as_of => '2026-01-10',
     touchpoints => 'att.touches', touch_time_column => 'touched_at', spend => 'att.spend') AS customers;
+SELECT touches_skipped FROM segment.job_runs WHERE segmentation = 'att';
 -- per model and channel, all customers together (segment type rfm, summed over its segments)
 SELECT model, channel, round(sum(conversions)::numeric, 4) AS conversions, round(sum(revenue), 2) AS revenue,
        round(sum(spend), 2) AS spend

@@ -15,7 +15,7 @@
 -- The attribution rows of a refresh: computed from the sources and the new
 -- contents (customer -> segments), written into segment.attributions.
 CREATE FUNCTION segment._attribute(s segment.segmentations, contents regclass, refreshed timestamptz,
-                                   as_of timestamptz) RETURNS void
+                                   as_of timestamptz) RETURNS int8
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
     AS $$
@@ -23,6 +23,7 @@ DECLARE
     customer_type text := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                            WHERE attrelid = contents AND attname = s.customer_column);
     lower timestamptz := CASE WHEN s.lookback IS NOT NULL THEN as_of - s.lookback END;
+    skipped int8;
 BEGIN
     PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
     PERFORM segment._column(s.touchpoints, s.touch_channel_column, 'touch channel');
@@ -167,9 +168,13 @@ BEGIN
                          s.spend_day_column, as_of, lower) END)
     USING s.half_life, s.name, refreshed;
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
+    -- touches left out for a NULL customer or time
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
+                   s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
+    RETURN skipped;
 END $$;
 COMMENT ON FUNCTION segment._attribute(segment.segmentations, regclass, timestamptz, timestamptz) IS
-    'Internal: computes a refresh''s rows of segment.attributions from the sources and the new segment contents.';
+    'Internal: computes a refresh''s rows of segment.attributions from the sources and the new segment contents; returns the touches left out for a NULL customer or time.';
 
 CREATE VIEW segment.attribution_by_segment WITH (security_barrier) AS
 SELECT a.segmentation, a.segment_type, a.segment, a.model, a.channel, a.conversions, a.revenue, a.spend,

@@ -161,6 +161,7 @@ DECLARE
     t_score float8;
     t_history float8;
     t_attribution float8;
+    skipped_touches int8;
     t_swap float8;
     built record;
     extras_sql text;
@@ -318,7 +319,7 @@ BEGIN
         IF s.touchpoints IS NOT NULL THEN
             PERFORM segment._progress(s.name, 'attribution');
             phase := clock_timestamp();
-            PERFORM segment._attribute(s, new_part, refreshed, as_of);
+            skipped_touches := segment._attribute(s, new_part, refreshed, as_of);
             t_attribution := extract(epoch FROM clock_timestamp() - phase) * 1000;
         END IF;
 
@@ -353,7 +354,8 @@ BEGIN
                orders_scanned = built.orders_scanned, rows_skipped = built.rows_skipped, scan_method = CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
                scan_workers = CASE WHEN method = 'fast' THEN built.scan_workers END,
                scan_ms = built.scan_ms + t_extras, cluster_ms = built.cluster_ms, score_ms = t_score,
-               history_ms = t_history, attribution_ms = t_attribution, swap_ms = t_swap
+               history_ms = t_history, attribution_ms = t_attribution, touches_skipped = skipped_touches,
+               swap_ms = t_swap
         WHERE run_id = run;
         RETURN built.customers;
     EXCEPTION WHEN OTHERS OR query_canceled THEN

@@ -14,7 +14,8 @@ END $$;
 CREATE VIEW segment.job_runs WITH (security_barrier) AS
 SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, r.error_message,
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
-       r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms
+       r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms,
+       r.touches_skipped
 FROM segment.runs AS r
 JOIN segment.segmentations AS s ON s.name = r.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -35,6 +36,7 @@ COMMENT ON COLUMN segment.job_runs.scan_ms IS 'Milliseconds computing per-custom
 COMMENT ON COLUMN segment.job_runs.cluster_ms IS 'Milliseconds fitting and aligning k-means.';
 COMMENT ON COLUMN segment.job_runs.score_ms IS 'Milliseconds scoring and writing the new table with its indexes.';
 COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds writing the history snapshot, metrics and migrations.';
+COMMENT ON COLUMN segment.job_runs.touches_skipped IS 'Touchpoints left out of attribution for a NULL customer or time (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.attribution_ms IS 'Milliseconds attributing conversions by segment (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';
 GRANT SELECT ON segment.job_runs TO PUBLIC;

@@ -109,6 +109,7 @@ CREATE TABLE segment.runs (
     cluster_ms float8,
     history_ms float8,
     attribution_ms float8,
+    touches_skipped int8,
     swap_ms float8
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
@@ -119,7 +120,7 @@ CREATE POLICY own_runs ON segment.runs
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
 GRANT SELECT, INSERT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
 GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method, scan_workers,
-              scan_ms, cluster_ms, score_ms, history_ms, attribution_ms, swap_ms) ON segment.runs TO PUBLIC;
+              scan_ms, cluster_ms, score_ms, history_ms, attribution_ms, touches_skipped, swap_ms) ON segment.runs TO PUBLIC;
 GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
 
 -- Per-segment metrics and migrations of the last refresh, kept for the views.
