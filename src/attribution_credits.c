@@ -24,20 +24,13 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "attribution.h"
+
 PG_FUNCTION_INFO_V1(touch_credits);
 
 #define MAX_TOUCHES (64 * 1024 * 1024)
 
-typedef enum CreditModel
-{
-	FIRST_TOUCH,
-	LAST_TOUCH,
-	LINEAR,
-	POSITION_BASED,
-	TIME_DECAY
-} CreditModel;
-
-static const char *const model_names[] = {"first_touch", "last_touch", "linear", "position_based", "time_decay"};
+const char *const credit_model_names[CREDIT_MODELS] = {"first_touch", "last_touch", "linear", "position_based", "time_decay"};
 
 typedef struct Touch
 {
@@ -59,8 +52,8 @@ cmp_touch(const void *a, const void *b)
 static CreditModel
 parse_model(const char *name)
 {
-	for (int i = 0; i < lengthof(model_names); i++)
-		if (strcmp(name, model_names[i]) == 0)
+	for (int i = 0; i < CREDIT_MODELS; i++)
+		if (strcmp(name, credit_model_names[i]) == 0)
 			return (CreditModel) i;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -68,6 +61,65 @@ parse_model(const char *name)
 			 errdetail("Rule-based models credit one path at a time; markov is fitted over many paths by segment.markov_fit."),
 			 errhint("Use first_touch, last_touch, linear, position_based or time_decay.")));
 	return LINEAR;				/* not reached */
+}
+
+float8
+half_life_seconds(const Interval *half_life)
+{
+	float8		h = (float8) half_life->time / USECS_PER_SEC +
+		((float8) half_life->day + (float8) half_life->month * DAYS_PER_MONTH) * SECS_PER_DAY;
+
+	if (!(h > 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("half_life must be positive"),
+				 errhint("Pass an interval such as '7 days'.")));
+	return h;
+}
+
+void
+credit_path(CreditModel model, const TimestampTz *at, int k, float8 half_life, float8 *credits)
+{
+	memset(credits, 0, sizeof(float8) * k);
+	switch (model)
+	{
+		case FIRST_TOUCH:
+			credits[0] = 1.0;
+			break;
+		case LAST_TOUCH:
+			credits[k - 1] = 1.0;
+			break;
+		case LINEAR:
+			for (int i = 0; i < k; i++)
+				credits[i] = 1.0 / k;
+			break;
+		case POSITION_BASED:
+			if (k == 1)
+				credits[0] = 1.0;
+			else if (k == 2)
+				credits[0] = credits[1] = 0.5;
+			else
+			{
+				for (int i = 1; i < k - 1; i++)
+					credits[i] = 0.2 / (k - 2);
+				credits[0] = credits[k - 1] = 0.4;
+			}
+			break;
+		case TIME_DECAY:
+			{
+				float8		sum = 0.0;
+
+				/* relative to the latest touch, so that nothing underflows */
+				for (int i = 0; i < k; i++)
+				{
+					credits[i] = pow(2.0, -((float8) (at[k - 1] - at[i]) / USECS_PER_SEC) / half_life);
+					sum += credits[i];
+				}
+				for (int i = 0; i < k; i++)
+					credits[i] /= sum;
+			}
+			break;
+	}
 }
 
 /*
@@ -122,57 +174,16 @@ touch_credits(PG_FUNCTION_ARGS)
 		}
 	}
 	qsort(path, k, sizeof(Touch), cmp_touch);
-
 	if (k > 0)
 	{
-		switch (model)
-		{
-			case FIRST_TOUCH:
-				credits[path[0].index] = 1.0;
-				break;
-			case LAST_TOUCH:
-				credits[path[k - 1].index] = 1.0;
-				break;
-			case LINEAR:
-				for (int i = 0; i < k; i++)
-					credits[path[i].index] = 1.0 / k;
-				break;
-			case POSITION_BASED:
-				if (k == 1)
-					credits[path[0].index] = 1.0;
-				else if (k == 2)
-					credits[path[0].index] = credits[path[1].index] = 0.5;
-				else
-				{
-					for (int i = 1; i < k - 1; i++)
-						credits[path[i].index] = 0.2 / (k - 2);
-					credits[path[0].index] = credits[path[k - 1].index] = 0.4;
-				}
-				break;
-			case TIME_DECAY:
-				{
-					float8		h = (float8) half_life->time / USECS_PER_SEC +
-						((float8) half_life->day + (float8) half_life->month * DAYS_PER_MONTH) * SECS_PER_DAY;
-					float8		sum = 0.0;
+		TimestampTz *sorted = palloc(sizeof(TimestampTz) * k);
+		float8	   *in_order = palloc(sizeof(float8) * k);
 
-					if (!(h > 0))
-						ereport(ERROR,
-								(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-								 errmsg("half_life must be positive"),
-								 errhint("Pass an interval such as '7 days'.")));
-					/* relative to the latest touch, so that nothing underflows */
-					for (int i = 0; i < k; i++)
-					{
-						float8		w = pow(2.0, -((float8) (path[k - 1].at - path[i].at) / USECS_PER_SEC) / h);
-
-						credits[path[i].index] = w;
-						sum += w;
-					}
-					for (int i = 0; i < k; i++)
-						credits[path[i].index] /= sum;
-				}
-				break;
-		}
+		for (int i = 0; i < k; i++)
+			sorted[i] = path[i].at;
+		credit_path(model, sorted, k, model == TIME_DECAY ? half_life_seconds(half_life) : 0.0, in_order);
+		for (int i = 0; i < k; i++)
+			credits[path[i].index] = in_order[i];
 	}
 
 	out = palloc(sizeof(Datum) * Max(n, 1));

@@ -12,6 +12,15 @@
 -- among a segment type's segments in proportion to the channel's attributed
 -- conversions under each model.
 
+CREATE FUNCTION segment._rule_based_attribution(paths_query text, half_life interval,
+    OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
+    OUT conversions float8, OUT revenue float8, OUT first_conversions float8)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'rule_based_attribution'
+    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._rule_based_attribution(text, interval) IS
+    'Internal: the five rule-based models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments), summed per segment type, segment, model and channel.';
+
 -- The attribution rows of a refresh: computed from the sources and the new
 -- contents (customer -> segments), written into segment.attributions.
 CREATE FUNCTION segment._attribute(s segment.segmentations, contents regclass, refreshed timestamptz,
@@ -98,28 +107,18 @@ BEGIN
             CROSS JOIN LATERAL (VALUES ('rfm', x.rfm_segment), ('lifecycle', x.lifecycle_segment),
                                        ('cluster', x.cluster::text)) AS g(segment_type, segment)
             WHERE g.segment IS NOT NULL
-        ), credits AS (
-            -- rule-based models
-            SELECT p.conversion, m.model, p.channels[k.pos] AS channel, k.credit
-            FROM segment_paths AS p
-            JOIN segment_conversions AS c USING (conversion)
-            CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay']) AS m(model)
-            CROSS JOIN LATERAL unnest(segment.touch_credits(m.model, p.touched_at, c.converted_at, $1))
-                WITH ORDINALITY AS k(credit, pos)
-            WHERE k.credit > 0
+        ), rule_based AS (
+            -- the five rule-based models over every path, summed in C
+            SELECT r.segment_type, r.segment, r.model, r.channel, r.conversions, r.revenue, r.first_conversions
+            FROM segment._rule_based_attribution($4, $1) AS r
             UNION ALL
             -- conversions without a touch, under every model
-            SELECT c.conversion, m.model, '(none)', 1
-            FROM segment_conversions AS c
+            SELECT g.segment_type, g.segment, m.model, '(none)', count(*), sum(g.revenue),
+                   count(*) FILTER (WHERE g.first_order)
+            FROM segments AS g
             CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay', 'markov']) AS m(model)
-            WHERE NOT EXISTS (SELECT 1 FROM segment_paths AS p WHERE p.conversion = c.conversion)
-        ), rule_based AS (
-            -- grouped under the C collation: byte comparisons, several times faster to sort
-            SELECT g.segment_type COLLATE "C", g.segment COLLATE "C", k.model COLLATE "C", k.channel COLLATE "C",
-                   sum(k.credit) AS conversions, sum(k.credit * g.revenue) AS revenue,
-                   sum(k.credit) FILTER (WHERE g.first_order) AS first_conversions
-            FROM credits AS k JOIN segments AS g USING (conversion)
-            GROUP BY 1, 2, 3, 4
+            WHERE NOT EXISTS (SELECT 1 FROM segment_paths AS p WHERE p.conversion = g.conversion)
+            GROUP BY 1, 2, 3
         ), markov_paths AS (
             SELECT g.segment_type, g.segment, p.channels, p.conversion IS NOT NULL AS converted
             FROM segment_paths AS p
@@ -166,7 +165,10 @@ BEGIN
         CASE WHEN s.spend IS NULL THEN 'false'
              ELSE format('%1$I::timestamptz <= %2$L AND (%3$L::timestamptz IS NULL OR %1$I::timestamptz > %3$L)',
                          s.spend_day_column, as_of, lower) END)
-    USING s.half_life, s.name, refreshed;
+    USING s.half_life, s.name, refreshed,
+          format('SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,'
+                 ' x.cluster::text FROM segment_paths AS p JOIN segment_conversions AS c USING (conversion)'
+                 ' JOIN %s AS x ON x.%I = c.customer', contents, s.customer_column);
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     -- touches left out for a NULL customer or time
     EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',

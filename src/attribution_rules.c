@@ -1,0 +1,258 @@
+/*
+ * attribution_rules.c -- segment._rule_based_attribution(): the rule-based
+ * models applied to every conversion path of a refresh and summed per
+ * segment type, segment, model and channel, in one pass in C.
+ *
+ * The refresh builds the paths in SQL (attribution_views.sql) and hands over
+ * a query giving, per converting path: channels text[], touched_at
+ * timestamptz[] (in time order), revenue numeric, first_order bool and the
+ * customer's rfm, lifecycle and cluster segments.  Each path's credits under
+ * the five models are added to a hash table keyed by small integers
+ * (interned names), so that nothing per touch goes through SQL.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "attribution.h"
+#include "compat.h"
+
+PG_FUNCTION_INFO_V1(rule_based_attribution);
+
+#define SEGMENT_TYPES 3
+#define NAME_BYTES 256
+
+static const char *const segment_type_names[SEGMENT_TYPES] = {"rfm", "lifecycle", "cluster"};
+
+/* Interned strings: segment and channel names. */
+typedef struct NameEntry
+{
+	char		name[NAME_BYTES];
+	int32		id;
+} NameEntry;
+
+typedef struct CreditKey
+{
+	int32		type;
+	int32		segment;
+	int32		model;
+	int32		channel;
+} CreditKey;
+
+typedef struct CreditSum
+{
+	CreditKey	key;
+	float8		conversions;
+	float8		revenue;
+	float8		first_conversions;
+} CreditSum;
+
+typedef struct Names
+{
+	MemoryContext cxt;
+	HTAB	   *table;
+	char	  **by_id;
+	int32		count;
+	int32		capacity;
+} Names;
+
+static int32
+intern(Names *names, const char *name, int len)
+{
+	char		key[NAME_BYTES];
+	NameEntry  *e;
+	bool		found;
+
+	memset(key, 0, sizeof(key));
+	memcpy(key, name, Min(len, NAME_BYTES - 1));
+	e = hash_search(names->table, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		if (names->count == names->capacity)
+		{
+			names->capacity *= 2;
+			names->by_id = repalloc(names->by_id, sizeof(char *) * names->capacity);
+		}
+		e->id = names->count;
+		names->by_id[names->count++] = MemoryContextStrdup(names->cxt, key);
+	}
+	return e->id;
+}
+
+static void
+names_init(Names *names, const char *what)
+{
+	HASHCTL		ctl;
+
+	names->cxt = CurrentMemoryContext;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAME_BYTES;
+	ctl.entrysize = sizeof(NameEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	names->table = hash_create(what, 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	names->capacity = 64;
+	names->count = 0;
+	names->by_id = palloc(sizeof(char *) * names->capacity);
+}
+
+/*
+ * segment._rule_based_attribution(paths_query text, half_life interval)
+ *   → SETOF (segment_type text, segment text, model text, channel text,
+ *            conversions float8, revenue float8, first_conversions float8)
+ */
+Datum
+rule_based_attribution(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	float8		half_life = half_life_seconds(PG_GETARG_INTERVAL_P(1));
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext row_cxt;
+	Names		segments;
+	Names		channels;
+	HTAB	   *sums;
+	HASHCTL		ctl;
+	SPIPlanPtr	plan;
+	Portal		portal;
+	HASH_SEQ_STATUS status;
+	CreditSum  *sum;
+	int			capacity = 0;
+	float8	   *credits = NULL;
+	int32	   *channel_ids = NULL;
+	TimestampTz *times = NULL;
+
+	InitMaterializedSRF(fcinfo, 0);
+	names_init(&segments, "segment attribution segments");
+	names_init(&channels, "segment attribution channels");
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(CreditKey);
+	ctl.entrysize = sizeof(CreditSum);
+	ctl.hcxt = CurrentMemoryContext;
+	sums = hash_create("segment attribution sums", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment attribution row", ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	plan = SPI_prepare(query, 0, NULL);
+	if (plan == NULL)
+		elog(ERROR, "segment: could not prepare the paths query: %s", SPI_result_code_string(SPI_result));
+	portal = SPI_cursor_open(NULL, plan, NULL, NULL, true);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 1000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tuple = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			Datum	   *names;
+			bool	   *name_nulls;
+			Datum	   *ats;
+			bool	   *at_nulls;
+			int			n,
+						n_at;
+			float8		revenue;
+			bool		first_order;
+			int32		segment_ids[SEGMENT_TYPES];
+			MemoryContext old;
+
+			CHECK_FOR_INTERRUPTS();
+			old = MemoryContextSwitchTo(row_cxt);
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 1, &isnull)), TEXTOID, -1, false,
+							  TYPALIGN_INT, &names, &name_nulls, &n);
+			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 2, &isnull)), TIMESTAMPTZOID,
+							  sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &ats, &at_nulls, &n_at);
+			revenue = SPI_getbinval(tuple, desc, 3, &isnull) == (Datum) 0 && isnull ? 0.0 :
+				DatumGetFloat8(DirectFunctionCall1(numeric_float8, SPI_getbinval(tuple, desc, 3, &isnull)));
+			first_order = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+			for (int t = 0; t < SEGMENT_TYPES; t++)
+			{
+				Datum		d = SPI_getbinval(tuple, desc, 5 + t, &isnull);
+
+				segment_ids[t] = isnull ? -1 :
+					intern(&segments, VARDATA_ANY(DatumGetTextPP(d)), VARSIZE_ANY_EXHDR(DatumGetTextPP(d)));
+			}
+			MemoryContextSwitchTo(old);
+			if (n == 0 || n != n_at)
+			{
+				MemoryContextReset(row_cxt);
+				continue;
+			}
+			if (n > capacity)
+			{
+				capacity = Max(n, 2 * capacity);
+				credits = MemoryContextAlloc(caller, sizeof(float8) * capacity);
+				channel_ids = MemoryContextAlloc(caller, sizeof(int32) * capacity);
+				times = MemoryContextAlloc(caller, sizeof(TimestampTz) * capacity);
+			}
+			for (int i = 0; i < n; i++)
+			{
+				text	   *name = DatumGetTextPP(names[i]);
+
+				channel_ids[i] = intern(&channels, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+				times[i] = DatumGetTimestampTz(ats[i]);
+			}
+			for (int m = 0; m < CREDIT_MODELS; m++)
+			{
+				credit_path((CreditModel) m, times, n, half_life, credits);
+				for (int i = 0; i < n; i++)
+				{
+					if (credits[i] <= 0)
+						continue;
+					for (int t = 0; t < SEGMENT_TYPES; t++)
+					{
+						CreditKey	key;
+						bool		found;
+
+						if (segment_ids[t] < 0)
+							continue;
+						key.type = t;
+						key.segment = segment_ids[t];
+						key.model = m;
+						key.channel = channel_ids[i];
+						sum = hash_search(sums, &key, HASH_ENTER, &found);
+						if (!found)
+							sum->conversions = sum->revenue = sum->first_conversions = 0.0;
+						sum->conversions += credits[i];
+						sum->revenue += credits[i] * revenue;
+						if (first_order)
+							sum->first_conversions += credits[i];
+					}
+				}
+			}
+			MemoryContextReset(row_cxt);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+
+	hash_seq_init(&status, sums);
+	while ((sum = hash_seq_search(&status)) != NULL)
+	{
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		values[0] = CStringGetTextDatum(segment_type_names[sum->key.type]);
+		values[1] = CStringGetTextDatum(segments.by_id[sum->key.segment]);
+		values[2] = CStringGetTextDatum(credit_model_names[sum->key.model]);
+		values[3] = CStringGetTextDatum(channels.by_id[sum->key.channel]);
+		values[4] = Float8GetDatum(sum->conversions);
+		values[5] = Float8GetDatum(sum->revenue);
+		values[6] = Float8GetDatum(sum->first_conversions);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
