@@ -37,6 +37,17 @@ SELECT segment, channel, round(conversions::numeric, 4) AS conversions, round(re
 FROM segment.attribution_by_segment
 WHERE segmentation = 'att' AND segment_type = 'lifecycle' AND model = 'position_based' ORDER BY 1, 2;
 
+-- touchpoints behind a view take the SQL path to the same rows
+CREATE VIEW att.touches_view AS SELECT * FROM att.touches;
+SELECT segment.create_segmentation('attview', 'att.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', clusters => 0, as_of => '2026-01-10',
+    touchpoints => 'att.touches_view', touch_time_column => 'touched_at', spend => 'att.spend') AS customers;
+SELECT (SELECT count(*) FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 9), revenue, spend
+                              FROM segment.attributions WHERE segmentation = 'att'
+                              EXCEPT SELECT segment_type, segment, model, channel, round(conversions::numeric, 9), revenue, spend
+                              FROM segment.attributions WHERE segmentation = 'attview') AS d) AS differing_rows,
+       (SELECT touches_skipped FROM segment.job_runs WHERE segmentation = 'attview') AS touches_skipped;
+
 -- generated data: every model and segment type attributes every order once,
 -- its net revenue, and the spend of every channel with conversions
 SELECT relation, rows FROM segment.generate_demo_data('attgen', customers => 1500, seed => 21);
@@ -55,6 +66,16 @@ SELECT a.model, a.segment_type,
 FROM segment.attribution_by_segment AS a, expected AS e, spend AS sp
 WHERE a.segmentation = 'attgen'
 GROUP BY a.model, a.segment_type, e.orders, e.revenue, sp.spend ORDER BY 1, 2;
+-- the same through a view (the SQL path builder): the same rows
+CREATE VIEW attgen.touches_view AS SELECT * FROM attgen.touchpoints;
+SELECT segment.create_segmentation('attgenview', 'attgen.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', clusters => 3, as_of => '2026-01-01',
+    touchpoints => 'attgen.touches_view', touch_time_column => 'touched_at', spend => 'attgen.spend') AS customers;
+SELECT count(*) AS differing_rows
+FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
+      FROM segment.attributions WHERE segmentation = 'attgen'
+      EXCEPT SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
+      FROM segment.attributions WHERE segmentation = 'attgenview') AS d;
 SELECT count(DISTINCT model) AS models, count(DISTINCT channel) AS channels,
        bool_and(roas IS NULL) FILTER (WHERE spend = 0) AS roas_null_without_spend
 FROM segment.attribution_by_segment WHERE segmentation = 'attgen';

@@ -119,10 +119,14 @@ typedef struct FactsTable
 extern void facts_init(FactsTable *facts, Oid customer_type, Oid collation);
 extern CustomerFacts *facts_find_or_add(FactsTable *facts, Datum key);
 extern CustomerFacts *facts_find(FactsTable *facts, Datum key);
+extern Datum facts_hash_key(const FactsTable *facts, Datum key);
 extern Datum facts_output_key(const FactsTable *facts, Datum key);
 extern char *facts_key_text(const FactsTable *facts, Datum key);
 extern void facts_read_table(FactsTable *facts, Oid relid);
 extern void facts_read_extras(FactsTable *facts, Oid relid);
+
+/* a timestamptz, timestamp or date as timestamptz */
+extern TimestampTz to_timestamptz(Datum d, Oid type);
 
 /* facts_scan.c: ERRCODE_FEATURE_NOT_SUPPORTED or ERRCODE_PROGRAM_LIMIT_EXCEEDED
  * when the SQL path must be used */

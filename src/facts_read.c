@@ -49,8 +49,8 @@ facts_init(FactsTable *facts, Oid customer_type, Oid collation)
 }
 
 /* A key as the hash holds it: small integers widened to int8. */
-static Datum
-hash_key(const FactsTable *facts, Datum key)
+Datum
+facts_hash_key(const FactsTable *facts, Datum key)
 {
 	if (facts->customer_type == INT2OID)
 		return Int64GetDatum((int64) DatumGetInt16(key));
@@ -88,7 +88,7 @@ facts_find_or_add(FactsTable *facts, Datum key)
 CustomerFacts *
 facts_find(FactsTable *facts, Datum key)
 {
-	return facts_lookup(facts->hash, hash_key(facts, key));
+	return facts_lookup(facts->hash, facts_hash_key(facts, key));
 }
 
 /* A key of the hash as a datum of the customer column's type. */
@@ -143,7 +143,7 @@ facts_read_table(FactsTable *facts, Oid relid)
 		facts->rows_skipped += DatumGetInt64(v[2]);
 		if (isnull[0] || DatumGetInt64(v[1]) == 0)
 			continue;
-		entry = facts_find_or_add(facts, hash_key(facts, v[0]));
+		entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
 		entry->valid_rows = DatumGetInt64(v[1]);
 		entry->has_positive = !isnull[3];
 		if (entry->has_positive)
@@ -195,7 +195,7 @@ facts_read_extras(FactsTable *facts, Oid relid)
 		key = slot_getattr(slot, 1, &isnull);
 		if (isnull)
 			continue;
-		key = hash_key(facts, key);
+		key = facts_hash_key(facts, key);
 		entry = facts_lookup(facts->hash, key);
 		if (entry == NULL)
 		{

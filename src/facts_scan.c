@@ -84,7 +84,7 @@ not_supported(const char *why)
 			 errhint("Nothing to do: this message is caught by segment.refresh().")));
 }
 
-static TimestampTz
+TimestampTz
 to_timestamptz(Datum d, Oid type)
 {
 	int			overflow = 0;

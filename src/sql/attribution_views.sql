@@ -12,6 +12,14 @@
 -- among a segment type's segments in proportion to the channel's attributed
 -- conversions under each model.
 
+CREATE FUNCTION segment._build_paths(touchpoints regclass, customer_column name, time_column name,
+    channel_column name, conversions regclass, paths regclass, as_of timestamptz, lookback interval)
+    RETURNS int8
+    AS 'MODULE_PATHNAME', 'build_paths'
+    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._build_paths(regclass, name, name, name, regclass, regclass, timestamptz, interval) IS
+    'Internal: writes the conversion and non-converting paths of a refresh''s attribution into the paths table from one scan of the touchpoints; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
+
 CREATE FUNCTION segment._rule_based_attribution(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
     OUT conversions float8, OUT revenue float8, OUT first_conversions float8)
@@ -59,41 +67,58 @@ BEGIN
     USING as_of, lower;
     ANALYZE segment_conversions;
 
-    -- each touch goes to the next conversion at or after it (touches sort
-    -- before conversions of the same instant), if within the lookback and
-    -- after the previous one; later touches within the lookback before
-    -- as_of form the customer's non-converting path
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_paths ON COMMIT DROP AS
-        WITH events AS (
-            SELECT t.%1$I::%2$s AS customer, t.%3$I::timestamptz AS at, coalesce(t.%4$I::text, '(unknown)') AS channel,
-                   NULL::int8 AS conversion
-            FROM %5$s AS t
-            WHERE t.%1$I IS NOT NULL AND t.%3$I IS NOT NULL AND t.%3$I::timestamptz <= $1
-            UNION ALL
-            SELECT customer, converted_at, NULL, conversion FROM segment_conversions
-        ), grouped AS (
-            -- from the latest event back, the conversions seen so far: a touch
-            -- and the next conversion after it share the count
-            SELECT e.*, count(e.conversion) OVER (PARTITION BY e.customer ORDER BY e.at DESC, e.conversion IS NULL
-                                                  ROWS UNBOUNDED PRECEDING) AS g
-            FROM events AS e
-        ), assigned AS (
-            SELECT customer, at, channel, max(conversion) OVER (PARTITION BY customer, g) AS next_conversion
-            FROM grouped
-        )
-        SELECT a.customer, a.next_conversion AS conversion, array_agg(a.channel ORDER BY a.at) AS channels,
-               array_agg(a.at ORDER BY a.at) AS touched_at
-        FROM assigned AS a
-        LEFT JOIN segment_conversions AS c ON c.conversion = a.next_conversion
-        WHERE a.channel IS NOT NULL
-          AND (c.conversion IS NULL AND a.at > $1 - $2
-               OR c.conversion IS NOT NULL AND a.at >= c.converted_at - $2
-                  AND (c.previous_at IS NULL OR a.at > c.previous_at))
-        GROUP BY a.customer, a.next_conversion
-        $q$,
-        s.touch_customer_column, customer_type, s.touch_time_column, s.touch_channel_column, s.touchpoints)
-    USING as_of, s.attribution_lookback;
+    -- the paths: from one C scan of the touchpoints, or in SQL for views
+    BEGIN
+        EXECUTE format('CREATE TEMP TABLE segment_paths (customer %s, conversion int8, channels text[],
+                        touched_at timestamptz[]) ON COMMIT DROP', customer_type);
+        skipped := segment._build_paths(s.touchpoints, s.touch_customer_column, s.touch_time_column,
+                                        s.touch_channel_column, 'pg_temp.segment_conversions'::regclass,
+                                        'pg_temp.segment_paths'::regclass, as_of, s.attribution_lookback);
+    EXCEPTION WHEN feature_not_supported THEN
+        skipped := NULL;
+    END;
+    IF skipped IS NULL THEN
+        -- each touch goes to the next conversion at or after it (touches sort
+        -- before conversions of the same instant), if within the lookback and
+        -- after the previous one; later touches within the lookback before
+        -- as_of form the customer's non-converting path
+        EXECUTE format($q$
+            CREATE TEMP TABLE segment_paths ON COMMIT DROP AS
+            WITH events AS (
+                SELECT t.%1$I::%2$s AS customer, t.%3$I::timestamptz AS at, coalesce(t.%4$I::text, '(unknown)') AS channel,
+                       NULL::int8 AS conversion
+                FROM %5$s AS t
+                WHERE t.%1$I IS NOT NULL AND t.%3$I IS NOT NULL AND t.%3$I::timestamptz <= $1
+                UNION ALL
+                SELECT customer, converted_at, NULL, conversion FROM segment_conversions
+            ), grouped AS (
+                -- from the latest event back, the conversions seen so far: a touch
+                -- and the next conversion after it share the count
+                -- (of conversions at one instant, the first by number takes the touches)
+                SELECT e.*, count(e.conversion) OVER (PARTITION BY e.customer
+                                                      ORDER BY e.at DESC, e.conversion IS NULL, e.conversion DESC
+                                                      ROWS UNBOUNDED PRECEDING) AS g
+                FROM events AS e
+            ), assigned AS (
+                SELECT customer, at, channel, max(conversion) OVER (PARTITION BY customer, g) AS next_conversion
+                FROM grouped
+            )
+            SELECT a.customer, a.next_conversion AS conversion,
+                   array_agg(a.channel ORDER BY a.at, a.channel COLLATE "C") AS channels,
+                   array_agg(a.at ORDER BY a.at, a.channel COLLATE "C") AS touched_at
+            FROM assigned AS a
+            LEFT JOIN segment_conversions AS c ON c.conversion = a.next_conversion
+            WHERE a.channel IS NOT NULL
+              AND (c.conversion IS NULL AND a.at > $1 - $2
+                   OR c.conversion IS NOT NULL AND a.at >= c.converted_at - $2
+                      AND (c.previous_at IS NULL OR a.at > c.previous_at))
+            GROUP BY a.customer, a.next_conversion
+            $q$,
+            s.touch_customer_column, customer_type, s.touch_time_column, s.touch_channel_column, s.touchpoints)
+        USING as_of, s.attribution_lookback;
+        EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
+                       s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
+    END IF;
     ANALYZE segment_paths;
 
     -- per conversion and model, each channel's credit; then per segment type,
@@ -170,9 +195,6 @@ BEGIN
                  ' x.cluster::text FROM segment_paths AS p JOIN segment_conversions AS c USING (conversion)'
                  ' JOIN %s AS x ON x.%I = c.customer', contents, s.customer_column);
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
-    -- touches left out for a NULL customer or time
-    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
-                   s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
     RETURN skipped;
 END $$;
 COMMENT ON FUNCTION segment._attribute(segment.segmentations, regclass, timestamptz, timestamptz) IS
