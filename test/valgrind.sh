@@ -17,7 +17,7 @@ as_server_user initdb -D "$dir/data" -A trust >/dev/null
 	echo "CREATE EXTENSION segment;"
 	# psql meta-commands are not SQL; online_retail needs them to load its file
 	for f in quantile quantile_state rfm_segment reference errors segmentation \
-		kmeans kmeans_align kmeans_step kmeans_report kmeans_errors; do
+		kmeans kmeans_align kmeans_step kmeans_report kmeans_errors attribution attribution_segments; do
 		grep -v '^\\' "$SEGMENT_ROOT/sql/$f.sql"
 	done
 } >"$dir/input.sql"
