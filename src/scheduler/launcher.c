@@ -97,7 +97,7 @@ start_schedulers(List *databases)
 		SchedulerSlot *slot;
 		bool		start = false;
 
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		slot = segment_slot(database, true);
 		if (slot != NULL && (slot->pid == 0 || (slot->pid == -1 && slot->start_deadline <= now)) &&
 			!slot->no_extension && slot->held_until <= now)
@@ -108,20 +108,20 @@ start_schedulers(List *databases)
 			slot->start_deadline = TimestampTzPlusMilliseconds(now, 10 * 1000);
 			start = true;
 		}
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		if (start && !start_scheduler(database))
 		{
 			ereport(LOG,
 					(errmsg("segment launcher: no background worker slot for the scheduler of database %u", database),
 					 errhint("Raise max_worker_processes.")));
-			SpinLockAcquire(&segment_shared->mutex);
+			LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 			slot->pid = 0;
-			SpinLockRelease(&segment_shared->mutex);
+			LWLockRelease(segment_shared->lock);
 			all_started = false;
 		}
 	}
 	/* forget databases that are gone */
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < segment_shared->nslots; i++)
 	{
 		SchedulerSlot *slot = &segment_shared->slots[i];
@@ -129,20 +129,20 @@ start_schedulers(List *databases)
 		if (slot->database != InvalidOid && slot->pid == 0 && !list_member_oid(databases, slot->database))
 			slot->database = InvalidOid;
 	}
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	return all_started;
 }
 
 static void
 launcher_exit(int code, Datum arg)
 {
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	if (segment_shared->launcher_pid == MyProcPid)
 	{
 		segment_shared->launcher_pid = 0;
 		segment_shared->launcher_latch = NULL;
 	}
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 }
 
 void
@@ -156,10 +156,10 @@ segment_launcher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("segment launcher");
 
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	segment_shared->launcher_pid = MyProcPid;
 	segment_shared->launcher_latch = &MyProc->procLatch;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	before_shmem_exit(launcher_exit, (Datum) 0);
 
 	cxt = AllocSetContextCreate(TopMemoryContext, "segment launcher", ALLOCSET_DEFAULT_SIZES);
@@ -173,9 +173,9 @@ segment_launcher_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		segment_shared->rescan = false;
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		if (segment_enabled)
 		{
 			MemoryContext old = MemoryContextSwitchTo(cxt);

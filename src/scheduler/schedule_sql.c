@@ -137,11 +137,11 @@ scheduler_pid(PG_FUNCTION_ARGS)
 
 	if (segment_shared == NULL)
 		PG_RETURN_NULL();
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	slot = segment_slot(MyDatabaseId, false);
 	if (slot != NULL)
 		pid = slot->pid;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (pid <= 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(pid);
@@ -167,10 +167,10 @@ refresh_progress(PG_FUNCTION_ARGS)
 		Datum		values[6];
 		bool		nulls[6] = {false};
 
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		memcpy(&copy, p, offsetof(ProgressSlot, orders_done));
 		copy.orders_estimated = p->orders_estimated;
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		/* the owner's refreshes, seen by the owner and its members */
 		if (copy.pid == 0 || copy.database != MyDatabaseId || !is_member_of_role(GetUserId(), copy.role))
 			continue;

@@ -221,9 +221,9 @@ reap_jobs(TimestampTz now)
 				begin_work();
 			in_work = true;
 			finish_job(r, now);
-			SpinLockAcquire(&segment_shared->mutex);
+			LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 			my_slot->running_jobs--;
-			SpinLockRelease(&segment_shared->mutex);
+			LWLockRelease(segment_shared->lock);
 			pfree(r->handle);
 			pfree(r);
 			running = foreach_delete_current(running, lc);
@@ -339,13 +339,13 @@ run_due_jobs(TimestampTz now)
 		d->skip = find_running(job->segmentation) != NULL;
 		if (!d->skip)
 		{
-			SpinLockAcquire(&segment_shared->mutex);
+			LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 			if (segment_running_jobs() < segment_max_workers)
 			{
 				my_slot->running_jobs++;
 				reserved = true;
 			}
-			SpinLockRelease(&segment_shared->mutex);
+			LWLockRelease(segment_shared->lock);
 			if (!reserved)
 			{
 				/* all busy: it waits its turn (another database may free one) */
@@ -402,9 +402,9 @@ run_due_jobs(TimestampTz now)
 			Oid			types[1] = {INT8OID};
 			Datum		values[1] = {Int64GetDatum(d->run_id)};
 
-			SpinLockAcquire(&segment_shared->mutex);
+			LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 			my_slot->running_jobs--;
-			SpinLockRelease(&segment_shared->mutex);
+			LWLockRelease(segment_shared->lock);
 			begin_work();
 			execute("UPDATE segment.runs SET status = 'failed', finished_at = clock_timestamp(),"
 					" error_message = 'no background worker slot was free to run the refresh (raise max_worker_processes)'"
@@ -473,15 +473,15 @@ leave_without_extension(void)
 {
 	uint64		generation;
 
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	generation = segment_shared->wake_generation;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (extension_present())
 		return;
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	if (segment_shared->wake_generation == generation)
 		my_slot->no_extension = true;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	proc_exit(0);
 }
 
@@ -495,14 +495,14 @@ scheduler_exit(int code, Datum arg)
 		TerminateBackgroundWorker(((RunningJob *) lfirst(lc))->handle);
 	if (my_slot == NULL)
 		return;
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	if (my_slot->pid == MyProcPid)
 	{
 		my_slot->pid = 0;
 		my_slot->latch = NULL;
 		my_slot->running_jobs = 0;
 	}
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 }
 
 void
@@ -518,7 +518,7 @@ segment_scheduler_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
 	pgstat_report_appname("segment scheduler");
 
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	my_slot = segment_slot(database, true);
 	claimed = my_slot != NULL && (my_slot->pid == 0 || my_slot->pid == -1);
 	if (claimed)
@@ -527,7 +527,7 @@ segment_scheduler_main(Datum arg)
 		my_slot->latch = &MyProc->procLatch;
 		my_slot->running_jobs = 0;
 	}
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (!claimed)
 		proc_exit(0);			/* another scheduler serves this database */
 	before_shmem_exit(scheduler_exit, (Datum) 0);

@@ -32,6 +32,7 @@ void
 segment_shmem_request(void)
 {
 	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("segment scheduler", 1);
 }
 
 /* shmem_startup_hook: create or attach. */
@@ -45,7 +46,7 @@ segment_shmem_init(void)
 	if (!found)
 	{
 		memset(segment_shared, 0, shared_size());
-		SpinLockInit(&segment_shared->mutex);
+		segment_shared->lock = &(GetNamedLWLockTranche("segment scheduler"))->lock;
 		segment_shared->nslots = SCHEDULER_SLOTS;
 		for (int i = 0; i < PROGRESS_SLOTS; i++)
 			pg_atomic_init_u64(&segment_shared->progress[i].orders_done, 0);
@@ -97,7 +98,7 @@ segment_wake_launcher(bool at_commit)
 		wake_launcher_at_commit = true;
 		return;
 	}
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	segment_shared->rescan = true;
 	segment_shared->wake_generation++;
 	/* this database may have the extension now: it gets another look */
@@ -108,7 +109,7 @@ segment_wake_launcher(bool at_commit)
 			slot->no_extension = false;
 	}
 	latch = segment_shared->launcher_latch;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -119,11 +120,11 @@ wake_scheduler_now(void)
 	Latch	   *latch = NULL;
 	SchedulerSlot *slot;
 
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	slot = segment_slot(MyDatabaseId, false);
 	if (slot != NULL && slot->pid != 0)
 		latch = slot->latch;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (latch != NULL)
 		SetLatch(latch);
 	else
@@ -171,7 +172,7 @@ progress_begin(const char *segmentation, int64 orders_estimated)
 		return;
 	if (my_progress < 0)
 	{
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		for (int i = 0; i < PROGRESS_SLOTS; i++)
 			if (segment_shared->progress[i].pid == 0)
 			{
@@ -179,21 +180,21 @@ progress_begin(const char *segmentation, int64 orders_estimated)
 				my_progress = i;
 				break;
 			}
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		if (my_progress < 0)
 			return;				/* all taken: this refresh is not shown */
 	}
 	{
 		ProgressSlot *p = &segment_shared->progress[my_progress];
 
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		p->database = MyDatabaseId;
 		p->role = GetUserId();
 		strlcpy(p->segmentation, segmentation, sizeof(p->segmentation));
 		strlcpy(p->phase, "starting", sizeof(p->phase));
 		p->started_at = GetCurrentTimestamp();
 		p->orders_estimated = orders_estimated;
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		pg_atomic_write_u64(&p->orders_done, 0);
 	}
 }
@@ -203,9 +204,9 @@ progress_phase(const char *phase)
 {
 	if (segment_shared == NULL || my_progress < 0)
 		return;
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	strlcpy(segment_shared->progress[my_progress].phase, phase, sizeof(segment_shared->progress[my_progress].phase));
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 }
 
 ProgressSlot *
@@ -221,8 +222,8 @@ progress_end(void)
 {
 	if (segment_shared == NULL || my_progress < 0)
 		return;
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	segment_shared->progress[my_progress].pid = 0;
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	my_progress = -1;
 }

@@ -11,7 +11,7 @@
 #include "datatype/timestamp.h"
 #include "port/atomics.h"
 #include "storage/latch.h"
-#include "storage/spin.h"
+#include "storage/lwlock.h"
 
 #define PROGRESS_SLOTS 64
 #define SCHEDULER_SLOTS 4096		/* databases the launcher can tell apart */
@@ -44,7 +44,7 @@ typedef struct ProgressSlot
 
 typedef struct SegmentShared
 {
-	slock_t		mutex;
+	LWLock	   *lock;			/* guards everything below but the counters */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	bool		rescan;			/* the launcher should look at every database again */
@@ -61,10 +61,10 @@ extern void segment_shmem_init(void);
 extern void segment_register_xact_callback(void);
 extern void segment_install_utility_hook(void);
 
-/* The slot of a database (added if absent and add), or NULL. Caller holds mutex. */
+/* The slot of a database (added if absent and add), or NULL. Caller holds the lock. */
 extern SchedulerSlot *segment_slot(Oid database, bool add);
 
-/* Sum of running_jobs over the schedulers. Caller holds mutex. */
+/* Sum of running_jobs over the schedulers. Caller holds the lock. */
 extern int	segment_running_jobs(void);
 
 /* Wakes the launcher, asking it to look at every database again and to

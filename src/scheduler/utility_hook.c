@@ -34,14 +34,14 @@ stop_scheduler(const char *dbname)
 	/* only for those who may run the command: others would just fail it */
 	if (!OidIsValid(database) || segment_shared == NULL || !database_ownercheck(database, GetUserId()))
 		return;
-	SpinLockAcquire(&segment_shared->mutex);
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	slot = segment_slot(database, true);
 	if (slot != NULL)
 	{
 		slot->held_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HOLD_OFF_MS);
 		pid = slot->pid;
 	}
-	SpinLockRelease(&segment_shared->mutex);
+	LWLockRelease(segment_shared->lock);
 	if (pid <= 0)
 		return;
 	kill(pid, SIGTERM);
@@ -50,9 +50,9 @@ stop_scheduler(const char *dbname)
 	{
 		bool		gone;
 
-		SpinLockAcquire(&segment_shared->mutex);
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		gone = slot->pid != pid;
-		SpinLockRelease(&segment_shared->mutex);
+		LWLockRelease(segment_shared->lock);
 		if (gone)
 			break;
 		CHECK_FOR_INTERRUPTS();
