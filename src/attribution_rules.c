@@ -1,14 +1,15 @@
 /*
- * attribution_rules.c -- segment._rule_based_attribution(): the rule-based
- * models applied to every conversion path of a refresh and summed per
- * segment type, segment, model and channel, in one pass in C.
+ * attribution_rules.c -- segment._attribution_by_segment(): the six models
+ * applied to every path of a refresh and summed per segment type, segment,
+ * model and channel, in one pass in C.
  *
- * The refresh builds the paths in SQL (attribution_views.sql) and hands over
- * a query giving, per converting path: channels text[], touched_at
- * timestamptz[] (in time order), revenue numeric, first_order bool and the
- * customer's rfm, lifecycle and cluster segments.  Each path's credits under
- * the five models are added to a hash table keyed by small integers
- * (interned names), so that nothing per touch goes through SQL.
+ * The refresh builds the paths (attribution_paths.c) and hands over a query
+ * giving each path with its conversion and the customer's segments.  Each
+ * converting path's credits under the five rule-based models are added to
+ * a hash table keyed by small integers (interned names), and every path,
+ * converting or not, to the Markov model of each of the customer's
+ * segments; each segment's conversions with a path are then shared among
+ * channels by the removal effects.  Nothing per touch goes through SQL.
  */
 #include "postgres.h"
 
@@ -26,8 +27,9 @@
 
 #include "attribution.h"
 #include "compat.h"
+#include "markov.h"
 
-PG_FUNCTION_INFO_V1(rule_based_attribution);
+PG_FUNCTION_INFO_V1(attribution_by_segment);
 
 #define SEGMENT_TYPES 3
 #define NAME_BYTES 256
@@ -89,6 +91,41 @@ intern(Names *names, const char *name, int len)
 	return e->id;
 }
 
+/* Per segment type and segment: its Markov model and the conversions it shares. */
+typedef struct SegmentMarkov
+{
+	MarkovBuilder *builder;
+	float8		conversions;	/* its conversions with a path */
+	float8		revenue;
+	float8		first_conversions;
+} SegmentMarkov;
+
+typedef struct MarkovSet
+{
+	SegmentMarkov *by_segment[3];
+	int32		capacity[3];
+} MarkovSet;
+
+static SegmentMarkov *
+segment_markov(MarkovSet *set, int type, int32 segment, MemoryContext cxt)
+{
+	if (segment >= set->capacity[type])
+	{
+		int32		old = set->capacity[type];
+		int32		capacity = Max(64, 2 * segment + 1);
+
+		set->by_segment[type] = old == 0 ?
+			MemoryContextAllocZero(cxt, sizeof(SegmentMarkov) * capacity) :
+			repalloc(set->by_segment[type], sizeof(SegmentMarkov) * capacity);
+		if (old > 0)
+			memset(set->by_segment[type] + old, 0, sizeof(SegmentMarkov) * (capacity - old));
+		set->capacity[type] = capacity;
+	}
+	if (set->by_segment[type][segment].builder == NULL)
+		set->by_segment[type][segment].builder = markov_builder_create(cxt);
+	return &set->by_segment[type][segment];
+}
+
 static void
 names_init(Names *names, const char *what)
 {
@@ -106,12 +143,15 @@ names_init(Names *names, const char *what)
 }
 
 /*
- * segment._rule_based_attribution(paths_query text, half_life interval)
+ * segment._attribution_by_segment(paths_query text, half_life interval)
  *   → SETOF (segment_type text, segment text, model text, channel text,
  *            conversions float8, revenue float8, first_conversions float8)
+ * paths_query gives per path: channels text[], touched_at timestamptz[],
+ * revenue numeric, first_order bool, the rfm, lifecycle and cluster
+ * segments, and converted bool (false: a non-converting path, for Markov).
  */
 Datum
-rule_based_attribution(PG_FUNCTION_ARGS)
+attribution_by_segment(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -130,8 +170,10 @@ rule_based_attribution(PG_FUNCTION_ARGS)
 	float8	   *credits = NULL;
 	int32	   *channel_ids = NULL;
 	TimestampTz *times = NULL;
+	MarkovSet	markov;
 
 	InitMaterializedSRF(fcinfo, 0);
+	memset(&markov, 0, sizeof(markov));
 	names_init(&segments, "segment attribution segments");
 	names_init(&channels, "segment attribution channels");
 	memset(&ctl, 0, sizeof(ctl));
@@ -165,6 +207,7 @@ rule_based_attribution(PG_FUNCTION_ARGS)
 						n_at;
 			float8		revenue;
 			bool		first_order;
+			bool		converted;
 			int32		segment_ids[SEGMENT_TYPES];
 			MemoryContext old;
 
@@ -174,9 +217,13 @@ rule_based_attribution(PG_FUNCTION_ARGS)
 							  TYPALIGN_INT, &names, &name_nulls, &n);
 			deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tuple, desc, 2, &isnull)), TIMESTAMPTZOID,
 							  sizeof(TimestampTz), true, TYPALIGN_DOUBLE, &ats, &at_nulls, &n_at);
-			revenue = SPI_getbinval(tuple, desc, 3, &isnull) == (Datum) 0 && isnull ? 0.0 :
-				DatumGetFloat8(DirectFunctionCall1(numeric_float8, SPI_getbinval(tuple, desc, 3, &isnull)));
-			first_order = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull));
+			converted = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+			{
+				Datum		d = SPI_getbinval(tuple, desc, 3, &isnull);
+
+				revenue = isnull ? 0.0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+			}
+			first_order = DatumGetBool(SPI_getbinval(tuple, desc, 4, &isnull)) && !isnull;
 			for (int t = 0; t < SEGMENT_TYPES; t++)
 			{
 				Datum		d = SPI_getbinval(tuple, desc, 5 + t, &isnull);
@@ -203,6 +250,27 @@ rule_based_attribution(PG_FUNCTION_ARGS)
 
 				channel_ids[i] = intern(&channels, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 				times[i] = DatumGetTimestampTz(ats[i]);
+			}
+			/* the Markov model of each of the customer's segments */
+			for (int t = 0; t < SEGMENT_TYPES; t++)
+			{
+				SegmentMarkov *sm;
+
+				if (segment_ids[t] < 0)
+					continue;
+				sm = segment_markov(&markov, t, segment_ids[t], caller);
+				markov_builder_add(sm->builder, channel_ids, (const char *const *) channels.by_id, n, converted);
+				if (converted)
+				{
+					sm->conversions += 1.0;
+					sm->revenue += revenue;
+					sm->first_conversions += first_order ? 1.0 : 0.0;
+				}
+			}
+			if (!converted)
+			{
+				MemoryContextReset(row_cxt);
+				continue;
 			}
 			for (int m = 0; m < CREDIT_MODELS; m++)
 			{
@@ -254,5 +322,34 @@ rule_based_attribution(PG_FUNCTION_ARGS)
 		values[6] = Float8GetDatum(sum->first_conversions);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	/* markov: each segment's conversions with a path, shared by removal effects */
+	for (int t = 0; t < SEGMENT_TYPES; t++)
+		for (int32 seg = 0; seg < markov.capacity[t]; seg++)
+		{
+			SegmentMarkov *sm = &markov.by_segment[t][seg];
+			const char **names;
+			float8	   *shares;
+			int32		n;
+
+			if (sm->builder == NULL || sm->conversions == 0)
+				continue;
+			n = markov_builder_shares(sm->builder, &names, &shares);
+			for (int32 c = 0; c < n; c++)
+			{
+				Datum		values[7];
+				bool		nulls[7] = {false};
+
+				if (!(shares[c] > 0))
+					continue;
+				values[0] = CStringGetTextDatum(segment_type_names[t]);
+				values[1] = CStringGetTextDatum(segments.by_id[seg]);
+				values[2] = CStringGetTextDatum("markov");
+				values[3] = CStringGetTextDatum(names[c]);
+				values[4] = Float8GetDatum(sm->conversions * shares[c]);
+				values[5] = Float8GetDatum(sm->revenue * shares[c]);
+				values[6] = Float8GetDatum(sm->first_conversions * shares[c]);
+				tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			}
+		}
 	return (Datum) 0;
 }

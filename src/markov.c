@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 
 #include "compat.h"
+#include "markov.h"
 #include "segment.h"
 #include "textio.h"
 
@@ -479,21 +480,19 @@ invert(float8 *a, int32 m)
  * (removal effects normalized to sum to 1).  Shares are NULL when the
  * model has no conversion.
  */
-Datum
-markov_removal_effects(PG_FUNCTION_ARGS)
+/*
+ * The removal effect of each channel of m into effect[]; false when nothing
+ * converts (the effects are then undefined).
+ */
+static bool
+removal_effects(const MarkovModel *m, float8 *effect)
 {
-	MarkovModel *m = (MarkovModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	int32		n = m->nchannels;
 	int32		t = n + 1;		/* transient states: start, channels */
 	float8	   *a = palloc0(sizeof(float8) * t * t);
 	float8	   *r = palloc0(sizeof(float8) * t);
 	float8	   *x = palloc0(sizeof(float8) * t);
-	float8	   *effect = palloc0(sizeof(float8) * Max(n, 1));
-	float8		total = 0.0;
-	const char **names = model_names(m);
 
-	InitMaterializedSRF(fcinfo, 0);
 	/* I - Q, and r */
 	for (int32 i = 0; i < t; i++)
 	{
@@ -520,8 +519,34 @@ markov_removal_effects(PG_FUNCTION_ARGS)
 			a[(Size) 0 * t + s] / a[(Size) s * t + s] * x[s] / x[0] : 0.0;
 		/* rounding can leave -0 or 1 + epsilon */
 		effect[c] = Min(Max(effect[c], 0.0), 1.0);
-		total += effect[c];
 	}
+	pfree(a);
+	pfree(r);
+	return x[0] > 0;
+}
+
+/*
+ * segment.markov_removal_effects(model) → TABLE(channel text,
+ * removal_effect float8, share float8): per channel, the share of
+ * conversions lost without it, and its share of the attribution
+ * (removal effects normalized to sum to 1).  Shares are NULL when the
+ * model has no conversion.
+ */
+Datum
+markov_removal_effects(PG_FUNCTION_ARGS)
+{
+	MarkovModel *m = (MarkovModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int32		n = m->nchannels;
+	float8	   *effect = palloc0(sizeof(float8) * Max(n, 1));
+	float8		total = 0.0;
+	const char **names = model_names(m);
+	bool		converts;
+
+	InitMaterializedSRF(fcinfo, 0);
+	converts = removal_effects(m, effect);
+	for (int32 c = 0; c < n; c++)
+		total += effect[c];
 	for (int32 c = 0; c < n; c++)
 	{
 		Datum		values[3];
@@ -530,9 +555,99 @@ markov_removal_effects(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(names[c]);
 		values[1] = Float8GetDatum(effect[c]);
 		values[2] = Float8GetDatum(total > 0 ? effect[c] / total : 0.0);
-		nulls[1] = nulls[2] = !(x[0] > 0);
+		nulls[1] = nulls[2] = !converts;
 		nulls[2] |= !(total > 0);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/* Building a model in C (the refresh's attribution) ------------------------ */
+
+MarkovBuilder *
+markov_builder_create(MemoryContext cxt)
+{
+	MarkovBuilder *b = MemoryContextAllocZero(cxt, sizeof(MarkovBuilder));
+
+	b->cxt = cxt;
+	b->model = model_create(0, 0, cxt);
+	b->capacity = 64;
+	b->index_of = MemoryContextAlloc(cxt, sizeof(int32) * b->capacity);
+	memset(b->index_of, -1, sizeof(int32) * b->capacity);
+	return b;
+}
+
+/* The model's index of the caller's channel id, adding the channel when new. */
+static int32
+builder_index(MarkovBuilder *b, int32 id, const char *name)
+{
+	if (id >= b->capacity)
+	{
+		int32		old = b->capacity;
+
+		while (b->capacity <= id)
+			b->capacity *= 2;
+		b->index_of = repalloc(b->index_of, sizeof(int32) * b->capacity);
+		memset(b->index_of + old, -1, sizeof(int32) * (b->capacity - old));
+	}
+	if (b->index_of[id] < 0)
+	{
+		MarkovModel *grown;
+
+		check_name(name);
+		grown = model_add_channel(b->model, name, b->cxt);
+		pfree(b->model);
+		b->model = grown;
+		b->index_of[id] = grown->nchannels - 1;
+	}
+	return b->index_of[id];
+}
+
+void
+markov_builder_add(MarkovBuilder *b, const int32 *ids, const char *const *names, int n, bool converted)
+{
+	int32		row = 0;
+	int32		previous = -1;
+	int			steps = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int32		c = builder_index(b, ids[i], names[ids[i]]);
+
+		if (c == previous)
+			continue;
+		count_transition(b->model, row, c);
+		row = c + 1;
+		previous = c;
+		steps++;
+	}
+	if (steps == 0)
+		return;
+	if (converted)
+	{
+		count_transition(b->model, row, CONVERSION_COL(b->model));
+		b->model->conversions += 1.0;
+	}
+	else
+		count_transition(b->model, row, NULL_COL(b->model));
+	b->model->paths += 1.0;
+}
+
+int32
+markov_builder_shares(MarkovBuilder *b, const char ***channels, float8 **shares)
+{
+	int32		n = b->model->nchannels;
+	float8		total = 0.0;
+
+	*channels = model_names(b->model);
+	*shares = palloc0(sizeof(float8) * Max(n, 1));
+	if (n == 0 || !removal_effects(b->model, *shares))
+		return 0;
+	for (int32 c = 0; c < n; c++)
+		total += (*shares)[c];
+	if (!(total > 0))
+		return 0;
+	for (int32 c = 0; c < n; c++)
+		(*shares)[c] /= total;
+	return n;
 }

@@ -20,14 +20,14 @@ CREATE FUNCTION segment._build_paths(touchpoints regclass, customer_column name,
 COMMENT ON FUNCTION segment._build_paths(regclass, name, name, name, regclass, regclass, timestamptz, interval) IS
     'Internal: writes the conversion and non-converting paths of a refresh''s attribution into the paths table from one scan of the touchpoints; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
 
-CREATE FUNCTION segment._rule_based_attribution(paths_query text, half_life interval,
+CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
     OUT conversions float8, OUT revenue float8, OUT first_conversions float8)
     RETURNS SETOF record
-    AS 'MODULE_PATHNAME', 'rule_based_attribution'
+    AS 'MODULE_PATHNAME', 'attribution_by_segment'
     LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION segment._rule_based_attribution(text, interval) IS
-    'Internal: the five rule-based models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments), summed per segment type, segment, model and channel.';
+COMMENT ON FUNCTION segment._attribution_by_segment(text, interval) IS
+    'Internal: the six attribution models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments, converted), summed per segment type, segment, model and channel; the Markov model fitted per segment.';
 
 -- The attribution rows of a refresh: computed from the sources and the new
 -- contents (customer -> segments), written into segment.attributions.
@@ -132,10 +132,10 @@ BEGIN
             CROSS JOIN LATERAL (VALUES ('rfm', x.rfm_segment), ('lifecycle', x.lifecycle_segment),
                                        ('cluster', x.cluster::text)) AS g(segment_type, segment)
             WHERE g.segment IS NOT NULL
-        ), rule_based AS (
-            -- the five rule-based models over every path, summed in C
+        ), attributed AS (
+            -- the six models over every path, summed in C
             SELECT r.segment_type, r.segment, r.model, r.channel, r.conversions, r.revenue, r.first_conversions
-            FROM segment._rule_based_attribution($4, $1) AS r
+            FROM segment._attribution_by_segment($4, $1) AS r
             UNION ALL
             -- conversions without a touch, under every model
             SELECT g.segment_type, g.segment, m.model, '(none)', count(*), sum(g.revenue),
@@ -144,34 +144,6 @@ BEGIN
             CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay', 'markov']) AS m(model)
             WHERE NOT EXISTS (SELECT 1 FROM segment_paths AS p WHERE p.conversion = g.conversion)
             GROUP BY 1, 2, 3
-        ), markov_paths AS (
-            SELECT g.segment_type, g.segment, p.channels, p.conversion IS NOT NULL AS converted
-            FROM segment_paths AS p
-            JOIN %1$s AS x ON x.%2$I = p.customer
-            CROSS JOIN LATERAL (VALUES ('rfm', x.rfm_segment), ('lifecycle', x.lifecycle_segment),
-                                       ('cluster', x.cluster::text)) AS g(segment_type, segment)
-            WHERE g.segment IS NOT NULL
-        ), markov_models AS (
-            SELECT segment_type, segment, segment.markov_fit(channels, converted) AS model
-            FROM markov_paths GROUP BY 1, 2
-        ), touched AS (
-            -- each segment's conversions with a path: what the Markov shares divide
-            SELECT g.segment_type, g.segment, count(*) AS conversions, sum(g.revenue) AS revenue,
-                   count(*) FILTER (WHERE g.first_order) AS first_conversions
-            FROM segments AS g
-            WHERE EXISTS (SELECT 1 FROM segment_paths AS p WHERE p.conversion = g.conversion)
-            GROUP BY 1, 2
-        ), markov AS (
-            SELECT t.segment_type, t.segment, 'markov' AS model, e.channel, t.conversions * e.share AS conversions,
-                   t.revenue * e.share::numeric AS revenue, t.first_conversions * e.share AS first_conversions
-            FROM touched AS t
-            JOIN markov_models AS mm USING (segment_type, segment)
-            CROSS JOIN LATERAL segment.markov_removal_effects(mm.model) AS e
-            WHERE e.share > 0
-        ), attributed AS (
-            SELECT * FROM rule_based
-            UNION ALL
-            SELECT * FROM markov
         ), spend AS (
             SELECT %3$s AS channel, sum(%4$s)::numeric AS spend
             FROM %5$s
@@ -192,8 +164,9 @@ BEGIN
                          s.spend_day_column, as_of, lower) END)
     USING s.half_life, s.name, refreshed,
           format('SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,'
-                 ' x.cluster::text FROM segment_paths AS p JOIN segment_conversions AS c USING (conversion)'
-                 ' JOIN %s AS x ON x.%I = c.customer', contents, s.customer_column);
+                 ' x.cluster::text, p.conversion IS NOT NULL FROM segment_paths AS p'
+                 ' LEFT JOIN segment_conversions AS c USING (conversion) JOIN %s AS x ON x.%I = p.customer',
+                 contents, s.customer_column);
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     RETURN skipped;
 END $$;
