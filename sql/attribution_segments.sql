@@ -37,6 +37,17 @@ SELECT segment, channel, round(conversions::numeric, 4) AS conversions, round(re
 FROM segment.attribution_by_segment
 WHERE segmentation = 'att' AND segment_type = 'lifecycle' AND model = 'position_based' ORDER BY 1, 2;
 
+-- duplicate touches (one customer, one instant, one channel, twice) are two touches:
+-- linear gives the channel both halves, the Markov model collapses the repeat
+CREATE TABLE att.dup_orders AS SELECT 9 AS order_id, 9 AS customer_id, timestamptz '2026-01-05' AS ordered_at, 80.00 AS amount;
+CREATE TABLE att.dup_touches AS
+SELECT 9 AS customer_id, timestamptz '2026-01-04' AS touched_at, 'email' AS channel FROM generate_series(1, 2);
+SELECT segment.create_segmentation('attdup', 'att.dup_orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', clusters => 0, as_of => '2026-01-10',
+    touchpoints => 'att.dup_touches', touch_time_column => 'touched_at') AS customers;
+SELECT model, channel, conversions, revenue FROM segment.attribution_by_segment
+WHERE segmentation = 'attdup' AND segment_type = 'lifecycle' ORDER BY 1, 2;
+
 -- touchpoints behind a view take the SQL path to the same rows
 CREATE VIEW att.touches_view AS SELECT * FROM att.touches;
 SELECT segment.create_segmentation('attview', 'att.orders', 'customer_id', 'ordered_at', 'amount',
