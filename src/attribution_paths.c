@@ -26,7 +26,6 @@
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -35,11 +34,11 @@
 #include "utils/timestamp.h"
 
 #include "facts.h"
+#include "interner.h"
 #include "row_writer.h"
 
 PG_FUNCTION_INFO_V1(build_paths);
 
-#define CHANNEL_BYTES 256
 #define UNKNOWN_CHANNEL "(unknown)"
 
 typedef struct Touch
@@ -57,21 +56,13 @@ typedef struct Conversion
 	TimestampTz previous;		/* DT_NOBEGIN: none */
 } Conversion;
 
-typedef struct ChannelName
-{
-	char		name[CHANNEL_BYTES];
-	int32		id;
-} ChannelName;
-
 typedef struct Builder
 {
 	FactsTable	customers;		/* customer -> dense number (entry id) */
 	Datum	   *keys;			/* dense number -> customer key */
 	int64		nkeys;
-	HTAB	   *channel_ids;
-	Datum	   *channels;		/* interned channel -> text datum */
-	int32		nchannels;
-	int32		channels_capacity;
+	Interner	channels;
+	Datum	   *channel_texts;	/* channel number -> text, once all are known */
 } Builder;
 
 static int32
@@ -89,29 +80,6 @@ customer_number(Builder *b, Datum key)
 	return (int32) e->id;
 }
 
-static int32
-channel_number(Builder *b, const char *name, int len)
-{
-	char		key[CHANNEL_BYTES];
-	ChannelName *e;
-	bool		found;
-
-	memset(key, 0, sizeof(key));
-	memcpy(key, name, Min(len, CHANNEL_BYTES - 1));
-	e = hash_search(b->channel_ids, key, HASH_ENTER, &found);
-	if (!found)
-	{
-		if (b->nchannels == b->channels_capacity)
-		{
-			b->channels_capacity *= 2;
-			b->channels = repalloc(b->channels, sizeof(Datum) * b->channels_capacity);
-		}
-		e->id = b->nchannels;
-		b->channels[b->nchannels++] = PointerGetDatum(cstring_to_text(key));
-	}
-	return e->id;
-}
-
 static void
 not_supported(const char *why)
 {
@@ -123,7 +91,7 @@ not_supported(const char *why)
 }
 
 /* the channel names, for cmp_touch (qsort passes no context) */
-static const Datum *sort_channels;
+static char *const *sort_names;
 
 /* by customer, time, then channel name (bytewise), so that ties are stable */
 static int
@@ -138,16 +106,7 @@ cmp_touch(const void *a, const void *b)
 		return x->at < y->at ? -1 : 1;
 	if (x->channel == y->channel)
 		return 0;
-	else
-	{
-		text	   *tx = (text *) DatumGetPointer(sort_channels[x->channel]);
-		text	   *ty = (text *) DatumGetPointer(sort_channels[y->channel]);
-		int			lx = VARSIZE(tx) - VARHDRSZ;
-		int			ly = VARSIZE(ty) - VARHDRSZ;
-		int			r = memcmp(VARDATA(tx), VARDATA(ty), Min(lx, ly));
-
-		return r != 0 ? r : lx - ly;
-	}
+	return strcmp(sort_names[x->channel], sort_names[y->channel]);
 }
 
 static int
@@ -187,7 +146,7 @@ write_path(RowWriter *w, Builder *b, int32 customer, const Conversion *c, const 
 
 	for (int i = 0; i < n; i++)
 	{
-		names[i] = b->channels[touches[i].channel];
+		names[i] = b->channel_texts[touches[i].channel];
 		times[i] = TimestampTzGetDatum(touches[i].at);
 	}
 	slot->tts_values[0] = facts_output_key(&b->customers, b->keys[customer]);
@@ -217,7 +176,6 @@ build_paths(PG_FUNCTION_ARGS)
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(6);
 	Interval   *lookback = PG_GETARG_INTERVAL_P(7);
 	Builder		b;
-	HASHCTL		ctl;
 	Relation	rel;
 	AttrNumber	customer_att,
 				time_att,
@@ -250,14 +208,7 @@ build_paths(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 	b.keys = NULL;
 	b.nkeys = 0;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = CHANNEL_BYTES;
-	ctl.entrysize = sizeof(ChannelName);
-	ctl.hcxt = CurrentMemoryContext;
-	b.channel_ids = hash_create("segment path channels", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	b.channels_capacity = 64;
-	b.nchannels = 0;
-	b.channels = palloc(sizeof(Datum) * b.channels_capacity);
+	interner_init(&b.channels, "segment path channels");
 
 	/* the conversions */
 	rel = relation_open(conversions_relid, AccessShareLock);
@@ -329,19 +280,19 @@ build_paths(PG_FUNCTION_ARGS)
 		if (at > as_of)
 			continue;
 		if (nulls[channel_att - 1])
-			channel = channel_number(&b, UNKNOWN_CHANNEL, strlen(UNKNOWN_CHANNEL));
+			channel = interner_id(&b.channels, UNKNOWN_CHANNEL, strlen(UNKNOWN_CHANNEL));
 		else if (channel_type == TEXTOID || channel_type == VARCHAROID)
 		{
 			text	   *t = DatumGetTextPP(values[channel_att - 1]);
 
-			channel = channel_number(&b, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+			channel = interner_id(&b.channels, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
 		}
 		else
 		{
 			MemoryContext old = MemoryContextSwitchTo(row_cxt);
 			char	   *s = OidOutputFunctionCall(channel_output, values[channel_att - 1]);
 
-			channel = channel_number(&b, s, strlen(s));
+			channel = interner_id(&b.channels, s, strlen(s));
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(row_cxt);
 		}
@@ -361,7 +312,10 @@ build_paths(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 
 	CHECK_FOR_INTERRUPTS();
-	sort_channels = b.channels;
+	b.channel_texts = palloc(sizeof(Datum) * Max(b.channels.count, 1));
+	for (int32 i = 0; i < b.channels.count; i++)
+		b.channel_texts[i] = PointerGetDatum(cstring_to_text(b.channels.names[i]));
+	sort_names = b.channels.names;
 	qsort(touches, ntouches, sizeof(Touch), cmp_touch);
 	qsort(conversions, nconversions, sizeof(Conversion), cmp_conversion);
 

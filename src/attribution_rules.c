@@ -27,22 +27,16 @@
 
 #include "attribution.h"
 #include "compat.h"
+#include "interner.h"
 #include "markov.h"
 
 PG_FUNCTION_INFO_V1(attribution_by_segment);
 
 #define SEGMENT_TYPES 3
-#define NAME_BYTES 256
 
 static const char *const segment_type_names[SEGMENT_TYPES] = {"rfm", "lifecycle", "cluster"};
 
 /* Interned strings: segment and channel names. */
-typedef struct NameEntry
-{
-	char		name[NAME_BYTES];
-	int32		id;
-} NameEntry;
-
 typedef struct CreditKey
 {
 	int32		type;
@@ -58,38 +52,6 @@ typedef struct CreditSum
 	float8		revenue;
 	float8		first_conversions;
 } CreditSum;
-
-typedef struct Names
-{
-	MemoryContext cxt;
-	HTAB	   *table;
-	char	  **by_id;
-	int32		count;
-	int32		capacity;
-} Names;
-
-static int32
-intern(Names *names, const char *name, int len)
-{
-	char		key[NAME_BYTES];
-	NameEntry  *e;
-	bool		found;
-
-	memset(key, 0, sizeof(key));
-	memcpy(key, name, Min(len, NAME_BYTES - 1));
-	e = hash_search(names->table, key, HASH_ENTER, &found);
-	if (!found)
-	{
-		if (names->count == names->capacity)
-		{
-			names->capacity *= 2;
-			names->by_id = repalloc(names->by_id, sizeof(char *) * names->capacity);
-		}
-		e->id = names->count;
-		names->by_id[names->count++] = MemoryContextStrdup(names->cxt, key);
-	}
-	return e->id;
-}
 
 /* Per segment type and segment: its Markov model and the conversions it shares. */
 typedef struct SegmentMarkov
@@ -126,22 +88,6 @@ segment_markov(MarkovSet *set, int type, int32 segment, MemoryContext cxt)
 	return &set->by_segment[type][segment];
 }
 
-static void
-names_init(Names *names, const char *what)
-{
-	HASHCTL		ctl;
-
-	names->cxt = CurrentMemoryContext;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = NAME_BYTES;
-	ctl.entrysize = sizeof(NameEntry);
-	ctl.hcxt = CurrentMemoryContext;
-	names->table = hash_create(what, 256, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	names->capacity = 64;
-	names->count = 0;
-	names->by_id = palloc(sizeof(char *) * names->capacity);
-}
-
 /*
  * segment._attribution_by_segment(paths_query text, half_life interval)
  *   → SETOF (segment_type text, segment text, model text, channel text,
@@ -158,8 +104,8 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 	float8		half_life = half_life_seconds(PG_GETARG_INTERVAL_P(1));
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext row_cxt;
-	Names		segments;
-	Names		channels;
+	Interner	segments;
+	Interner	channels;
 	HTAB	   *sums;
 	HASHCTL		ctl;
 	SPIPlanPtr	plan;
@@ -174,8 +120,8 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	memset(&markov, 0, sizeof(markov));
-	names_init(&segments, "segment attribution segments");
-	names_init(&channels, "segment attribution channels");
+	interner_init(&segments, "segment attribution segments");
+	interner_init(&channels, "segment attribution channels");
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CreditKey);
 	ctl.entrysize = sizeof(CreditSum);
@@ -229,7 +175,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 				Datum		d = SPI_getbinval(tuple, desc, 5 + t, &isnull);
 
 				segment_ids[t] = isnull ? -1 :
-					intern(&segments, VARDATA_ANY(DatumGetTextPP(d)), VARSIZE_ANY_EXHDR(DatumGetTextPP(d)));
+					interner_id(&segments, VARDATA_ANY(DatumGetTextPP(d)), VARSIZE_ANY_EXHDR(DatumGetTextPP(d)));
 			}
 			MemoryContextSwitchTo(old);
 			if (n == 0 || n != n_at)
@@ -248,7 +194,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 			{
 				text	   *name = DatumGetTextPP(names[i]);
 
-				channel_ids[i] = intern(&channels, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+				channel_ids[i] = interner_id(&channels, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
 				times[i] = DatumGetTimestampTz(ats[i]);
 			}
 			/* the Markov model of each of the customer's segments */
@@ -259,7 +205,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 				if (segment_ids[t] < 0)
 					continue;
 				sm = segment_markov(&markov, t, segment_ids[t], caller);
-				markov_builder_add(sm->builder, channel_ids, (const char *const *) channels.by_id, n, converted);
+				markov_builder_add(sm->builder, channel_ids, (const char *const *) channels.names, n, converted);
 				if (converted)
 				{
 					sm->conversions += 1.0;
@@ -314,9 +260,9 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 		bool		nulls[7] = {false};
 
 		values[0] = CStringGetTextDatum(segment_type_names[sum->key.type]);
-		values[1] = CStringGetTextDatum(segments.by_id[sum->key.segment]);
+		values[1] = CStringGetTextDatum(segments.names[sum->key.segment]);
 		values[2] = CStringGetTextDatum(credit_model_names[sum->key.model]);
-		values[3] = CStringGetTextDatum(channels.by_id[sum->key.channel]);
+		values[3] = CStringGetTextDatum(channels.names[sum->key.channel]);
 		values[4] = Float8GetDatum(sum->conversions);
 		values[5] = Float8GetDatum(sum->revenue);
 		values[6] = Float8GetDatum(sum->first_conversions);
@@ -342,7 +288,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 				if (!(shares[c] > 0))
 					continue;
 				values[0] = CStringGetTextDatum(segment_type_names[t]);
-				values[1] = CStringGetTextDatum(segments.by_id[seg]);
+				values[1] = CStringGetTextDatum(segments.names[seg]);
 				values[2] = CStringGetTextDatum("markov");
 				values[3] = CStringGetTextDatum(names[c]);
 				values[4] = Float8GetDatum(sm->conversions * shares[c]);

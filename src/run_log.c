@@ -27,6 +27,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "segment.h"
+
 PG_FUNCTION_INFO_V1(log_run);
 PGDLLEXPORT void segment_run_log_main(Datum arg);
 
@@ -85,14 +87,7 @@ log_run(PG_FUNCTION_ARGS)
 		request->message[len] = '\0';
 	}
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_run_log_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "segment run log writer");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "segment run log writer");
+	segment_worker_init(&worker, "segment_run_log_main", "segment run log writer");
 	worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	worker.bgw_notify_pid = MyProcPid;
 

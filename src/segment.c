@@ -59,20 +59,26 @@ shmem_startup(void)
 	segment_shmem_init();
 }
 
+void
+segment_worker_init(BackgroundWorker *worker, const char *function, const char *type)
+{
+	memset(worker, 0, sizeof(BackgroundWorker));
+	worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(worker->bgw_library_name, BGW_MAXLEN, "segment");
+	snprintf(worker->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
+}
+
 static void
 register_launcher(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	/* never on a standby: everything starts once recovery is over */
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	segment_worker_init(&worker, "segment_launcher_main", "segment launcher");
 	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "segment launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "segment launcher");
 	RegisterBackgroundWorker(&worker);
 }
 

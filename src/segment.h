@@ -28,6 +28,14 @@ extern int	segment_naptime_s;
  * only safe inside an aggregate: error out otherwise, telling the user what
  * to call instead.
  */
+/*
+ * A background worker of this library connected to a database, started
+ * once recovery is over (never on a standby), not restarted; named after its
+ * type.  Callers set what differs (name, restart, argument, notify pid).
+ */
+struct BackgroundWorker;
+extern void segment_worker_init(struct BackgroundWorker *worker, const char *function, const char *type);
+
 extern void segment_require_aggregate(FunctionCallInfo fcinfo, const char *what,
 									  const char *detail, const char *aggregate_call);
 

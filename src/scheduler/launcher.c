@@ -67,16 +67,9 @@ start_scheduler(Oid database)
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_scheduler_main");
+	segment_worker_init(&worker, "segment_scheduler_main", "segment scheduler");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "segment scheduler (database %u)", database);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "segment scheduler");
 	worker.bgw_main_arg = ObjectIdGetDatum(database);
-	worker.bgw_notify_pid = 0;
 	return RegisterDynamicBackgroundWorker(&worker, &handle);
 }
 

@@ -126,14 +126,8 @@ start_job(const Job *job, int64 run_id, BackgroundWorkerHandle **handle)
 	BackgroundWorker worker;
 	JobRequest *request = (JobRequest *) worker.bgw_extra;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "segment");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "segment_job_main");
+	segment_worker_init(&worker, "segment_job_main", "segment refresh");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "segment refresh %s", job->segmentation);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "segment refresh");
 	worker.bgw_notify_pid = MyProcPid;
 	request->database = MyDatabaseId;
 	request->owner = job->owner;

@@ -1,0 +1,53 @@
+/*
+ * interner.c -- strings numbered in the order first seen (see interner.h).
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "interner.h"
+
+typedef struct InternedName
+{
+	char		name[INTERNED_BYTES];
+	int32		id;
+} InternedName;
+
+void
+interner_init(Interner *in, const char *what)
+{
+	HASHCTL		ctl;
+
+	in->cxt = CurrentMemoryContext;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = INTERNED_BYTES;
+	ctl.entrysize = sizeof(InternedName);
+	ctl.hcxt = CurrentMemoryContext;
+	in->table = hash_create(what, 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	in->capacity = 64;
+	in->count = 0;
+	in->names = palloc(sizeof(char *) * in->capacity);
+}
+
+int32
+interner_id(Interner *in, const char *name, int len)
+{
+	char		key[INTERNED_BYTES];
+	InternedName *e;
+	bool		found;
+
+	memset(key, 0, sizeof(key));
+	memcpy(key, name, Min(len, INTERNED_BYTES - 1));
+	e = hash_search(in->table, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		if (in->count == in->capacity)
+		{
+			in->capacity *= 2;
+			in->names = repalloc(in->names, sizeof(char *) * in->capacity);
+		}
+		e->id = in->count;
+		in->names[in->count++] = MemoryContextStrdup(in->cxt, key);
+	}
+	return e->id;
+}
