@@ -16,7 +16,7 @@ OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
        src/row_writer.o src/segment_build.o \
        src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o \
        src/scheduler/scheduler.o src/scheduler/job.o src/scheduler/utility_hook.o \
-       src/scheduler/schedule_sql.o src/interner.o src/attribution_credits.o src/attribution_rules.o src/attribution_paths.o src/markov.o
+       src/scheduler/schedule_sql.o src/interner.o src/attribution_credits.o src/attribution_sums.o src/attribution_query.o src/attribution_scan.o src/markov.o
 
 # The install script is assembled from one file per concern, in this order.
 SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \

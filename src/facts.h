@@ -16,6 +16,7 @@
 
 #include "datatype/timestamp.h"
 #include "fmgr.h"
+#include "utils/relcache.h"
 
 #ifdef HAVE_INT128
 typedef int128 ScaledMoney;
@@ -127,6 +128,11 @@ extern void facts_read_extras(FactsTable *facts, Oid relid);
 
 /* a timestamptz, timestamp or date as timestamptz */
 extern TimestampTz to_timestamptz(Datum d, Oid type);
+
+/* facts_scan.c, also for the attribution's scan (attribution_scan.c) */
+extern Relation scan_open(Oid relid);
+extern const char *scan_refusal(Relation rel);
+extern AttrNumber scan_column_number(Relation rel, const char *column, Oid *type);
 
 /* facts_scan.c: ERRCODE_FEATURE_NOT_SUPPORTED or ERRCODE_PROGRAM_LIMIT_EXCEEDED
  * when the SQL path must be used */

@@ -100,8 +100,8 @@ to_timestamptz(Datum d, Oid type)
 	}
 }
 
-static AttrNumber
-column_number(Relation rel, const char *column, Oid *type)
+AttrNumber
+scan_column_number(Relation rel, const char *column, Oid *type)
 {
 	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
 
@@ -114,6 +114,33 @@ column_number(Relation rel, const char *column, Oid *type)
 				 errhint("Drop the segmentation and create it again with the current column names.")));
 	*type = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
 	return attnum;
+}
+
+/*
+ * Opens a relation to scan its heap, with the caller's SELECT privilege
+ * checked.  scan_refusal() says why its heap is not what a query would see,
+ * or NULL.
+ */
+Relation
+scan_open(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	return rel;
+}
+
+const char *
+scan_refusal(Relation rel)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
+		return "views, partitioned or foreign tables";
+	/* a scan of the heap would see neither children nor row-level security */
+	if (rel->rd_rel->relhassubclass || check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_NONE ||
+		!RelationIsPopulated(rel))
+		return "tables with inheritance children, row-level security or no data yet";
+	return NULL;
 }
 
 static void
@@ -529,22 +556,16 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 	if (!segment_fast_scan)
 		not_supported("anything while segment.fast_scan is off");
 
-	rel = relation_open(relid, AccessShareLock);
-	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
-		not_supported("views, partitioned or foreign tables");
-	/* a scan of the heap would see neither children nor row-level security */
-	if (rel->rd_rel->relhassubclass || check_enable_rls(relid, InvalidOid, true) != RLS_NONE ||
-		!RelationIsPopulated(rel))
-		not_supported("tables with inheritance children, row-level security or no data yet");
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	rel = scan_open(relid);
+	if (scan_refusal(rel) != NULL)
+		not_supported(scan_refusal(rel));
 	memset(&spec, 0, sizeof(spec));
 	spec.relid = relid;
-	spec.customer_att = column_number(rel, customer_column, &customer_type);
-	spec.time_att = column_number(rel, time_column, &spec.time_type);
-	spec.amount_att = column_number(rel, amount_column, &spec.amount_type);
+	spec.customer_att = scan_column_number(rel, customer_column, &customer_type);
+	spec.time_att = scan_column_number(rel, time_column, &spec.time_type);
+	spec.amount_att = scan_column_number(rel, amount_column, &spec.amount_type);
 	if (order_id_column != NULL)
-		spec.order_att = column_number(rel, order_id_column, &spec.order_type);
+		spec.order_att = scan_column_number(rel, order_id_column, &spec.order_type);
 	spec.last_att = Max(Max(spec.customer_att, spec.time_att), Max(spec.amount_att, spec.order_att));
 	spec.customer_type = facts->customer_type;
 	spec.collation = facts->ops.collation;

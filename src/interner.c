@@ -13,6 +13,8 @@ typedef struct InternedName
 	int32		id;
 } InternedName;
 
+#define FEW_NAMES 16
+
 void
 interner_init(Interner *in, const char *what)
 {
@@ -27,6 +29,7 @@ interner_init(Interner *in, const char *what)
 	in->capacity = 64;
 	in->count = 0;
 	in->names = palloc(sizeof(char *) * in->capacity);
+	in->lengths = palloc(sizeof(int32) * in->capacity);
 }
 
 int32
@@ -36,8 +39,15 @@ interner_id(Interner *in, const char *name, int len)
 	InternedName *e;
 	bool		found;
 
+	len = Min(len, INTERNED_BYTES - 1);
+	/* a few names (channels, segments) are the common case: compare them
+	 * directly rather than pad and hash the key */
+	if (in->count <= FEW_NAMES)
+		for (int32 i = 0; i < in->count; i++)
+			if (in->lengths[i] == len && memcmp(in->names[i], name, len) == 0)
+				return i;
 	memset(key, 0, sizeof(key));
-	memcpy(key, name, Min(len, INTERNED_BYTES - 1));
+	memcpy(key, name, len);
 	e = hash_search(in->table, key, HASH_ENTER, &found);
 	if (!found)
 	{
@@ -45,8 +55,10 @@ interner_id(Interner *in, const char *name, int len)
 		{
 			in->capacity *= 2;
 			in->names = repalloc(in->names, sizeof(char *) * in->capacity);
+			in->lengths = repalloc(in->lengths, sizeof(int32) * in->capacity);
 		}
 		e->id = in->count;
+		in->lengths[in->count] = len;
 		in->names[in->count++] = MemoryContextStrdup(in->cxt, key);
 	}
 	return e->id;

@@ -17,6 +17,7 @@ typedef struct Interner
 	MemoryContext cxt;
 	HTAB	   *table;
 	char	  **names;			/* id -> name */
+	int32	   *lengths;		/* id -> strlen(name) */
 	int32		count;
 	int32		capacity;
 } Interner;

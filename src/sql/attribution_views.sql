@@ -12,13 +12,15 @@
 -- among a segment type's segments in proportion to the channel's attributed
 -- conversions under each model.
 
-CREATE FUNCTION segment._build_paths(touchpoints regclass, customer_column name, time_column name,
-    channel_column name, conversions regclass, paths regclass, as_of timestamptz, lookback interval)
+CREATE FUNCTION segment._attribute_scan(orders regclass, customer_column name, time_column name,
+    amount_column name, order_id_column name, touchpoints regclass, touch_customer_column name,
+    touch_time_column name, touch_channel_column name, contents regclass, as_of timestamptz,
+    lower timestamptz, attribution_lookback interval, half_life interval, result regclass)
     RETURNS int8
-    AS 'MODULE_PATHNAME', 'build_paths'
-    LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
-COMMENT ON FUNCTION segment._build_paths(regclass, name, name, name, regclass, regclass, timestamptz, interval) IS
-    'Internal: writes the conversion and non-converting paths of a refresh''s attribution into the paths table from one scan of the touchpoints; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
+    AS 'MODULE_PATHNAME', 'attribute_scan'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._attribute_scan(regclass, name, name, name, name, regclass, name, name, name, regclass, timestamptz, timestamptz, interval, interval, regclass) IS
+    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (in (lower, as_of]) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
 
 CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
@@ -27,7 +29,107 @@ CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life inte
     AS 'MODULE_PATHNAME', 'attribution_by_segment'
     LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._attribution_by_segment(text, interval) IS
-    'Internal: the six attribution models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments, converted), summed per segment type, segment, model and channel; the Markov model fitted per segment.';
+    'Internal: the six attribution models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments, converted; no channels for a conversion without a touch), summed per segment type, segment, model and channel; the Markov model fitted per segment.';
+
+-- The SQL path of the attribution, for what segment._attribute_scan does not
+-- read: the conversions and paths built with SQL, then the six models over
+-- them in C; the same rows.
+CREATE FUNCTION segment._attribute_sql(s segment.segmentations, contents regclass, as_of timestamptz,
+                                       lower timestamptz) RETURNS int8
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog
+    AS $$
+DECLARE
+    customer_type text := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                           WHERE attrelid = contents AND attname = s.customer_column);
+    skipped int8;
+BEGIN
+    IF to_regclass('pg_temp.segment_conversions') IS NOT NULL THEN
+        DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
+    END IF;
+
+    -- conversions: one per order (id), its net amount, whether it is the customer's first
+    EXECUTE format($q$
+        CREATE TEMP TABLE segment_conversions ON COMMIT DROP AS
+        SELECT row_number() OVER (ORDER BY customer, converted_at, key) AS conversion, customer, converted_at,
+               revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order
+        FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, %3$s AS converted_at, sum(o.%5$I)::numeric AS revenue
+              FROM %6$s AS o
+              WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= $1
+                AND ($2::timestamptz IS NULL OR o.%4$I::timestamptz > $2)
+              GROUP BY o.%1$I, %7$s) AS orders
+        -- at one instant, conversions go by order id (by position without ids)
+        WINDOW w AS (PARTITION BY customer ORDER BY converted_at, key)
+        $q$,
+        s.customer_column, customer_type,
+        format('min(o.%I::timestamptz)', s.time_column),
+        s.time_column, s.amount_column, s.orders,
+        CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END)
+    USING as_of, lower;
+    ANALYZE segment_conversions;
+
+    -- each touch goes to the next conversion at or after it (touches sort
+    -- before conversions of the same instant), if within the lookback and
+    -- after the previous one; later touches within the lookback before
+    -- as_of form the customer's non-converting path
+    EXECUTE format($q$
+        CREATE TEMP TABLE segment_paths ON COMMIT DROP AS
+        WITH events AS (
+            SELECT t.%1$I::%2$s AS customer, t.%3$I::timestamptz AS at, coalesce(t.%4$I::text, '(unknown)') AS channel,
+                   NULL::int8 AS conversion
+            FROM %5$s AS t
+            WHERE t.%1$I IS NOT NULL AND t.%3$I IS NOT NULL AND t.%3$I::timestamptz <= $1
+            UNION ALL
+            SELECT customer, converted_at, NULL, conversion FROM segment_conversions
+        ), grouped AS (
+            -- from the latest event back, the conversions seen so far: a touch
+            -- and the next conversion after it share the count
+            -- (of conversions at one instant, the first by number takes the touches)
+            SELECT e.*, count(e.conversion) OVER (PARTITION BY e.customer
+                                                  ORDER BY e.at DESC, e.conversion IS NULL, e.conversion DESC
+                                                  ROWS UNBOUNDED PRECEDING) AS g
+            FROM events AS e
+        ), assigned AS (
+            SELECT customer, at, channel, max(conversion) OVER (PARTITION BY customer, g) AS next_conversion
+            FROM grouped
+        )
+        SELECT a.customer, a.next_conversion AS conversion,
+               array_agg(a.channel ORDER BY a.at, a.channel COLLATE "C") AS channels,
+               array_agg(a.at ORDER BY a.at, a.channel COLLATE "C") AS touched_at
+        FROM assigned AS a
+        LEFT JOIN segment_conversions AS c ON c.conversion = a.next_conversion
+        WHERE a.channel IS NOT NULL
+          AND (c.conversion IS NULL AND a.at > $1 - $2
+               OR c.conversion IS NOT NULL AND a.at >= c.converted_at - $2
+                  AND (c.previous_at IS NULL OR a.at > c.previous_at))
+        GROUP BY a.customer, a.next_conversion
+        $q$,
+        s.touch_customer_column, customer_type, s.touch_time_column, s.touch_channel_column, s.touchpoints)
+    USING as_of, s.attribution_lookback;
+    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
+                   s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
+    ANALYZE segment_paths;
+
+    -- every conversion with its path (none: no touch) and every
+    -- non-converting path, with the customer's segments
+    EXECUTE format($q$
+        INSERT INTO segment_attributed
+        SELECT * FROM segment._attribution_by_segment($q2$
+            SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,
+                   x.cluster::text, true
+            FROM segment_conversions AS c LEFT JOIN segment_paths AS p USING (conversion)
+            JOIN %1$s AS x ON x.%2$I = c.customer
+            UNION ALL
+            SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
+            FROM segment_paths AS p JOIN %1$s AS x ON x.%2$I = p.customer
+            WHERE p.conversion IS NULL $q2$, $1)
+        $q$, contents, s.customer_column)
+    USING s.half_life;
+    DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
+    RETURN skipped;
+END $$;
+COMMENT ON FUNCTION segment._attribute_sql(segment.segmentations, regclass, timestamptz, timestamptz) IS
+    'Internal: the SQL path of a refresh''s attribution (conversions and paths built with SQL), writing the same rows as segment._attribute_scan into pg_temp.segment_attributed; returns the touches left out for a NULL customer or time.';
 
 -- The attribution rows of a refresh: computed from the sources and the new
 -- contents (customer -> segments), written into segment.attributions.
@@ -44,130 +146,48 @@ DECLARE
 BEGIN
     PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
     PERFORM segment._column(s.touchpoints, s.touch_channel_column, 'touch channel');
-    IF to_regclass('pg_temp.segment_conversions') IS NOT NULL THEN
-        DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
+    IF to_regclass('pg_temp.segment_attributed') IS NOT NULL THEN
+        DROP TABLE pg_temp.segment_attributed;
     END IF;
+    CREATE TEMP TABLE segment_attributed (segment_type text, segment text, model text, channel text,
+        conversions float8, revenue float8, first_conversions float8) ON COMMIT DROP;
 
-    -- conversions: one per order (id), its net amount, whether it is the customer's first
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_conversions ON COMMIT DROP AS
-        SELECT row_number() OVER () AS conversion, customer, converted_at, revenue,
-               lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order
-        FROM (SELECT o.%1$I::%2$s AS customer, %3$s AS converted_at, sum(o.%5$I)::numeric AS revenue
-              FROM %6$s AS o
-              WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= $1
-                AND ($2::timestamptz IS NULL OR o.%4$I::timestamptz > $2)
-              GROUP BY o.%1$I, %7$s) AS orders
-        WINDOW w AS (PARTITION BY customer ORDER BY converted_at)
-        $q$,
-        s.customer_column, customer_type,
-        format('min(o.%I::timestamptz)', s.time_column),
-        s.time_column, s.amount_column, s.orders,
-        CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END)
-    USING as_of, lower;
-    ANALYZE segment_conversions;
-
-    -- the paths: from one C scan of the touchpoints, or in SQL for views
+    -- the six models per segment from one scan of each source, in C; or in SQL
+    -- for views and the types the scan does not read
     BEGIN
-        EXECUTE format('CREATE TEMP TABLE segment_paths (customer %s, conversion int8, channels text[],
-                        touched_at timestamptz[]) ON COMMIT DROP', customer_type);
-        skipped := segment._build_paths(s.touchpoints, s.touch_customer_column, s.touch_time_column,
-                                        s.touch_channel_column, 'pg_temp.segment_conversions'::regclass,
-                                        'pg_temp.segment_paths'::regclass, as_of, s.attribution_lookback);
+        skipped := segment._attribute_scan(s.orders, s.customer_column, s.time_column, s.amount_column,
+                                           s.order_id_column, s.touchpoints, s.touch_customer_column,
+                                           s.touch_time_column, s.touch_channel_column, contents, as_of, lower,
+                                           s.attribution_lookback, s.half_life, 'pg_temp.segment_attributed'::regclass);
     EXCEPTION WHEN feature_not_supported THEN
         skipped := NULL;
     END;
     IF skipped IS NULL THEN
-        -- each touch goes to the next conversion at or after it (touches sort
-        -- before conversions of the same instant), if within the lookback and
-        -- after the previous one; later touches within the lookback before
-        -- as_of form the customer's non-converting path
-        EXECUTE format($q$
-            CREATE TEMP TABLE segment_paths ON COMMIT DROP AS
-            WITH events AS (
-                SELECT t.%1$I::%2$s AS customer, t.%3$I::timestamptz AS at, coalesce(t.%4$I::text, '(unknown)') AS channel,
-                       NULL::int8 AS conversion
-                FROM %5$s AS t
-                WHERE t.%1$I IS NOT NULL AND t.%3$I IS NOT NULL AND t.%3$I::timestamptz <= $1
-                UNION ALL
-                SELECT customer, converted_at, NULL, conversion FROM segment_conversions
-            ), grouped AS (
-                -- from the latest event back, the conversions seen so far: a touch
-                -- and the next conversion after it share the count
-                -- (of conversions at one instant, the first by number takes the touches)
-                SELECT e.*, count(e.conversion) OVER (PARTITION BY e.customer
-                                                      ORDER BY e.at DESC, e.conversion IS NULL, e.conversion DESC
-                                                      ROWS UNBOUNDED PRECEDING) AS g
-                FROM events AS e
-            ), assigned AS (
-                SELECT customer, at, channel, max(conversion) OVER (PARTITION BY customer, g) AS next_conversion
-                FROM grouped
-            )
-            SELECT a.customer, a.next_conversion AS conversion,
-                   array_agg(a.channel ORDER BY a.at, a.channel COLLATE "C") AS channels,
-                   array_agg(a.at ORDER BY a.at, a.channel COLLATE "C") AS touched_at
-            FROM assigned AS a
-            LEFT JOIN segment_conversions AS c ON c.conversion = a.next_conversion
-            WHERE a.channel IS NOT NULL
-              AND (c.conversion IS NULL AND a.at > $1 - $2
-                   OR c.conversion IS NOT NULL AND a.at >= c.converted_at - $2
-                      AND (c.previous_at IS NULL OR a.at > c.previous_at))
-            GROUP BY a.customer, a.next_conversion
-            $q$,
-            s.touch_customer_column, customer_type, s.touch_time_column, s.touch_channel_column, s.touchpoints)
-        USING as_of, s.attribution_lookback;
-        EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
-                       s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
+        skipped := segment._attribute_sql(s, contents, as_of, lower);
     END IF;
-    ANALYZE segment_paths;
 
-    -- per conversion and model, each channel's credit; then per segment type,
-    -- segment, model and channel; the Markov model fitted per segment
+    -- each channel's spend in the window, shared by attributed conversions
     EXECUTE format($q$
         INSERT INTO segment.attributions
-        WITH segments AS (
-            SELECT c.conversion, c.revenue, c.first_order, g.segment_type, g.segment
-            FROM segment_conversions AS c
-            JOIN %1$s AS x ON x.%2$I = c.customer
-            CROSS JOIN LATERAL (VALUES ('rfm', x.rfm_segment), ('lifecycle', x.lifecycle_segment),
-                                       ('cluster', x.cluster::text)) AS g(segment_type, segment)
-            WHERE g.segment IS NOT NULL
-        ), attributed AS (
-            -- the six models over every path, summed in C
-            SELECT r.segment_type, r.segment, r.model, r.channel, r.conversions, r.revenue, r.first_conversions
-            FROM segment._attribution_by_segment($4, $1) AS r
-            UNION ALL
-            -- conversions without a touch, under every model
-            SELECT g.segment_type, g.segment, m.model, '(none)', count(*), sum(g.revenue),
-                   count(*) FILTER (WHERE g.first_order)
-            FROM segments AS g
-            CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay', 'markov']) AS m(model)
-            WHERE NOT EXISTS (SELECT 1 FROM segment_paths AS p WHERE p.conversion = g.conversion)
-            GROUP BY 1, 2, 3
-        ), spend AS (
-            SELECT %3$s AS channel, sum(%4$s)::numeric AS spend
-            FROM %5$s
-            WHERE %6$s
+        WITH spend AS (
+            SELECT %1$s AS channel, sum(%2$s)::numeric AS spend
+            FROM %3$s
+            WHERE %4$s
             GROUP BY 1
         )
-        SELECT $2, $3, a.segment_type, a.segment, a.model, a.channel, a.conversions, a.revenue,
-               coalesce(a.first_conversions, 0),
+        SELECT $1, $2, a.segment_type, a.segment, a.model, a.channel, a.conversions, a.revenue,
+               a.first_conversions,
                coalesce(sp.spend * (a.conversions / nullif(sum(a.conversions) OVER (PARTITION BY a.segment_type, a.model, a.channel), 0))::numeric, 0)
-        FROM attributed AS a LEFT JOIN spend AS sp USING (channel)
+        FROM segment_attributed AS a LEFT JOIN spend AS sp USING (channel)
         $q$,
-        contents, s.customer_column,
         CASE WHEN s.spend IS NULL THEN 'NULL::text' ELSE format('%I::text', s.spend_channel_column) END,
         CASE WHEN s.spend IS NULL THEN '0' ELSE format('%I', s.spend_cost_column) END,
         CASE WHEN s.spend IS NULL THEN '(SELECT) AS nothing' ELSE s.spend::text END,
         CASE WHEN s.spend IS NULL THEN 'false'
              ELSE format('%1$I::timestamptz <= %2$L AND (%3$L::timestamptz IS NULL OR %1$I::timestamptz > %3$L)',
                          s.spend_day_column, as_of, lower) END)
-    USING s.half_life, s.name, refreshed,
-          format('SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,'
-                 ' x.cluster::text, p.conversion IS NOT NULL FROM segment_paths AS p'
-                 ' LEFT JOIN segment_conversions AS c USING (conversion) JOIN %s AS x ON x.%I = p.customer',
-                 contents, s.customer_column);
-    DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
+    USING s.name, refreshed;
+    DROP TABLE pg_temp.segment_attributed;
     RETURN skipped;
 END $$;
 COMMENT ON FUNCTION segment._attribute(segment.segmentations, regclass, timestamptz, timestamptz) IS
