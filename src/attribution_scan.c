@@ -403,34 +403,66 @@ channel_ranks(const Attributor *a)
 	return rank;
 }
 
-static int
-cmp_touch(const void *a, const void *b)
+static inline bool
+touch_before(const Touch *x, const Touch *y)
 {
-	const Touch *x = a;
-	const Touch *y = b;
-
-	if (x->at != y->at)
-		return x->at < y->at ? -1 : 1;
-	return x->rank < y->rank ? -1 : x->rank > y->rank;
+	return x->at < y->at || (x->at == y->at && x->rank < y->rank);
 }
 
-static inline void
-sort_touches(Touch *t, int64 n)
+static void
+insertion_sort(Touch *t, int64 n)
 {
-	if (n > 16)
-	{
-		qsort(t, n, sizeof(Touch), cmp_touch);
-		return;
-	}
 	for (int64 i = 1; i < n; i++)
 	{
 		Touch		x = t[i];
 		int64		j = i;
 
-		for (; j > 0 && cmp_touch(&t[j - 1], &x) > 0; j--)
+		for (; j > 0 && touch_before(&x, &t[j - 1]); j--)
 			t[j] = t[j - 1];
 		t[j] = x;
 	}
+}
+
+/*
+ * One customer's touches in order: a stable merge sort (runs of 16 by
+ * insertion, then merged through scratch, of at least n items), with the
+ * comparison inlined -- the per-customer sorts are most of the work after
+ * the scan.
+ */
+#define SORT_RUN 16
+static void
+sort_touches(Touch *t, int64 n, Touch *scratch)
+{
+	Touch	   *from = t,
+			   *to = scratch;
+
+	for (int64 i = 0; i < n; i += SORT_RUN)
+		insertion_sort(&t[i], Min(SORT_RUN, n - i));
+	for (int64 width = SORT_RUN; width < n; width *= 2)
+	{
+		Touch	   *swap;
+
+		for (int64 lo = 0; lo < n; lo += 2 * width)
+		{
+			int64		mid = Min(lo + width, n),
+						hi = Min(lo + 2 * width, n),
+						i = lo,
+						j = mid,
+						k = lo;
+
+			while (i < mid && j < hi)
+				to[k++] = touch_before(&from[j], &from[i]) ? from[j++] : from[i++];
+			while (i < mid)
+				to[k++] = from[i++];
+			while (j < hi)
+				to[k++] = from[j++];
+		}
+		swap = from;
+		from = to;
+		to = swap;
+	}
+	if (from != t)
+		memcpy(t, from, sizeof(Touch) * n);
 }
 
 /*
@@ -459,8 +491,10 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	Touch	   *sorted;
 	int64		n = 0,
 				capacity = 0,
-				seen = 0;
+				seen = 0,
+				longest = 0;
 	int32	   *rank;
+	Touch	   *scratch;
 	int32		unknown = attributor_channel(a, UNKNOWN_CHANNEL, strlen(UNKNOWN_CHANNEL));
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment touch row", ALLOCSET_SMALL_SIZES);
 
@@ -549,11 +583,15 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	if (rows != NULL)
 		pfree(rows);
 	for (int32 c = 0; c < cs->count; c++)
+		longest = Max(longest, buckets->end[c] - buckets->start[c]);
+	scratch = alloc_huge(sizeof(Touch) * longest);
+	for (int32 c = 0; c < cs->count; c++)
 	{
-		sort_touches(&sorted[buckets->start[c]], buckets->end[c] - buckets->start[c]);
+		sort_touches(&sorted[buckets->start[c]], buckets->end[c] - buckets->start[c], scratch);
 		if ((c & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
+	pfree(scratch);
 	return sorted;
 }
 
