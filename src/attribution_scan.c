@@ -644,7 +644,8 @@ add_path(Attributor *a, PathBuffer *p, const int32 *segments, const Touch *touch
 /* Matches each customer's touches to its conversions, path by path. */
 static void
 attribute_customers(Attributor *a, Customers *cs, const ScanOrder *conversions, const Buckets *cb,
-					const Touch *touches, const Buckets *tb, TimestampTz as_of, Interval *lookback)
+					const Touch *touches, const Buckets *tb, TimestampTz as_of, TimestampTz attributed_after,
+					Interval *lookback)
 {
 	TimestampTz open_start = minus_interval(as_of, lookback);
 	PathBuffer	p = {0};
@@ -669,8 +670,10 @@ attribute_customers(Attributor *a, Customers *cs, const ScanOrder *conversions, 
 			while (start < end && (touches[start].at < window_start ||
 								   (previous != DT_NOBEGIN && touches[start].at <= previous)))
 				start++;
-			add_path(a, &p, segments, &touches[start], end - start, true, revenue_of(o->amount),
-					 k == cb->start[c]);
+			/* orders before the attribution period only end the paths before them */
+			if (o->at > attributed_after)
+				add_path(a, &p, segments, &touches[start], end - start, true, revenue_of(o->amount),
+						 k == cb->start[c]);
 			first_open = end;
 			previous = o->at;
 		}
@@ -700,10 +703,13 @@ write_row(void *arg, Datum *values, bool *nulls)
  *     time_column name, amount_column name, order_id_column name,
  *     touchpoints regclass, touch_customer_column name, touch_time_column
  *     name, touch_channel_column name, contents regclass, as_of
- *     timestamptz, lower timestamptz, attribution_lookback interval,
- *     half_life interval, result regclass) → int8
- * Writes the attribution rows into result and returns the touches left out
- * for a NULL customer or time.
+ *     timestamptz, lower timestamptz, attributed_after timestamptz,
+ *     attribution_lookback interval, half_life interval, result regclass)
+ *     → int8
+ * Conversions are the orders in (lower, as_of] (NULL lower: all before);
+ * those after attributed_after (NULL: all) are attributed.  Writes the
+ * attribution rows into result and returns the touches left out for a NULL
+ * customer or time.
  */
 Datum
 attribute_scan(PG_FUNCTION_ARGS)
@@ -711,7 +717,8 @@ attribute_scan(PG_FUNCTION_ARGS)
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(10);
 	bool		has_lower = !PG_ARGISNULL(11);
 	TimestampTz lower = has_lower ? PG_GETARG_TIMESTAMPTZ(11) : DT_NOBEGIN;
-	Interval   *lookback = PG_GETARG_INTERVAL_P(12);
+	TimestampTz attributed_after = PG_ARGISNULL(12) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(12);
+	Interval   *lookback = PG_GETARG_INTERVAL_P(13);
 	Attributor	a;
 	Customers	cs;
 	Buckets		conversion_buckets,
@@ -719,27 +726,31 @@ attribute_scan(PG_FUNCTION_ARGS)
 	ScanOrder  *conversions;
 	Touch	   *touches;
 	int64		skipped;
+	TimestampTz earliest;
 	RowWriter	w;
 
-	for (int i = 0; i < 15; i++)
-		if (PG_ARGISNULL(i) && i != 4 && i != 11)
+	for (int i = 0; i < 16; i++)
+		if (PG_ARGISNULL(i) && i != 4 && i != 11 && i != 12)
 			elog(ERROR, "segment._attribute_scan: argument %d is NULL", i + 1);
 	if (!segment_fast_scan)
 		not_supported("anything while segment.fast_scan is off");
-	attributor_init(&a, half_life_seconds(PG_GETARG_INTERVAL_P(13)));
+	attributor_init(&a, half_life_seconds(PG_GETARG_INTERVAL_P(14)));
 	read_contents(&cs, &a, PG_GETARG_OID(9), NameStr(*PG_GETARG_NAME(1)));
 	conversions = read_conversions(&cs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), NameStr(*PG_GETARG_NAME(2)),
 								   NameStr(*PG_GETARG_NAME(3)), PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)),
 								   as_of, has_lower, lower, &conversion_buckets);
 	/* no touch before the earliest lookback start can be credited */
+	earliest = Max(lower, attributed_after);
 	touches = read_touches(&cs, &a, PG_GETARG_OID(5), NameStr(*PG_GETARG_NAME(6)), NameStr(*PG_GETARG_NAME(7)),
 						   NameStr(*PG_GETARG_NAME(8)), as_of,
-						   has_lower ? minus_interval(lower, lookback) : DT_NOBEGIN, &touch_buckets, &skipped);
-	attribute_customers(&a, &cs, conversions, &conversion_buckets, touches, &touch_buckets, as_of, lookback);
+						   earliest == DT_NOBEGIN ? DT_NOBEGIN : minus_interval(earliest, lookback),
+						   &touch_buckets, &skipped);
+	attribute_customers(&a, &cs, conversions, &conversion_buckets, touches, &touch_buckets, as_of, attributed_after,
+						lookback);
 	pfree(touches);
 	pfree(conversions);
 
-	row_writer_open(&w, PG_GETARG_OID(14));
+	row_writer_open(&w, PG_GETARG_OID(15));
 	attributor_finish(&a, write_row, &w);
 	row_writer_close(&w);
 	PG_RETURN_INT64(skipped);

@@ -2,25 +2,27 @@
 -- touchpoints (segment._attribute, called by segment._refresh before its
 -- swap) and read through segment.attribution_by_segment.
 --
--- Each order is a conversion (one per order id when the segmentation has
--- them), worth its net amount.  Its path is the customer's touches in the
+-- Each order of the attribution period (the segmentation window, or its last
+-- attribution_period) is a conversion (one per order id when the segmentation
+-- has them), worth its net amount.  Its path is the customer's touches in the
 -- attribution_lookback before it (a touch at the same instant counts) and
 -- after the customer's previous order, in time order; none: channel
 -- "(none)".  Touches after a customer's last order, within the lookback
 -- before as_of, form a non-converting path for the Markov model, which is
--- fitted per segment.  Spend is each channel's spend in the window, shared
+-- fitted per segment.  Spend is each channel's spend in the period, shared
 -- among a segment type's segments in proportion to the channel's attributed
--- conversions under each model.
+-- conversions under each model (to "(unattributed)" when it has none).
 
 CREATE FUNCTION segment._attribute_scan(orders regclass, customer_column name, time_column name,
     amount_column name, order_id_column name, touchpoints regclass, touch_customer_column name,
     touch_time_column name, touch_channel_column name, contents regclass, as_of timestamptz,
-    lower timestamptz, attribution_lookback interval, half_life interval, result regclass)
+    lower timestamptz, attributed_after timestamptz, attribution_lookback interval, half_life interval,
+    result regclass)
     RETURNS int8
     AS 'MODULE_PATHNAME', 'attribute_scan'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION segment._attribute_scan(regclass, name, name, name, name, regclass, name, name, name, regclass, timestamptz, timestamptz, interval, interval, regclass) IS
-    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (in (lower, as_of]) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
+COMMENT ON FUNCTION segment._attribute_scan(regclass, name, name, name, name, regclass, name, name, name, regclass, timestamptz, timestamptz, timestamptz, interval, interval, regclass) IS
+    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (the conversions: in (lower, as_of], attributed after attributed_after) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
 
 CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
@@ -35,7 +37,7 @@ COMMENT ON FUNCTION segment._attribution_by_segment(text, interval) IS
 -- read: the conversions and paths built with SQL, then the six models over
 -- them in C; the same rows.
 CREATE FUNCTION segment._attribute_sql(s segment.segmentations, contents regclass, as_of timestamptz,
-                                       lower timestamptz) RETURNS int8
+                                       lower timestamptz, attributed_after timestamptz) RETURNS int8
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog
     AS $$
@@ -119,16 +121,17 @@ BEGIN
                    x.cluster::text, true
             FROM segment_conversions AS c LEFT JOIN segment_paths AS p USING (conversion)
             JOIN %1$s AS x ON x.%2$I = c.customer
+            WHERE %3$L::timestamptz IS NULL OR c.converted_at > %3$L
             UNION ALL
             SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
             FROM segment_paths AS p JOIN %1$s AS x ON x.%2$I = p.customer
             WHERE p.conversion IS NULL $q2$, $1)
-        $q$, contents, s.customer_column)
+        $q$, contents, s.customer_column, attributed_after)
     USING s.half_life;
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     RETURN skipped;
 END $$;
-COMMENT ON FUNCTION segment._attribute_sql(segment.segmentations, regclass, timestamptz, timestamptz) IS
+COMMENT ON FUNCTION segment._attribute_sql(segment.segmentations, regclass, timestamptz, timestamptz, timestamptz) IS
     'Internal: the SQL path of a refresh''s attribution (conversions and paths built with SQL), writing the same rows as segment._attribute_scan into pg_temp.segment_attributed; returns the touches left out for a NULL customer or time.';
 
 -- The attribution rows of a refresh: computed from the sources and the new
@@ -139,9 +142,12 @@ CREATE FUNCTION segment._attribute(s segment.segmentations, contents regclass, r
     SET search_path = pg_catalog
     AS $$
 DECLARE
-    customer_type text := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-                           WHERE attrelid = contents AND attname = s.customer_column);
     lower timestamptz := CASE WHEN s.lookback IS NOT NULL THEN as_of - s.lookback END;
+    -- the attribution period, when shorter than the window: earlier orders
+    -- still end the paths before them and decide first orders
+    attributed_after timestamptz := CASE WHEN s.attribution_period IS NOT NULL
+                                          AND (lower IS NULL OR as_of - s.attribution_period > lower)
+                                         THEN as_of - s.attribution_period END;
     skipped int8;
 BEGIN
     PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
@@ -158,15 +164,17 @@ BEGIN
         skipped := segment._attribute_scan(s.orders, s.customer_column, s.time_column, s.amount_column,
                                            s.order_id_column, s.touchpoints, s.touch_customer_column,
                                            s.touch_time_column, s.touch_channel_column, contents, as_of, lower,
-                                           s.attribution_lookback, s.half_life, 'pg_temp.segment_attributed'::regclass);
+                                           attributed_after, s.attribution_lookback, s.half_life, 'pg_temp.segment_attributed'::regclass);
     EXCEPTION WHEN feature_not_supported THEN
         skipped := NULL;
     END;
     IF skipped IS NULL THEN
-        skipped := segment._attribute_sql(s, contents, as_of, lower);
+        skipped := segment._attribute_sql(s, contents, as_of, lower, attributed_after);
     END IF;
 
-    -- each channel's spend in the window, shared by attributed conversions
+    -- each channel's spend in the period, shared by attributed conversions;
+    -- where a model credits a channel nothing, its spend goes to the segment
+    -- "(unattributed)", so that every model and segment type accounts for all of it
     EXECUTE format($q$
         INSERT INTO segment.attributions
         WITH spend AS (
@@ -179,13 +187,21 @@ BEGIN
                a.first_conversions,
                coalesce(sp.spend * (a.conversions / nullif(sum(a.conversions) OVER (PARTITION BY a.segment_type, a.model, a.channel), 0))::numeric, 0)
         FROM segment_attributed AS a LEFT JOIN spend AS sp USING (channel)
+        UNION ALL
+        SELECT $1, $2, t.segment_type, '(unattributed)', m.model, sp.channel, 0, 0, 0, sp.spend
+        FROM spend AS sp
+        CROSS JOIN (SELECT DISTINCT segment_type FROM segment_attributed) AS t
+        CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay', 'markov']) AS m(model)
+        WHERE sp.spend <> 0 AND sp.channel IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM segment_attributed AS a
+                          WHERE a.segment_type = t.segment_type AND a.model = m.model AND a.channel = sp.channel)
         $q$,
         CASE WHEN s.spend IS NULL THEN 'NULL::text' ELSE format('%I::text', s.spend_channel_column) END,
         CASE WHEN s.spend IS NULL THEN '0' ELSE format('%I', s.spend_cost_column) END,
         CASE WHEN s.spend IS NULL THEN '(SELECT) AS nothing' ELSE s.spend::text END,
         CASE WHEN s.spend IS NULL THEN 'false'
              ELSE format('%1$I::timestamptz <= %2$L AND (%3$L::timestamptz IS NULL OR %1$I::timestamptz > %3$L)',
-                         s.spend_day_column, as_of, lower) END)
+                         s.spend_day_column, as_of, coalesce(attributed_after, lower)) END)
     USING s.name, refreshed;
     DROP TABLE pg_temp.segment_attributed;
     RETURN skipped;
@@ -204,12 +220,12 @@ WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 
 COMMENT ON VIEW segment.attribution_by_segment IS 'Per segmentation with touchpoints, segment type, segment, attribution model and channel: attributed conversions, revenue, allocated spend, ROAS and CAC of the last refresh.';
 COMMENT ON COLUMN segment.attribution_by_segment.segmentation IS 'Segmentation.';
 COMMENT ON COLUMN segment.attribution_by_segment.segment_type IS 'rfm, lifecycle or cluster.';
-COMMENT ON COLUMN segment.attribution_by_segment.segment IS 'Segment of the converting customers (as of the refresh).';
+COMMENT ON COLUMN segment.attribution_by_segment.segment IS 'Segment of the converting customers (as of the refresh); (unattributed) for the spend of a channel the model credits nothing.';
 COMMENT ON COLUMN segment.attribution_by_segment.model IS 'first_touch, last_touch, linear, time_decay, position_based or markov.';
 COMMENT ON COLUMN segment.attribution_by_segment.channel IS 'Touch channel; (none) for conversions without a touch, (unknown) for touches without a channel.';
 COMMENT ON COLUMN segment.attribution_by_segment.conversions IS 'Conversions (orders) credited to the channel.';
 COMMENT ON COLUMN segment.attribution_by_segment.revenue IS 'Net revenue of those conversions credited to the channel (refunds negative).';
-COMMENT ON COLUMN segment.attribution_by_segment.spend IS 'The channel''s spend in the window, shared among the segment type''s segments by attributed conversions.';
+COMMENT ON COLUMN segment.attribution_by_segment.spend IS 'The channel''s spend in the attribution period, shared among the segment type''s segments by attributed conversions; all of it in segment (unattributed) when the model credits the channel nothing.';
 COMMENT ON COLUMN segment.attribution_by_segment.roas IS 'revenue / spend (NULL without spend).';
 COMMENT ON COLUMN segment.attribution_by_segment.cac IS 'spend / attributed first-order conversions (NULL without any).';
 COMMENT ON COLUMN segment.attribution_by_segment.refreshed_at IS 'Refresh that computed the row.';

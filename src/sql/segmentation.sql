@@ -37,6 +37,7 @@ CREATE TABLE segment.segmentations (
     cart_time_column name,
     attribution_lookback interval NOT NULL DEFAULT '30 days' CHECK (attribution_lookback > '0'),
     half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
+    attribution_period interval CHECK (attribution_period > '0'),
     model segment.kmeans_model,
     created_at timestamptz NOT NULL DEFAULT now(),
     last_refreshed_at timestamptz
@@ -72,6 +73,7 @@ COMMENT ON COLUMN segment.segmentations.cart_customer_column IS 'Customer column
 COMMENT ON COLUMN segment.segmentations.cart_time_column IS 'Time column of the carts.';
 COMMENT ON COLUMN segment.segmentations.attribution_lookback IS 'Touches this long before an order can be credited with it.';
 COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-decay attribution model.';
+COMMENT ON COLUMN segment.segmentations.attribution_period IS 'Attribution covers the orders and spend of this interval before as_of, within the segmentation window (NULL = the whole window).';
 COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
 COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
 COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
@@ -88,7 +90,7 @@ GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_colu
               lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
-              cart_time_column, attribution_lookback, half_life, model, last_refreshed_at)
+              cart_time_column, attribution_lookback, half_life, attribution_period, model, last_refreshed_at)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -394,7 +396,8 @@ CREATE FUNCTION segment.create_segmentation(
     cart_time_column name DEFAULT NULL,
     attribution_lookback interval DEFAULT '30 days',
     half_life interval DEFAULT '7 days',
-    history_refreshes int4 DEFAULT 10)
+    history_refreshes int4 DEFAULT 10,
+    attribution_period interval DEFAULT NULL)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -453,6 +456,11 @@ BEGIN
     IF attribution_lookback IS NULL OR attribution_lookback <= '0' OR half_life IS NULL OR half_life <= '0' THEN
         RAISE EXCEPTION 'attribution_lookback and half_life must be positive intervals'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''30 days'' and ''7 days''.';
+    END IF;
+    IF attribution_period <= '0' THEN
+        RAISE EXCEPTION 'attribution_period must be a positive interval or NULL' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('attribution_period = %s was given.', attribution_period),
+            HINT = 'NULL attributes the orders of the whole segmentation window; ''90 days'' the last quarter''s.';
     END IF;
 
     -- the sources: readable, with the columns and types needed
@@ -534,7 +542,7 @@ BEGIN
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target_table,
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
-        carts, cart_customer_column, cart_time_column, attribution_lookback, half_life)
+        carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period)
     VALUES (name, current_user::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -548,12 +556,12 @@ BEGIN
         carts,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
-        attribution_lookback, half_life);
+        attribution_lookback, half_life, attribution_period);
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4) IS
+    name, name, interval, interval, int4, interval) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
 CREATE FUNCTION segment.drop_segmentation(name text) RETURNS void
