@@ -58,12 +58,6 @@ not_supported(const char *why)
 
 #ifdef HAVE_INT128
 
-typedef struct ScanTouch
-{
-	int32		customer;
-	int32		channel;
-	TimestampTz at;
-} ScanTouch;
 
 typedef struct ScanOrder
 {
@@ -74,12 +68,15 @@ typedef struct ScanOrder
 	ScaledMoney amount;
 } ScanOrder;
 
-/* A customer's touches, after bucketing: ordered by time, then channel name. */
+/*
+ * A touch.  key is its customer number as scanned; once the touches are
+ * bucketed per customer, the channel's place in name order, for sorting.
+ */
 typedef struct Touch
 {
-	TimestampTz at;
+	int32		key;
 	int32		channel;
-	int32		rank;			/* the channel's place in name order */
+	TimestampTz at;
 } Touch;
 
 /* Where each customer's items are in an array bucketed by customer. */
@@ -169,21 +166,59 @@ alloc_huge(Size size)
 	return palloc_extended(Max(size, 1), MCXT_ALLOC_HUGE);
 }
 
+#define CUSTOMER_OF(item) (*(const int32 *) (item))
+
 /*
- * Buckets for n items whose customer numbers are customer_of(i): start[c]
- * the first place of customer c's items, end[c] (= start[c]) where the next
- * one goes as they are placed.
+ * Reorders n items of size bytes (each starting with its int32 customer
+ * number) so that each customer's items are together, in place and keeping
+ * no order within a customer; b gets where each customer's items are.  An
+ * in-place permutation by cycles: no second copy of the touches.
  */
 static void
-buckets_count(Buckets *b, int32 ncustomers, const void *items, Size stride, int64 n)
+bucket_in_place(char *items, Size size, int64 n, int32 ncustomers, Buckets *b)
 {
+	char		held[64],
+				swap[64];
+
+	Assert(size <= sizeof(held));
 	b->start = palloc_extended(sizeof(int64) * (ncustomers + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (int64 i = 0; i < n; i++)
-		b->start[*(const int32 *) ((const char *) items + i * stride) + 1]++;
+		b->start[CUSTOMER_OF(items + i * size) + 1]++;
 	for (int32 c = 0; c < ncustomers; c++)
 		b->start[c + 1] += b->start[c];
+	/* end[c]: the next place of customer c's bucket still to fill */
 	b->end = alloc_huge(sizeof(int64) * (ncustomers + 1));
 	memcpy(b->end, b->start, sizeof(int64) * (ncustomers + 1));
+	for (int32 c = 0; c < ncustomers; c++)
+	{
+		while (b->end[c] < b->start[c + 1])
+		{
+			char	   *place = items + b->end[c] * size;
+			int32		d = CUSTOMER_OF(place);
+
+			if (d == c)
+			{
+				b->end[c]++;
+				continue;
+			}
+			/* carry the item to its bucket, taking the one there along, until
+			 * one of customer c turns up */
+			memcpy(held, place, size);
+			while (d != c)
+			{
+				char	   *target = items + b->end[d]++ * size;
+
+				memcpy(swap, target, size);
+				memcpy(target, held, size);
+				memcpy(held, swap, size);
+				d = CUSTOMER_OF(held);
+			}
+			memcpy(place, held, size);
+			b->end[c]++;
+		}
+		if ((c & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /* ---- orders -> conversions ---- */
@@ -239,7 +274,6 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	ScanOrder  *rows = NULL;
-	ScanOrder  *sorted;
 	int64		n = 0,
 				capacity = 0,
 				position = 0;
@@ -332,18 +366,14 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 	ExecDropSingleTupleTableSlot(slot);
 	relation_close(rel, AccessShareLock);
 
-	/* bucket per customer (the customer number comes first in ScanOrder) */
-	buckets_count(buckets, cs->count, rows, sizeof(ScanOrder), n);
-	sorted = alloc_huge(sizeof(ScanOrder) * n);
-	for (int64 i = 0; i < n; i++)
-		sorted[buckets->end[rows[i].customer]++] = rows[i];
-	if (rows != NULL)
-		pfree(rows);
+	if (rows == NULL)
+		rows = alloc_huge(sizeof(ScanOrder));
+	bucket_in_place((char *) rows, sizeof(ScanOrder), n, cs->count, buckets);
 
 	/* per customer: rows of one order merged, then in time order */
 	for (int32 c = 0; c < cs->count; c++)
 	{
-		ScanOrder  *own = &sorted[buckets->start[c]];
+		ScanOrder  *own = &rows[buckets->start[c]];
 		int64		k = buckets->end[c] - buckets->start[c];
 		int64		kept = 0;
 
@@ -373,7 +403,7 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		if ((c & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	return sorted;
+	return rows;
 }
 
 /* ---- touchpoints ---- */
@@ -406,7 +436,7 @@ channel_ranks(const Attributor *a)
 static inline bool
 touch_before(const Touch *x, const Touch *y)
 {
-	return x->at < y->at || (x->at == y->at && x->rank < y->rank);
+	return x->at < y->at || (x->at == y->at && x->key < y->key);
 }
 
 static void
@@ -487,8 +517,7 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	bool		channel_varlena;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
-	ScanTouch  *rows = NULL;
-	Touch	   *sorted;
+	Touch	   *rows = NULL;
 	int64		n = 0,
 				capacity = 0,
 				seen = 0,
@@ -557,10 +586,10 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 		if (n == capacity)
 		{
 			capacity = Max(65536, 2 * capacity);
-			rows = rows == NULL ? alloc_huge(sizeof(ScanTouch) * capacity) :
-				repalloc_huge(rows, sizeof(ScanTouch) * capacity);
+			rows = rows == NULL ? alloc_huge(sizeof(Touch) * capacity) :
+				repalloc_huge(rows, sizeof(Touch) * capacity);
 		}
-		rows[n].customer = customer;
+		rows[n].key = customer;
 		rows[n].channel = channel;
 		rows[n].at = at;
 		n++;
@@ -569,30 +598,23 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	ExecDropSingleTupleTableSlot(slot);
 	relation_close(rel, AccessShareLock);
 
+	if (rows == NULL)
+		rows = alloc_huge(sizeof(Touch));
+	bucket_in_place((char *) rows, sizeof(Touch), n, cs->count, buckets);
 	rank = channel_ranks(a);
-	buckets_count(buckets, cs->count, rows, sizeof(ScanTouch), n);
-	sorted = alloc_huge(sizeof(Touch) * n);
 	for (int64 i = 0; i < n; i++)
-	{
-		Touch	   *t = &sorted[buckets->end[rows[i].customer]++];
-
-		t->at = rows[i].at;
-		t->channel = rows[i].channel;
-		t->rank = rank[rows[i].channel];
-	}
-	if (rows != NULL)
-		pfree(rows);
+		rows[i].key = rank[rows[i].channel];
 	for (int32 c = 0; c < cs->count; c++)
 		longest = Max(longest, buckets->end[c] - buckets->start[c]);
 	scratch = alloc_huge(sizeof(Touch) * longest);
 	for (int32 c = 0; c < cs->count; c++)
 	{
-		sort_touches(&sorted[buckets->start[c]], buckets->end[c] - buckets->start[c], scratch);
+		sort_touches(&rows[buckets->start[c]], buckets->end[c] - buckets->start[c], scratch);
 		if ((c & 0xFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	pfree(scratch);
-	return sorted;
+	return rows;
 }
 
 /* ---- paths ---- */

@@ -2,7 +2,7 @@
  * attribution_sums.c -- the six attribution models summed per segment type,
  * segment, model and channel (see attribution.h), for both ways the refresh
  * feeds its paths: the scan of the sources (attribution_scan.c) and a query
- * over SQL-built paths (attribution_rules.c).
+ * over SQL-built paths (attribution_query.c).
  *
  * Sums are dense: per segment type and segment, one cell per channel and
  * model, so that a touch's credit is an array add rather than a hash
