@@ -88,6 +88,17 @@ FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 
       FROM segment.attributions WHERE segmentation = 'attgen'
       EXCEPT SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
       FROM segment.attributions WHERE segmentation = 'attgenview') AS d;
+-- past segment.scan_memory the scan gives way to the SQL path: the same rows
+SET segment.scan_memory = '1MB';
+SELECT segment.create_segmentation('attgensmall', 'attgen.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', clusters => 3, as_of => '2026-01-01',
+    touchpoints => 'attgen.touchpoints', touch_time_column => 'touched_at', spend => 'attgen.spend') AS customers;
+RESET segment.scan_memory;
+SELECT count(*) AS differing_rows
+FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
+      FROM segment.attributions WHERE segmentation = 'attgen'
+      EXCEPT SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
+      FROM segment.attributions WHERE segmentation = 'attgensmall') AS d;
 SELECT count(DISTINCT model) AS models, count(DISTINCT channel) AS channels,
        bool_and(roas IS NULL) FILTER (WHERE spend = 0) AS roas_null_without_spend
 FROM segment.attribution_by_segment WHERE segmentation = 'attgen';

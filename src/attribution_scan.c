@@ -19,8 +19,9 @@
  *
  * What a heap scan cannot read as a query would (views, row-level
  * security...), or values it does not decode (float amounts, non-integer
- * order ids), are refused with ERRCODE_FEATURE_NOT_SUPPORTED: the refresh
- * then takes the SQL path.
+ * order ids), are refused with ERRCODE_FEATURE_NOT_SUPPORTED, and touches or
+ * orders past segment.scan_memory with ERRCODE_PROGRAM_LIMIT_EXCEEDED: the
+ * refresh then takes the SQL path.
  */
 #include "postgres.h"
 
@@ -54,6 +55,19 @@ not_supported(const char *why)
 			 errmsg("the attribution scan does not support %s", why),
 			 errdetail("The refresh attributes the conversions with SQL instead."),
 			 errhint("Nothing to do: this message is caught by segment.refresh().")));
+}
+
+/* An array of the scan growing to size bytes: past segment.scan_memory, the SQL path. */
+static void
+check_memory(Size size)
+{
+	if (size > (Size) segment_scan_memory_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the attribution scan needs more than segment.scan_memory (%d kB)",
+						segment_scan_memory_kb),
+				 errdetail("The refresh attributes the conversions with SQL instead, which can spill to disk."),
+				 errhint("Raise segment.scan_memory for faster refreshes of this many touches.")));
 }
 
 #ifdef HAVE_INT128
@@ -172,9 +186,10 @@ alloc_huge(Size size)
  * Reorders n items of size bytes (each starting with its int32 customer
  * number) so that each customer's items are together, in place and keeping
  * no order within a customer; b gets where each customer's items are.  An
- * in-place permutation by cycles: no second copy of the touches.
+ * in-place permutation by cycles: no second copy of the touches.  Inlined,
+ * so that each caller's copies are of a constant size.
  */
-static void
+static pg_attribute_always_inline void
 bucket_in_place(char *items, Size size, int64 n, int32 ncustomers, Buckets *b)
 {
 	char		held[64],
@@ -326,6 +341,7 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		if (n == capacity)
 		{
 			capacity = Max(65536, 2 * capacity);
+			check_memory(sizeof(ScanOrder) * capacity);
 			rows = rows == NULL ? alloc_huge(sizeof(ScanOrder) * capacity) :
 				repalloc_huge(rows, sizeof(ScanOrder) * capacity);
 		}
@@ -586,6 +602,7 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 		if (n == capacity)
 		{
 			capacity = Max(65536, 2 * capacity);
+			check_memory(sizeof(Touch) * capacity);
 			rows = rows == NULL ? alloc_huge(sizeof(Touch) * capacity) :
 				repalloc_huge(rows, sizeof(Touch) * capacity);
 		}

@@ -117,8 +117,8 @@ void
 _PG_init(void)
 {
 	DefineCustomIntVariable("segment.scan_memory",
-							"Most memory a refresh's fast scan of the orders may use.",
-							"Past it the refresh computes the customer facts with SQL, which can spill to disk.",
+							"Most memory a refresh's fast scans (of the orders, and the attribution's) may use.",
+							"Past it the refresh computes the customer facts or the attribution with SQL, which can spill to disk.",
 							&segment_scan_memory_kb,
 							1024 * 1024, 1024, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,

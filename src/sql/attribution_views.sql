@@ -22,7 +22,7 @@ CREATE FUNCTION segment._attribute_scan(orders regclass, customer_column name, t
     AS 'MODULE_PATHNAME', 'attribute_scan'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._attribute_scan(regclass, name, name, name, name, regclass, name, name, name, regclass, timestamptz, timestamptz, timestamptz, interval, interval, regclass) IS
-    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (the conversions: in (lower, as_of], attributed after attributed_after) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used.';
+    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (the conversions: in (lower, as_of], attributed after attributed_after) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported (or program_limit_exceeded past segment.scan_memory) when the SQL path must be used.';
 
 CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
@@ -165,7 +165,7 @@ BEGIN
                                            s.order_id_column, s.touchpoints, s.touch_customer_column,
                                            s.touch_time_column, s.touch_channel_column, contents, as_of, lower,
                                            attributed_after, s.attribution_lookback, s.half_life, 'pg_temp.segment_attributed'::regclass);
-    EXCEPTION WHEN feature_not_supported THEN
+    EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
         skipped := NULL;
     END;
     IF skipped IS NULL THEN
