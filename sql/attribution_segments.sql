@@ -78,11 +78,15 @@ SELECT a.model, a.segment_type,
 FROM segment.attribution_by_segment AS a, expected AS e, spend AS sp
 WHERE a.segmentation = 'attgen'
 GROUP BY a.model, a.segment_type, e.orders, e.revenue, sp.spend ORDER BY 1, 2;
--- the same through a view (the SQL path builder): the same rows
+-- the same through a view (the SQL path), with parallel plans forced: the same rows
 CREATE VIEW attgen.touches_view AS SELECT * FROM attgen.touchpoints;
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
 SELECT segment.create_segmentation('attgenview', 'attgen.orders', 'customer_id', 'ordered_at', 'amount',
     order_id_column => 'order_id', clusters => 3, as_of => '2026-01-01',
     touchpoints => 'attgen.touches_view', touch_time_column => 'touched_at', spend => 'attgen.spend') AS customers;
+RESET parallel_setup_cost; RESET parallel_tuple_cost; RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
 SELECT count(*) AS differing_rows
 FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 6), round(revenue, 4), round(spend, 4)
       FROM segment.attributions WHERE segmentation = 'attgen'

@@ -5,8 +5,9 @@
  *
  * The contents give the customers and their segments; the orders in the
  * window become conversions (one per order id, its net amount; the
- * customer's first one is a first order); the touchpoints are bucketed per
- * customer and sorted by time.  Each customer's touches are then matched to
+ * customer's first one is a first order), those of the attribution period
+ * are attributed; the touchpoints are bucketed per customer and sorted by
+ * time.  Each customer's touches are then matched to
  * its conversions in time order: a touch belongs to the first conversion at
  * or after it, if within the lookback before it and after the previous one;
  * touches after the last conversion within the lookback before as_of form a

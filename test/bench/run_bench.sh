@@ -31,8 +31,8 @@
 # Then attribution: 100,000 customers with about 1M orders and 10M touchpoints
 # (BENCH_ATTR_CUSTOMERS scales it), one segmentation refreshed with all six
 # models for three segment types (attribution_ms from the run log), against
-# (g) a plain GROUP BY channel over the touchpoints; and the Markov model
-# fitted and solved for 1M paths over 50 channels.
+# (g) a plain GROUP BY channel over the touchpoints, and once on the SQL path
+# (ts); and the Markov model fitted and solved for 1M paths over 50 channels.
 # BENCH_ONLY=rfm, kmeans, refresh, scheduler or attribution runs one part (the
 # 10M orders are made for the first three only).
 source "$(dirname "$0")/../../scripts/common.sh"
@@ -633,6 +633,10 @@ attribution_bench() {
 	done
 	attr_ms=$(echo "$attr_ms" | median)
 	attr_g=$(echo "$attr_g" | median)
+	# (ts) once, the SQL path the attribution takes for views (segment.fast_scan off)
+	run_refresh attr "SET segment.fast_scan = off;" || return 0
+	attr_sql=$(psql_bench -At -c "SELECT round(attribution_ms) FROM segment.job_runs WHERE segmentation = 'attr' ORDER BY run_id DESC LIMIT 1")
+	say "(ts) attribution on the SQL path: $attr_sql ms"
 	attr_markov=$(psql_bench -At -F ' ' <<'SQL'
 \timing on
 CREATE TEMP TABLE p50 AS SELECT ARRAY(SELECT 'ch' || ((i * 7 + j * 13) % 50) FROM generate_series(1, 1 + i % 6) AS j) AS path,
@@ -652,6 +656,7 @@ attribution_summary() {
 	echo "Attribution benchmark: $touches touchpoints, $orders orders, median of $RUNS runs, $(nproc) cores"
 	printf '  %-58s %8.0f ms   peak %d MB (the refresh)\n' "(t) all six models x 3 segment types, in the refresh" "$attr_ms" "$(( attr_peak / 1024 ))"
 	printf '  %-58s %8.0f ms\n' "(g) plain GROUP BY channel over the touchpoints" "$attr_g"
+	printf '  %-58s %8.0f ms (one run)\n' "(ts) the same on the SQL path (views; segment.fast_scan off)" "$attr_sql"
 	awk -v t="$attr_ms" -v g="$attr_g" 'BEGIN {printf "  t/g = %.1f (target <= 3)\n", t / g}'
 	printf '  Markov, 1M paths over 50 channels: fit %s ms, removal effects %s ms (target < 1000 ms)\n' "$fit" "$solve"
 }
