@@ -59,6 +59,23 @@ SELECT (SELECT count(*) FROM (SELECT segment_type, segment, model, channel, roun
                               FROM segment.attributions WHERE segmentation = 'attview') AS d) AS differing_rows,
        (SELECT touches_skipped FROM segment.job_runs WHERE segmentation = 'attview') AS touches_skipped;
 
+-- channels of another type take the SQL path, read as ::text reads them
+-- (char(n) without its padding): the same rows
+CREATE TABLE att.touches_char AS SELECT customer_id, touched_at, channel::char(20) AS channel FROM att.touches;
+SELECT segment.create_segmentation('attchar', 'att.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', clusters => 0, as_of => '2026-01-10',
+    touchpoints => 'att.touches_char', touch_time_column => 'touched_at', spend => 'att.spend') AS customers;
+SELECT count(*) AS differing_rows
+FROM (SELECT segment_type, segment, model, channel, round(conversions::numeric, 9), revenue, spend
+      FROM segment.attributions WHERE segmentation = 'att'
+      EXCEPT SELECT segment_type, segment, model, channel, round(conversions::numeric, 9), revenue, spend
+      FROM segment.attributions WHERE segmentation = 'attchar') AS d;
+-- a channel name over 255 bytes is refused, and the segment table is left as it was
+INSERT INTO att.touches VALUES (1, '2026-01-07', repeat('x', 256));
+SELECT segment.refresh('att');
+DELETE FROM att.touches WHERE length(channel) > 255;
+SELECT count(*) AS rows_kept, count(DISTINCT refreshed_at) AS refreshes FROM segment.attributions WHERE segmentation = 'att';
+
 -- generated data: every model and segment type attributes every order once,
 -- its net revenue, and all the spend (a channel a model credits nothing books
 -- its spend to the segment (unattributed))

@@ -20,8 +20,8 @@
  *
  * What a heap scan cannot read as a query would (views, row-level
  * security...), or values it does not decode (float amounts, non-integer
- * order ids), are refused with ERRCODE_FEATURE_NOT_SUPPORTED, and touches or
- * orders past segment.scan_memory with ERRCODE_PROGRAM_LIMIT_EXCEEDED: the
+ * order ids, channels not text), as are touches or orders past
+ * segment.scan_memory, are refused with ERRCODE_FEATURE_NOT_SUPPORTED: the
  * refresh then takes the SQL path.
  */
 #include "postgres.h"
@@ -58,14 +58,19 @@ not_supported(const char *why)
 			 errhint("Nothing to do: this message is caught by segment.refresh().")));
 }
 
-/* An array of the scan growing to size bytes: past segment.scan_memory, the SQL path. */
+/*
+ * An array of the scan growing to size bytes: past segment.scan_memory, the
+ * SQL path (which can spill to disk).  The same errcode as the refusals, so
+ * that the refresh catches nothing else (a Markov model's channel limit,
+ * program_limit_exceeded, would fail the SQL path all the same).
+ */
 static void
 check_memory(Size size)
 {
 	if (size > (Size) segment_scan_memory_kb * 1024)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the attribution scan needs more than segment.scan_memory (%d kB)",
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the attribution scan does not support more touches or orders than segment.scan_memory (%d kB) holds",
 						segment_scan_memory_kb),
 				 errdetail("The refresh attributes the conversions with SQL instead, which can spill to disk."),
 				 errhint("Raise segment.scan_memory for faster refreshes of this many touches.")));
@@ -108,11 +113,26 @@ typedef struct Customers
 	int32		count;
 } Customers;
 
+/*
+ * The customer's number, -1 if not in the contents.  The hash and equality
+ * functions of other keys than integers may allocate (numeric detoasts):
+ * they run in row_cxt, reset here.
+ */
 static inline int32
-customer_of(Customers *cs, Datum key)
+customer_of(Customers *cs, Datum key, MemoryContext row_cxt)
 {
-	CustomerFacts *e = facts_find(&cs->table, key);
+	CustomerFacts *e;
+	MemoryContext old;
 
+	if (cs->table.ops.int_key)
+		e = facts_find(&cs->table, key);
+	else
+	{
+		old = MemoryContextSwitchTo(row_cxt);
+		e = facts_find(&cs->table, key);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
+	}
 	return e == NULL ? -1 : (int32) e->id;
 }
 
@@ -127,6 +147,7 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	int32		capacity = 1024;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment contents row", ALLOCSET_SMALL_SIZES);
 
 	atts[0] = scan_column_number(rel, customer_column, &type);
 	facts_init(&cs->table, type, TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->attcollation);
@@ -141,10 +162,16 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 		bool		isnull;
 		Datum		key = slot_getattr(slot, atts[0], &isnull);
 		CustomerFacts *e;
+		MemoryContext old;
 
+		if ((cs->count & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (isnull)
 			continue;
+		old = MemoryContextSwitchTo(row_cxt);
 		e = facts_find_or_add(&cs->table, facts_hash_key(&cs->table, key));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
 		if (e->id != cs->count)
 			continue;			/* seen already */
 		if (cs->count == capacity)
@@ -290,6 +317,7 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	ScanOrder  *rows = NULL;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment order row", ALLOCSET_SMALL_SIZES);
 	int64		n = 0,
 				capacity = 0,
 				position = 0;
@@ -336,7 +364,7 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		at = to_timestamptz(values[spec.time_att - 1], spec.time_type);
 		if (at > as_of || (has_lower && at <= lower))
 			continue;
-		customer = customer_of(cs, values[spec.customer_att - 1]);
+		customer = customer_of(cs, values[spec.customer_att - 1], row_cxt);
 		if (customer < 0)
 			continue;
 		if (n == capacity)
@@ -425,6 +453,15 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 
 /* ---- touchpoints ---- */
 
+/* the channel names, for cmp_channel (qsort passes no context) */
+static char *const *rank_names;
+
+static int
+cmp_channel(const void *a, const void *b)
+{
+	return strcmp(rank_names[*(const int32 *) a], rank_names[*(const int32 *) b]);
+}
+
 /* Each channel's place in bytewise name order, for ties at one instant. */
 static int32 *
 channel_ranks(const Attributor *a)
@@ -435,15 +472,8 @@ channel_ranks(const Attributor *a)
 
 	for (int32 i = 0; i < n; i++)
 		order[i] = i;
-	/* few channels: an insertion sort */
-	for (int32 i = 1; i < n; i++)
-		for (int32 j = i; j > 0 && strcmp(a->channels.names[order[j - 1]], a->channels.names[order[j]]) > 0; j--)
-		{
-			int32		x = order[j];
-
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
+	rank_names = a->channels.names;
+	qsort(order, n, sizeof(int32), cmp_channel);
 	for (int32 i = 0; i < n; i++)
 		rank[order[i]] = i;
 	pfree(order);
@@ -529,9 +559,7 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 				last_att;
 	Oid			customer_type,
 				time_type,
-				channel_type,
-				channel_output;
-	bool		channel_varlena;
+				channel_type;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	Touch	   *rows = NULL;
@@ -550,11 +578,13 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	time_att = scan_column_number(rel, time_column, &time_type);
 	channel_att = scan_column_number(rel, channel_column, &channel_type);
 	last_att = Max(customer_att, Max(time_att, channel_att));
-	getTypeOutputInfo(channel_type, &channel_output, &channel_varlena);
 	if (customer_type != cs->table.customer_type)
 		not_supported("a touch customer column of another type than the orders'");
 	if (time_type != TIMESTAMPTZOID && time_type != TIMESTAMPOID && time_type != DATEOID)
 		not_supported("this type of touch time");
+	/* other types read as the SQL path's ::text would need their casts */
+	if (channel_type != TEXTOID && channel_type != VARCHAROID)
+		not_supported("channels that are not text or varchar");
 
 	*skipped = 0;
 	slot = table_slot_create(rel, NULL);
@@ -580,25 +610,16 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 		at = to_timestamptz(values[time_att - 1], time_type);
 		if (at > as_of || at < earliest)
 			continue;
-		customer = customer_of(cs, values[customer_att - 1]);
+		customer = customer_of(cs, values[customer_att - 1], row_cxt);
 		if (customer < 0)
 			continue;			/* neither ordered nor a prospect of the contents */
 		if (nulls[channel_att - 1])
 			channel = unknown;
-		else if (channel_type == TEXTOID || channel_type == VARCHAROID)
+		else
 		{
 			text	   *t = DatumGetTextPP(values[channel_att - 1]);
 
 			channel = attributor_channel(a, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		}
-		else
-		{
-			MemoryContext old = MemoryContextSwitchTo(row_cxt);
-			char	   *s = OidOutputFunctionCall(channel_output, values[channel_att - 1]);
-
-			MemoryContextSwitchTo(old);
-			channel = attributor_channel(a, s, strlen(s));
-			MemoryContextReset(row_cxt);
 		}
 		if (n == capacity)
 		{
@@ -684,8 +705,8 @@ add_path(Attributor *a, PathBuffer *p, const int32 *segments, const Touch *touch
 /* Matches each customer's touches to its conversions, path by path. */
 static void
 attribute_customers(Attributor *a, Customers *cs, const ScanOrder *conversions, const Buckets *cb,
-					const Touch *touches, const Buckets *tb, TimestampTz as_of, TimestampTz attributed_after,
-					Interval *lookback)
+					const Touch *touches, const Buckets *tb, TimestampTz as_of, bool has_attributed_after,
+					TimestampTz attributed_after, Interval *lookback)
 {
 	TimestampTz open_start = minus_interval(as_of, lookback);
 	PathBuffer	p = {0};
@@ -711,7 +732,7 @@ attribute_customers(Attributor *a, Customers *cs, const ScanOrder *conversions, 
 								   (previous != DT_NOBEGIN && touches[start].at <= previous)))
 				start++;
 			/* orders before the attribution period only end the paths before them */
-			if (o->at > attributed_after)
+			if (!has_attributed_after || o->at > attributed_after)
 				add_path(a, &p, segments, &touches[start], end - start, true, revenue_of(o->amount),
 						 k == cb->start[c]);
 			first_open = end;
@@ -757,7 +778,8 @@ attribute_scan(PG_FUNCTION_ARGS)
 	TimestampTz as_of = PG_GETARG_TIMESTAMPTZ(10);
 	bool		has_lower = !PG_ARGISNULL(11);
 	TimestampTz lower = has_lower ? PG_GETARG_TIMESTAMPTZ(11) : DT_NOBEGIN;
-	TimestampTz attributed_after = PG_ARGISNULL(12) ? DT_NOBEGIN : PG_GETARG_TIMESTAMPTZ(12);
+	bool		has_attributed_after = !PG_ARGISNULL(12);
+	TimestampTz attributed_after = has_attributed_after ? PG_GETARG_TIMESTAMPTZ(12) : DT_NOBEGIN;
 	Interval   *lookback = PG_GETARG_INTERVAL_P(13);
 	Attributor	a;
 	Customers	cs;
@@ -779,14 +801,15 @@ attribute_scan(PG_FUNCTION_ARGS)
 	conversions = read_conversions(&cs, PG_GETARG_OID(0), NameStr(*PG_GETARG_NAME(1)), NameStr(*PG_GETARG_NAME(2)),
 								   NameStr(*PG_GETARG_NAME(3)), PG_ARGISNULL(4) ? NULL : NameStr(*PG_GETARG_NAME(4)),
 								   as_of, has_lower, lower, &conversion_buckets);
-	/* no touch before the earliest lookback start can be credited */
+	/* no touch before the earliest lookback start can be credited (a day
+	 * earlier still, for intervals across a DST change) */
 	earliest = Max(lower, attributed_after);
 	touches = read_touches(&cs, &a, PG_GETARG_OID(5), NameStr(*PG_GETARG_NAME(6)), NameStr(*PG_GETARG_NAME(7)),
 						   NameStr(*PG_GETARG_NAME(8)), as_of,
-						   earliest == DT_NOBEGIN ? DT_NOBEGIN : minus_interval(earliest, lookback),
+						   earliest == DT_NOBEGIN ? DT_NOBEGIN : minus_interval(earliest, lookback) - USECS_PER_DAY,
 						   &touch_buckets, &skipped);
-	attribute_customers(&a, &cs, conversions, &conversion_buckets, touches, &touch_buckets, as_of, attributed_after,
-						lookback);
+	attribute_customers(&a, &cs, conversions, &conversion_buckets, touches, &touch_buckets, as_of,
+						has_attributed_after, attributed_after, lookback);
 	pfree(touches);
 	pfree(conversions);
 

@@ -28,8 +28,8 @@ attributor_init(Attributor *a, float8 half_life)
 	memset(a, 0, sizeof(*a));
 	a->cxt = CurrentMemoryContext;
 	a->half_life = half_life;
-	interner_init(&a->segments, "segment attribution segments");
-	interner_init(&a->channels, "segment attribution channels");
+	interner_init(&a->segments, "segment");
+	interner_init(&a->channels, "channel");
 	a->channel_capacity = 16;
 	a->none_channel = attributor_channel(a, NO_TOUCH_CHANNEL, strlen(NO_TOUCH_CHANNEL));
 }

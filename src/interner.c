@@ -20,6 +20,7 @@ interner_init(Interner *in, const char *what)
 {
 	HASHCTL		ctl;
 
+	in->what = what;
 	in->cxt = CurrentMemoryContext;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = INTERNED_BYTES;
@@ -39,7 +40,12 @@ interner_id(Interner *in, const char *name, int len)
 	InternedName *e;
 	bool		found;
 
-	len = Min(len, INTERNED_BYTES - 1);
+	if (len > INTERNED_BYTES - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("%s name \"%.40s...\" is longer than %d bytes", in->what, name, INTERNED_BYTES - 1),
+				 errdetail("Attribution keeps channel and segment names of up to %d bytes.", INTERNED_BYTES - 1),
+				 errhint("Shorten the names, for example with a view over the source that cuts them.")));
 	/* a few names (channels, segments) are the common case: compare them
 	 * directly rather than pad and hash the key */
 	if (in->count <= FEW_NAMES)

@@ -14,6 +14,7 @@
 
 typedef struct Interner
 {
+	const char *what;			/* "channel", "segment": for error messages */
 	MemoryContext cxt;
 	HTAB	   *table;
 	char	  **names;			/* id -> name */
@@ -22,10 +23,11 @@ typedef struct Interner
 	int32		capacity;
 } Interner;
 
-/* An empty interner in the current memory context. */
+/* An empty interner of names of what ("channel") in the current memory context. */
 extern void interner_init(Interner *in, const char *what);
 
-/* The number of a string of len bytes, new if not seen before. */
+/* The number of a string of len bytes, new if not seen before; an error
+ * past INTERNED_BYTES - 1 bytes. */
 extern int32 interner_id(Interner *in, const char *name, int len);
 
 #endif							/* SEGMENT_INTERNER_H */

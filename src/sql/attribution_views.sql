@@ -22,7 +22,7 @@ CREATE FUNCTION segment._attribute_scan(orders regclass, customer_column name, t
     AS 'MODULE_PATHNAME', 'attribute_scan'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._attribute_scan(regclass, name, name, name, name, regclass, name, name, name, regclass, timestamptz, timestamptz, timestamptz, interval, interval, regclass) IS
-    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (the conversions: in (lower, as_of], attributed after attributed_after) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported (or program_limit_exceeded past segment.scan_memory) when the SQL path must be used.';
+    'Internal: a refresh''s attribution by segment from one scan each of the new contents, the orders (the conversions: in (lower, as_of], attributed after attributed_after) and the touchpoints, written into the result table; returns the touches left out for a NULL customer or time. Errors with feature_not_supported when the SQL path must be used (views, other types, past segment.scan_memory).';
 
 CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life interval,
     OUT segment_type text, OUT segment text, OUT model text, OUT channel text,
@@ -50,11 +50,13 @@ BEGIN
         DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     END IF;
 
-    -- conversions: one per order (id), its net amount, whether it is the customer's first
+    -- conversions: one per order (id), its net amount, whether it is the customer's
+    -- first, whether it is in the attribution period
     EXECUTE format($q$
         CREATE TEMP TABLE segment_conversions ON COMMIT DROP AS
         SELECT row_number() OVER (ORDER BY customer, converted_at, key) AS conversion, customer, converted_at,
-               revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order
+               revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order,
+               $3::timestamptz IS NULL OR converted_at > $3 AS attributed
         FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, %3$s AS converted_at, sum(o.%5$I)::numeric AS revenue
               FROM %6$s AS o
               WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= $1
@@ -67,7 +69,7 @@ BEGIN
         format('min(o.%I::timestamptz)', s.time_column),
         s.time_column, s.amount_column, s.orders,
         CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END)
-    USING as_of, lower;
+    USING as_of, lower, attributed_after;
     ANALYZE segment_conversions;
 
     -- each touch goes to the next conversion at or after it (touches sort
@@ -121,12 +123,12 @@ BEGIN
                    x.cluster::text, true
             FROM segment_conversions AS c LEFT JOIN segment_paths AS p USING (conversion)
             JOIN %1$s AS x ON x.%2$I = c.customer
-            WHERE %3$L::timestamptz IS NULL OR c.converted_at > %3$L
+            WHERE c.attributed
             UNION ALL
             SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
             FROM segment_paths AS p JOIN %1$s AS x ON x.%2$I = p.customer
             WHERE p.conversion IS NULL $q2$, $1)
-        $q$, contents, s.customer_column, attributed_after)
+        $q$, contents, s.customer_column)
     USING s.half_life;
     DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     RETURN skipped;
@@ -165,7 +167,7 @@ BEGIN
                                            s.order_id_column, s.touchpoints, s.touch_customer_column,
                                            s.touch_time_column, s.touch_channel_column, contents, as_of, lower,
                                            attributed_after, s.attribution_lookback, s.half_life, 'pg_temp.segment_attributed'::regclass);
-    EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
+    EXCEPTION WHEN feature_not_supported THEN
         skipped := NULL;
     END;
     IF skipped IS NULL THEN
@@ -200,9 +202,9 @@ BEGIN
         CASE WHEN s.spend IS NULL THEN '0' ELSE format('%I', s.spend_cost_column) END,
         CASE WHEN s.spend IS NULL THEN '(SELECT) AS nothing' ELSE s.spend::text END,
         CASE WHEN s.spend IS NULL THEN 'false'
-             ELSE format('%1$I::timestamptz <= %2$L AND (%3$L::timestamptz IS NULL OR %1$I::timestamptz > %3$L)',
-                         s.spend_day_column, as_of, coalesce(attributed_after, lower)) END)
-    USING s.name, refreshed;
+             ELSE format('%1$I::timestamptz <= $3 AND ($4::timestamptz IS NULL OR %1$I::timestamptz > $4)',
+                         s.spend_day_column) END)
+    USING s.name, refreshed, as_of, coalesce(attributed_after, lower);
     DROP TABLE pg_temp.segment_attributed;
     RETURN skipped;
 END $$;
