@@ -266,18 +266,6 @@ bucket_in_place(char *items, Size size, int64 n, int32 ncustomers, Buckets *b)
 
 /* ---- orders -> conversions ---- */
 
-typedef struct OrderSpec
-{
-	AttrNumber	customer_att,
-				time_att,
-				amount_att,
-				order_att,
-				last_att;
-	Oid			time_type,
-				amount_type,
-				order_type;
-} OrderSpec;
-
 static int
 cmp_order_id(const void *a, const void *b)
 {
@@ -312,8 +300,8 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 				 bool has_lower, TimestampTz lower, Buckets *buckets)
 {
 	Relation	rel = scan_open(relid);
-	OrderSpec	spec;
-	Oid			customer_type;
+	OrderColumns cols;
+	const char *why;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	ScanOrder  *rows = NULL;
@@ -324,23 +312,10 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 
 	if (scan_refusal(rel) != NULL)
 		not_supported(scan_refusal(rel));
-	memset(&spec, 0, sizeof(spec));
-	spec.customer_att = scan_column_number(rel, customer_column, &customer_type);
-	spec.time_att = scan_column_number(rel, time_column, &spec.time_type);
-	spec.amount_att = scan_column_number(rel, amount_column, &spec.amount_type);
-	if (order_id_column != NULL)
-		spec.order_att = scan_column_number(rel, order_id_column, &spec.order_type);
-	spec.last_att = Max(Max(spec.customer_att, spec.time_att), Max(spec.amount_att, spec.order_att));
-	if (customer_type != cs->table.customer_type)
-		not_supported("a customer column whose type changed since registration");
-	if (spec.amount_type != NUMERICOID && spec.amount_type != INT2OID && spec.amount_type != INT4OID &&
-		spec.amount_type != INT8OID)
-		not_supported("amounts that are not numeric or integers");
-	if (spec.time_type != TIMESTAMPTZOID && spec.time_type != TIMESTAMPOID && spec.time_type != DATEOID)
-		not_supported("this type of time column");
-	if (spec.order_att != InvalidAttrNumber && spec.order_type != INT2OID && spec.order_type != INT4OID &&
-		spec.order_type != INT8OID)
-		not_supported("order ids that are not integers");
+	why = scan_order_columns(rel, customer_column, time_column, amount_column, order_id_column,
+							 cs->table.customer_type, &cols);
+	if (why != NULL)
+		not_supported(why);
 
 	slot = table_slot_create(rel, NULL);
 	/* from the first block on, so that positions follow ctid as in the SQL builder */
@@ -356,15 +331,15 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		position++;
 		if ((position & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		slot_getsomeattrs(slot, spec.last_att);
+		slot_getsomeattrs(slot, cols.last_att);
 		values = slot->tts_values;
 		nulls = slot->tts_isnull;
-		if (nulls[spec.time_att - 1] || nulls[spec.customer_att - 1])
+		if (nulls[cols.time_att - 1] || nulls[cols.customer_att - 1])
 			continue;
-		at = to_timestamptz(values[spec.time_att - 1], spec.time_type);
+		at = to_timestamptz(values[cols.time_att - 1], cols.time_type);
 		if (at > as_of || (has_lower && at <= lower))
 			continue;
-		customer = customer_of(cs, values[spec.customer_att - 1], row_cxt);
+		customer = customer_of(cs, values[cols.customer_att - 1], row_cxt);
 		if (customer < 0)
 			continue;
 		if (n == capacity)
@@ -378,33 +353,33 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		o->customer = customer;
 		o->at = at;
 		o->amount = 0;
-		if (!nulls[spec.amount_att - 1])
+		if (!nulls[cols.amount_att - 1])
 		{
-			Datum		v = values[spec.amount_att - 1];
+			Datum		v = values[cols.amount_att - 1];
 			int16		dscale;
 			bool		special = false;
 
-			if (spec.amount_type == NUMERICOID)
+			if (cols.amount_type == NUMERICOID)
 			{
 				if (!money_from_numeric(v, &o->amount, &dscale, &special) || special)
 					not_supported("amounts with more than 8 decimals, of 10^22 or more, or not numbers");
 			}
 			else
-				o->amount = money_of_integer(spec.amount_type == INT2OID ? DatumGetInt16(v) :
-											 spec.amount_type == INT4OID ? DatumGetInt32(v) : DatumGetInt64(v));
+				o->amount = money_of_integer(cols.amount_type == INT2OID ? DatumGetInt16(v) :
+											 cols.amount_type == INT4OID ? DatumGetInt32(v) : DatumGetInt64(v));
 		}
-		if (spec.order_att == InvalidAttrNumber)
+		if (cols.order_att == InvalidAttrNumber)
 		{
 			o->has_id = true;
 			o->id = position;
 		}
 		else
 		{
-			Datum		v = values[spec.order_att - 1];
+			Datum		v = values[cols.order_att - 1];
 
-			o->has_id = !nulls[spec.order_att - 1];
-			o->id = !o->has_id ? 0 : spec.order_type == INT8OID ? DatumGetInt64(v) :
-				spec.order_type == INT4OID ? DatumGetInt32(v) : DatumGetInt16(v);
+			o->has_id = !nulls[cols.order_att - 1];
+			o->id = !o->has_id ? 0 : cols.order_type == INT8OID ? DatumGetInt64(v) :
+				cols.order_type == INT4OID ? DatumGetInt32(v) : DatumGetInt16(v);
 		}
 	}
 	table_endscan(scan);
@@ -424,7 +399,7 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 
 		if (k == 0)
 			continue;
-		if (spec.order_att != InvalidAttrNumber)
+		if (cols.order_att != InvalidAttrNumber)
 		{
 			if (k > 1)
 				qsort(own, k, sizeof(ScanOrder), cmp_order_id);

@@ -134,6 +134,26 @@ extern Relation scan_open(Oid relid);
 extern const char *scan_refusal(Relation rel);
 extern AttrNumber scan_column_number(Relation rel, const char *column, Oid *type);
 
+/* The order columns a C scan reads: numbers and types. */
+typedef struct OrderColumns
+{
+	AttrNumber	customer_att;
+	AttrNumber	time_att;
+	AttrNumber	amount_att;
+	AttrNumber	order_att;		/* InvalidAttrNumber: no order ids */
+	AttrNumber	last_att;
+	Oid			customer_type;	/* the customer key's type (as registered) */
+	Oid			time_type;
+	Oid			amount_type;
+	Oid			order_type;
+} OrderColumns;
+
+/* Finds them in rel (order_id_column may be NULL); returns why a C scan
+ * cannot decode them, or NULL. */
+extern const char *scan_order_columns(Relation rel, const char *customer_column, const char *time_column,
+									  const char *amount_column, const char *order_id_column,
+									  Oid customer_type, OrderColumns *cols);
+
 /* facts_scan.c: ERRCODE_FEATURE_NOT_SUPPORTED or ERRCODE_PROGRAM_LIMIT_EXCEEDED
  * when the SQL path must be used */
 extern void facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,

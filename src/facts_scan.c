@@ -143,6 +143,34 @@ scan_refusal(Relation rel)
 	return NULL;
 }
 
+const char *
+scan_order_columns(Relation rel, const char *customer_column, const char *time_column,
+				   const char *amount_column, const char *order_id_column, Oid customer_type,
+				   OrderColumns *cols)
+{
+	Oid			found_customer_type;
+
+	memset(cols, 0, sizeof(OrderColumns));
+	cols->customer_att = scan_column_number(rel, customer_column, &found_customer_type);
+	cols->time_att = scan_column_number(rel, time_column, &cols->time_type);
+	cols->amount_att = scan_column_number(rel, amount_column, &cols->amount_type);
+	if (order_id_column != NULL)
+		cols->order_att = scan_column_number(rel, order_id_column, &cols->order_type);
+	cols->last_att = Max(Max(cols->customer_att, cols->time_att), Max(cols->amount_att, cols->order_att));
+	cols->customer_type = customer_type;
+	if (found_customer_type != customer_type)
+		return "a customer column whose type changed since registration";
+	if (cols->amount_type != NUMERICOID && cols->amount_type != INT2OID && cols->amount_type != INT4OID &&
+		cols->amount_type != INT8OID)
+		return "amounts that are not numeric or integers";
+	if (cols->time_type != TIMESTAMPTZOID && cols->time_type != TIMESTAMPOID && cols->time_type != DATEOID)
+		return "this type of time column";
+	if (cols->order_att != InvalidAttrNumber && cols->order_type != INT2OID && cols->order_type != INT4OID &&
+		cols->order_type != INT8OID)
+		return "order ids that are not integers";
+	return NULL;
+}
+
 static void
 check_memory(FactsTable *facts)
 {
@@ -161,16 +189,8 @@ check_memory(FactsTable *facts)
 typedef struct ScanSpec
 {
 	Oid			relid;
-	Oid			customer_type;
 	Oid			collation;
-	Oid			time_type;
-	Oid			amount_type;
-	Oid			order_type;
-	AttrNumber	customer_att;
-	AttrNumber	time_att;
-	AttrNumber	amount_att;
-	AttrNumber	order_att;		/* InvalidAttrNumber: no order ids */
-	AttrNumber	last_att;
+	OrderColumns cols;
 	bool		has_lookback;
 	TimestampTz as_of;
 	TimestampTz lower;
@@ -190,49 +210,49 @@ add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_ha
 	int16		dscale = 0;
 	bool		special = false;
 
-	slot_getsomeattrs(slot, spec->last_att);
+	slot_getsomeattrs(slot, spec->cols.last_att);
 	values = slot->tts_values;
 	nulls = slot->tts_isnull;
 	/* as the SQL path: no time, skipped; outside the window, ignored;
 	 * then no customer, skipped */
-	if (nulls[spec->time_att - 1])
+	if (nulls[spec->cols.time_att - 1])
 	{
 		facts->rows_skipped++;
 		return;
 	}
-	t = to_timestamptz(values[spec->time_att - 1], spec->time_type);
+	t = to_timestamptz(values[spec->cols.time_att - 1], spec->cols.time_type);
 	if (t > spec->as_of || (spec->has_lookback && t <= spec->lower))
 		return;
-	if (nulls[spec->customer_att - 1])
+	if (nulls[spec->cols.customer_att - 1])
 	{
 		facts->rows_skipped++;
 		return;
 	}
 
-	key = values[spec->customer_att - 1];
-	if (spec->customer_type == INT2OID)
+	key = values[spec->cols.customer_att - 1];
+	if (spec->cols.customer_type == INT2OID)
 		key = Int64GetDatum((int64) DatumGetInt16(key));
-	else if (spec->customer_type == INT4OID)
+	else if (spec->cols.customer_type == INT4OID)
 		key = Int64GetDatum((int64) DatumGetInt32(key));
 	entry = facts_find_or_add(facts, key);
 	entry->valid_rows++;
 	facts->orders_scanned++;
-	if (nulls[spec->amount_att - 1])
+	if (nulls[spec->cols.amount_att - 1])
 		return;
-	switch (spec->amount_type)
+	switch (spec->cols.amount_type)
 	{
 		case NUMERICOID:
-			if (!money_from_numeric(values[spec->amount_att - 1], &amount, &dscale, &special))
+			if (!money_from_numeric(values[spec->cols.amount_att - 1], &amount, &dscale, &special))
 				not_supported("amounts with more than 8 decimals or of 10^22 or more");
 			break;
 		case INT2OID:
-			amount = money_of_integer(DatumGetInt16(values[spec->amount_att - 1]));
+			amount = money_of_integer(DatumGetInt16(values[spec->cols.amount_att - 1]));
 			break;
 		case INT4OID:
-			amount = money_of_integer(DatumGetInt32(values[spec->amount_att - 1]));
+			amount = money_of_integer(DatumGetInt32(values[spec->cols.amount_att - 1]));
 			break;
 		default:
-			amount = money_of_integer(DatumGetInt64(values[spec->amount_att - 1]));
+			amount = money_of_integer(DatumGetInt64(values[spec->cols.amount_att - 1]));
 			break;
 	}
 	entry->has_amount = true;
@@ -253,15 +273,15 @@ add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_ha
 	entry->has_positive = true;
 	if (order_set == NULL)
 		entry->frequency++;
-	else if (!nulls[spec->order_att - 1])
+	else if (!nulls[spec->cols.order_att - 1])
 	{
 		OrderKey	okey;
-		Datum		id = values[spec->order_att - 1];
+		Datum		id = values[spec->cols.order_att - 1];
 		bool		found;
 
 		okey.customer = entry->id;
-		okey.order_id = spec->order_type == INT8OID ? DatumGetInt64(id) :
-			spec->order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+		okey.order_id = spec->cols.order_type == INT8OID ? DatumGetInt64(id) :
+			spec->cols.order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
 		orders_insert(order_set, okey, &found);
 		if (!found)
 			entry->frequency++;
@@ -276,7 +296,7 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 	orders_hash *order_set = NULL;
 	int64		rows = 0;
 
-	if (spec->order_att != InvalidAttrNumber)
+	if (spec->cols.order_att != InvalidAttrNumber)
 		order_set = orders_create(facts->cxt, 1024, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
@@ -344,7 +364,7 @@ scan_workers(Relation rel, const ScanSpec *spec)
 	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
 	int			workers = 0;
 
-	if (spec->order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
+	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
 		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0)
 		return 0;
 	blocks = RelationGetNumberOfBlocks(rel);
@@ -390,7 +410,7 @@ facts_scan_worker(dsm_segment *seg, shm_toc *toc)
 	shm_mq_set_sender(mq, MyProc);
 	mqh = shm_mq_attach(mq, seg, NULL);
 	rel = relation_open(shared->spec.relid, AccessShareLock);
-	facts_init(&facts, shared->spec.customer_type, shared->spec.collation);
+	facts_init(&facts, shared->spec.cols.customer_type, shared->spec.collation);
 	scan_rows(&facts, &shared->spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
 	relation_close(rel, AccessShareLock);
 
@@ -550,7 +570,7 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 {
 	Relation	rel;
 	ScanSpec	spec;
-	Oid			customer_type;
+	const char *why;
 	int			nworkers;
 
 	if (!segment_fast_scan)
@@ -561,27 +581,14 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 		not_supported(scan_refusal(rel));
 	memset(&spec, 0, sizeof(spec));
 	spec.relid = relid;
-	spec.customer_att = scan_column_number(rel, customer_column, &customer_type);
-	spec.time_att = scan_column_number(rel, time_column, &spec.time_type);
-	spec.amount_att = scan_column_number(rel, amount_column, &spec.amount_type);
-	if (order_id_column != NULL)
-		spec.order_att = scan_column_number(rel, order_id_column, &spec.order_type);
-	spec.last_att = Max(Max(spec.customer_att, spec.time_att), Max(spec.amount_att, spec.order_att));
-	spec.customer_type = facts->customer_type;
+	why = scan_order_columns(rel, customer_column, time_column, amount_column, order_id_column,
+							 facts->customer_type, &spec.cols);
+	if (why != NULL)
+		not_supported(why);
 	spec.collation = facts->ops.collation;
 	spec.as_of = as_of;
 	spec.has_lookback = has_lookback;
 	spec.lower = lower;
-	if (customer_type != facts->customer_type)
-		not_supported("a customer column whose type changed since registration");
-	if (spec.amount_type != NUMERICOID && spec.amount_type != INT2OID && spec.amount_type != INT4OID &&
-		spec.amount_type != INT8OID)
-		not_supported("amounts that are not numeric or integers");
-	if (spec.time_type != TIMESTAMPTZOID && spec.time_type != TIMESTAMPOID && spec.time_type != DATEOID)
-		not_supported("this type of time column");
-	if (spec.order_att != InvalidAttrNumber && spec.order_type != INT2OID && spec.order_type != INT4OID &&
-		spec.order_type != INT8OID)
-		not_supported("order ids that are not integers");
 
 	/* progress: the rows the planner expects, and a count as the scan goes */
 	spec.progress = -1;
