@@ -47,8 +47,6 @@ extern void credit_path(CreditModel model, const TimestampTz *at, int k, float8 
 #define ATTRIBUTION_MODELS (CREDIT_MODELS + 1)
 #define MARKOV_MODEL CREDIT_MODELS
 
-extern const char *const segment_type_names[SEGMENT_TYPES];
-
 typedef struct AttributionCell
 {
 	float8		conversions;
