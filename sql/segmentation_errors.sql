@@ -88,6 +88,7 @@ GRANT SELECT ON orders_copy TO seg_stranger;
 SET ROLE seg_stranger;
 SELECT segment.create_segmentation('theirs', 'orders_copy', 'customer_id', 'day', 'price', clusters => 0,
     target_table => 'theirs_segments') AS customers;
+-- every row written is checked: no pointing a segmentation at a table its owner cannot read
 UPDATE segment.segmentations SET orders = 'secret_orders' WHERE name = 'theirs';
 -- the tables a segmentation made are fixed: no pointing it at someone else's
 UPDATE segment.segmentations SET target_table = 'users_table' WHERE name = 'theirs';
@@ -97,7 +98,13 @@ ROLLBACK;
 BEGIN;
 LOCK TABLE segment.segmentations IN ACCESS EXCLUSIVE MODE;
 ROLLBACK;
+-- nor at one it could read once: the refresh checks again, as the owner
 RESET ROLE;
+GRANT SELECT ON secret_orders TO seg_stranger;
+SET ROLE seg_stranger;
+UPDATE segment.segmentations SET orders = 'secret_orders' WHERE name = 'theirs';
+RESET ROLE;
+REVOKE SELECT ON secret_orders FROM seg_stranger;
 SELECT segment.refresh('theirs');
 SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'theirs' ORDER BY run_id;
 -- the views are security barriers: a leaky function sees only the caller's rows

@@ -17,6 +17,7 @@
 
 #include "attribution.h"
 #include "compat.h"
+#include "identity.h"
 
 PG_FUNCTION_INFO_V1(attribution_by_segment);
 
@@ -26,6 +27,35 @@ put_row(void *arg, Datum *values, bool *nulls)
 	ReturnSetInfo *rsinfo = arg;
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+static void
+check_no_nulls(const bool *nulls, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a path has a NULL channel or time"),
+					 errdetail("The refresh gives touches without a channel the channel (unknown)."),
+					 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+}
+
+/* The paths query's columns must be what the loop below reads. */
+static void
+check_paths_columns(TupleDesc desc)
+{
+	static const Oid types[8] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, NUMERICOID, BOOLOID, TEXTOID, TEXTOID,
+		TEXTOID, BOOLOID};
+
+	for (int c = 0; c < desc->natts || c < lengthof(types); c++)
+		if (c >= desc->natts || c >= lengthof(types) || TupleDescAttr(desc, c)->atttypid != types[c])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("the paths query returned other columns than segment reads"),
+					 errdetail("It must return channels text[], touched_at timestamptz[], revenue numeric, first_order bool, three segments as text and converted bool; column %d differs.",
+							   c + 1),
+					 errhint("Call segment.refresh(name); only it calls the internal functions.")));
 }
 
 /*
@@ -41,8 +71,8 @@ Datum
 attribution_by_segment(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	float8		half_life = half_life_seconds(PG_GETARG_INTERVAL_P(1));
+	char	   *query;
+	float8		half_life;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext row_cxt;
 	Attributor	a;
@@ -52,6 +82,9 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 	int32	   *channels = NULL;
 	TimestampTz *times = NULL;
 
+	check_internal_call(fcinfo);
+	query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	half_life = half_life_seconds(PG_GETARG_INTERVAL_P(1));
 	InitMaterializedSRF(fcinfo, 0);
 	attributor_init(&a, half_life);
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment attribution row", ALLOCSET_DEFAULT_SIZES);
@@ -67,6 +100,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 		SPI_cursor_fetch(portal, true, 1000);
 		if (SPI_processed == 0)
 			break;
+		check_paths_columns(SPI_tuptable->tupdesc);
 		for (uint64 r = 0; r < SPI_processed; r++)
 		{
 			HeapTuple	tuple = SPI_tuptable->vals[r];
@@ -88,11 +122,17 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 			old = MemoryContextSwitchTo(row_cxt);
 			d = SPI_getbinval(tuple, desc, 1, &isnull);
 			if (!isnull)
+			{
 				deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT, &names, &elem_nulls, &n);
+				check_no_nulls(elem_nulls, n);
+			}
 			d = SPI_getbinval(tuple, desc, 2, &isnull);
 			if (!isnull)
+			{
 				deconstruct_array(DatumGetArrayTypeP(d), TIMESTAMPTZOID, sizeof(TimestampTz), true, TYPALIGN_DOUBLE,
 								  &ats, &elem_nulls, &n_at);
+				check_no_nulls(elem_nulls, n_at);
+			}
 			d = SPI_getbinval(tuple, desc, 3, &isnull);
 			revenue = isnull ? 0.0 : DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
 			d = SPI_getbinval(tuple, desc, 4, &isnull);
@@ -106,7 +146,11 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 			converted = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 			MemoryContextSwitchTo(old);
 			if (n != n_at)
-				elog(ERROR, "segment: a path has %d channels and %d times", n, n_at);
+				ereport(ERROR,
+						(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+						 errmsg("a path has %d channels and %d times", n, n_at),
+						 errdetail("Each touch of a path has one channel and one time."),
+						 errhint("Call segment.refresh(name); only it calls the internal functions.")));
 			if (n > capacity)
 			{
 				capacity = Max(n, 2 * capacity);

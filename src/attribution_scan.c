@@ -40,6 +40,8 @@
 
 #include "attribution.h"
 #include "facts.h"
+#include "identity.h"
+#include "relation_check.h"
 #include "row_writer.h"
 #include "segment.h"
 
@@ -139,19 +141,21 @@ customer_of(Customers *cs, Datum key, MemoryContext row_cxt)
 static void
 read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_column)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
+	Relation	rel = relation_open_readable(relid, AccessShareLock, "segment table");
 	Oid			type;
 	AttrNumber	atts[1 + SEGMENT_TYPES];
 	const char *const columns[SEGMENT_TYPES] = {"rfm_segment", "lifecycle_segment", "cluster"};
+	const Oid	types[SEGMENT_TYPES] = {TEXTOID, TEXTOID, INT4OID};
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	int32		capacity = 1024;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment contents row", ALLOCSET_SMALL_SIZES);
 
-	atts[0] = scan_column_number(rel, customer_column, &type);
+	atts[0] = relation_column(rel, customer_column, InvalidOid, "segment table");
+	type = TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->atttypid;
 	facts_init(&cs->table, type, TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->attcollation);
 	for (int t = 0; t < SEGMENT_TYPES; t++)
-		atts[1 + t] = scan_column_number(rel, columns[t], &type);
+		atts[1 + t] = relation_column(rel, columns[t], types[t], "segment table");
 	cs->segments = palloc(sizeof(int32) * SEGMENT_TYPES * capacity);
 	cs->count = 0;
 	slot = table_slot_create(rel, NULL);
@@ -765,9 +769,15 @@ attribute_scan(PG_FUNCTION_ARGS)
 	TimestampTz earliest;
 	RowWriter	w;
 
+	const Oid	result_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+
+	check_internal_call(fcinfo);
 	for (int i = 0; i < 16; i++)
 		if (PG_ARGISNULL(i) && i != 4 && i != 11 && i != 12)
-			elog(ERROR, "segment._attribute_scan: argument %d is NULL", i + 1);
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("segment._attribute_scan: argument %d is NULL", i + 1),
+					 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 	if (!segment_fast_scan)
 		not_supported("anything while segment.fast_scan is off");
 	attributor_init(&a, half_life_seconds(PG_GETARG_INTERVAL_P(14)));
@@ -787,7 +797,7 @@ attribute_scan(PG_FUNCTION_ARGS)
 	pfree(touches);
 	pfree(conversions);
 
-	row_writer_open(&w, PG_GETARG_OID(15));
+	row_writer_open(&w, PG_GETARG_OID(15), result_types, lengthof(result_types));
 	attributor_finish(&a, write_row, &w);
 	row_writer_close(&w);
 	PG_RETURN_INT64(skipped);

@@ -1,7 +1,7 @@
 /*
  * facts.h -- the per-customer facts a refresh works from, in a simplehash
  * table keyed by customer: filled by the fast scan of the orders
- * (facts_scan.c) or read from the SQL path's facts table (facts_read.c),
+ * (facts_scan.c) or read from the SQL path's facts query (facts_read.c),
  * then scored and written by segment._build_segments (segment_build.c).
  *
  * Net revenue is kept exactly.  Where every amount fits, as 128-bit integers
@@ -123,8 +123,8 @@ extern CustomerFacts *facts_find(FactsTable *facts, Datum key);
 extern Datum facts_hash_key(const FactsTable *facts, Datum key);
 extern Datum facts_output_key(const FactsTable *facts, Datum key);
 extern char *facts_key_text(const FactsTable *facts, Datum key);
-extern void facts_read_table(FactsTable *facts, Oid relid);
-extern void facts_read_extras(FactsTable *facts, Oid relid);
+extern void facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback);
+extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of);
 
 /* a timestamptz, timestamp or date as timestamptz */
 extern TimestampTz to_timestamptz(Datum d, Oid type);

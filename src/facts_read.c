@@ -1,14 +1,14 @@
 /*
  * facts_read.c -- the build's hash table of customer facts: creating it,
- * finding customers, and filling it from the tables refresh.sql computes in
- * SQL (the facts of the SQL path, and the customers of touchpoints and
- * carts).
+ * finding customers, and filling it from the queries refresh.sql gives
+ * (the facts of the SQL path, and the customers of touchpoints and carts).
  */
 #include "postgres.h"
 
 #include "access/relation.h"
 #include "access/tableam.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -113,103 +113,138 @@ facts_key_text(const FactsTable *facts, Datum key)
 }
 
 /*
- * The SQL path's facts table (refresh.sql): customer, valid_rows,
- * skipped_rows, first_order_at, last_order_at, frequency, monetary.  A row
- * without a customer carries the count of skipped rows.
+ * Runs a query of the refresh (as the current role), checks that its
+ * columns have the given types (InvalidOid: the customer type) and hands
+ * each row to add_row, a batch at a time.
  */
-void
-facts_read_table(FactsTable *facts, Oid relid)
+static void
+read_query(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+		   const Oid *types, int ntypes, void (*add_row) (FactsTable *facts, Datum *v, bool *isnull))
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	int64		rows = 0;
+	Portal		portal;
+	Datum		v[8];
+	bool		isnull[8];
+	MemoryContext caller = CurrentMemoryContext;
 
-	if (RelationGetDescr(rel)->natts != 7 ||
-		TupleDescAttr(RelationGetDescr(rel), 0)->atttypid != facts->customer_type)
-		elog(ERROR, "segment: the facts table does not have the expected columns");
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	Assert(ntypes <= lengthof(v));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, query, nargs, argtypes, args, nulls, true, 0);
+	for (;;)
 	{
-		CustomerFacts *entry;
-		Datum	   *v;
-		bool	   *isnull;
+		TupleDesc	desc;
 
-		if ((++rows & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		slot_getallattrs(slot);
-		v = slot->tts_values;
-		isnull = slot->tts_isnull;
-		facts->orders_scanned += DatumGetInt64(v[1]);
-		facts->rows_skipped += DatumGetInt64(v[2]);
-		if (isnull[0] || DatumGetInt64(v[1]) == 0)
-			continue;
-		entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
-		entry->valid_rows = DatumGetInt64(v[1]);
-		entry->has_positive = !isnull[3];
-		if (entry->has_positive)
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		desc = SPI_tuptable->tupdesc;
+		for (int c = 0; c < desc->natts || c < ntypes; c++)
 		{
-			entry->first_at = DatumGetTimestampTz(v[3]);
-			entry->last_at = DatumGetTimestampTz(v[4]);
+			Oid			want = c < ntypes && OidIsValid(types[c]) ? types[c] : facts->customer_type;
+
+			if (c >= desc->natts || c >= ntypes || TupleDescAttr(desc, c)->atttypid != want)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("a query of the refresh returned other columns than segment reads"),
+						 errdetail("Column %d differs from the %d expected.", c + 1, ntypes),
+						 errhint("Call segment.refresh(name); only it calls the internal functions.")));
 		}
-		entry->frequency = DatumGetInt64(v[5]);
-		entry->has_amount = !isnull[6];
-		if (entry->has_amount)
+		for (uint64 r = 0; r < SPI_processed; r++)
 		{
-			MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+			MemoryContext old;
 
-			entry->money = datumCopy(v[6], false, -1);
+			if ((r & 0xFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			heap_deform_tuple(SPI_tuptable->vals[r], desc, v, isnull);
+			old = MemoryContextSwitchTo(caller);
+			add_row(facts, v, isnull);
 			MemoryContextSwitchTo(old);
-			if (!money_from_numeric(entry->money, &entry->sum, &entry->dscale, &entry->special))
-				facts->numeric_money = true;
 		}
+		SPI_freetuptable(SPI_tuptable);
 	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	relation_close(rel, AccessShareLock);
+	SPI_cursor_close(portal);
+	SPI_finish();
 }
 
 /*
- * Customers of the touchpoints and carts (refresh.sql): customer and the
- * time of their last cart old enough to count as abandoned (NULL: none).
- * Those without orders become prospects.
+ * A row of the SQL path's facts: customer, valid_rows, skipped_rows,
+ * first_order_at, last_order_at, frequency, monetary.  A row without a
+ * customer carries the count of skipped rows.
  */
-void
-facts_read_extras(FactsTable *facts, Oid relid)
+static void
+add_facts_row(FactsTable *facts, Datum *v, bool *isnull)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	TableScanDesc scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	int64		rows = 0;
+	CustomerFacts *entry;
 
-	if (RelationGetDescr(rel)->natts != 2 ||
-		TupleDescAttr(RelationGetDescr(rel), 0)->atttypid != facts->customer_type)
-		elog(ERROR, "segment: the extras table does not have the expected columns");
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	facts->orders_scanned += isnull[1] ? 0 : DatumGetInt64(v[1]);
+	facts->rows_skipped += isnull[2] ? 0 : DatumGetInt64(v[2]);
+	if (isnull[0] || isnull[1] || DatumGetInt64(v[1]) == 0)
+		return;
+	entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
+	entry->valid_rows = DatumGetInt64(v[1]);
+	entry->has_positive = !isnull[3] && !isnull[4];
+	if (entry->has_positive)
 	{
-		CustomerFacts *entry;
-		Datum		key;
-		bool		isnull;
-
-		if ((++rows & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		key = slot_getattr(slot, 1, &isnull);
-		if (isnull)
-			continue;
-		key = facts_hash_key(facts, key);
-		entry = facts_lookup(facts->hash, key);
-		if (entry == NULL)
-		{
-			entry = facts_find_or_add(facts, key);
-			entry->is_prospect = true;
-		}
-		key = slot_getattr(slot, 2, &isnull);
-		if (!isnull)
-		{
-			entry->has_cart = true;
-			entry->last_cart_at = DatumGetTimestampTz(key);
-		}
+		entry->first_at = DatumGetTimestampTz(v[3]);
+		entry->last_at = DatumGetTimestampTz(v[4]);
 	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	relation_close(rel, AccessShareLock);
+	entry->frequency = isnull[5] ? 0 : DatumGetInt64(v[5]);
+	entry->has_amount = !isnull[6];
+	if (entry->has_amount)
+	{
+		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+		entry->money = datumCopy(v[6], false, -1);
+		MemoryContextSwitchTo(old);
+		if (!money_from_numeric(entry->money, &entry->sum, &entry->dscale, &entry->special))
+			facts->numeric_money = true;
+	}
+}
+
+void
+facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback)
+{
+	static const Oid types[7] = {InvalidOid, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, NUMERICOID};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INTERVALOID};
+	Datum		args[2] = {TimestampTzGetDatum(as_of), PointerGetDatum(lookback)};
+	char		nulls[2] = {' ', lookback == NULL ? 'n' : ' '};
+
+	read_query(facts, query, 2, argtypes, args, nulls, types, lengthof(types), add_facts_row);
+}
+
+/*
+ * A customer of the touchpoints or carts and the time of their last cart
+ * old enough to count as abandoned (NULL: none).  Those without orders
+ * become prospects.
+ */
+static void
+add_extras_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	CustomerFacts *entry;
+	Datum		key;
+
+	if (isnull[0])
+		return;
+	key = facts_hash_key(facts, v[0]);
+	entry = facts_lookup(facts->hash, key);
+	if (entry == NULL)
+	{
+		entry = facts_find_or_add(facts, key);
+		entry->is_prospect = true;
+	}
+	if (!isnull[1])
+	{
+		entry->has_cart = true;
+		entry->last_cart_at = DatumGetTimestampTz(v[1]);
+	}
+}
+
+void
+facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of)
+{
+	static const Oid types[2] = {InvalidOid, TIMESTAMPTZOID};
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(as_of)};
+
+	read_query(facts, query, 1, argtypes, args, NULL, types, lengthof(types), add_extras_row);
 }

@@ -43,6 +43,7 @@
 
 #include "compat.h"
 #include "facts.h"
+#include "relation_check.h"
 #include "scheduler/shared.h"
 #include "segment.h"
 
@@ -124,11 +125,7 @@ scan_column_number(Relation rel, const char *column, Oid *type)
 Relation
 scan_open(Oid relid)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
-
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
-	return rel;
+	return relation_open_readable(relid, AccessShareLock, "source");
 }
 
 const char *
@@ -136,6 +133,11 @@ scan_refusal(Relation rel)
 {
 	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
 		return "views, partitioned or foreign tables";
+	/* another access method may keep its rows elsewhere (columnar, Citus) */
+	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+		return "tables of another access method than heap";
+	if (is_distributed_table(RelationGetRelid(rel)))
+		return "Citus tables, whose rows are on other nodes";
 	/* a scan of the heap would see neither children nor row-level security */
 	if (rel->rd_rel->relhassubclass || check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_NONE ||
 		!RelationIsPopulated(rel))

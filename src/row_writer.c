@@ -10,14 +10,16 @@
 #include "utils/acl.h"
 #include "utils/memutils.h"
 
+#include "relation_check.h"
 #include "row_writer.h"
 
 #define BATCH_ROWS 1000
 
 void
-row_writer_open(RowWriter *writer, Oid relid)
+row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
 {
 	Relation	rel = table_open(relid, RowExclusiveLock);
+	TupleDesc	desc = RelationGetDescr(rel);
 
 	/* only ever a plain table of this refresh: nothing to bypass */
 	if (rel->rd_rel->relkind != RELKIND_RELATION || rel->rd_rel->relhasindex ||
@@ -27,8 +29,16 @@ row_writer_open(RowWriter *writer, Oid relid)
 				 errmsg("segment cannot bulk-write into \"%s\"", RelationGetRelationName(rel)),
 				 errdetail("It is not a plain table without indexes, triggers or rules."),
 				 errhint("segment.refresh() writes only into the tables it has just made.")));
-	if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
-		aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, RelationGetRelationName(rel));
+	relation_check_made_here(rel);
+	/* the slots are filled by position: the types must be these exactly */
+	for (int i = 0; i < desc->natts || i < ntypes; i++)
+		if (i >= desc->natts || i >= ntypes || TupleDescAttr(desc, i)->attisdropped ||
+			TupleDescAttr(desc, i)->atttypid != types[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("table \"%s\" does not have the columns segment writes", RelationGetRelationName(rel)),
+					 errdetail("It needs %d columns of the segment table's types; column %d differs.", ntypes, i + 1),
+					 errhint("If the segment table was altered, drop the segmentation and create it again.")));
 	writer->rel = rel;
 	writer->slots = palloc(sizeof(TupleTableSlot *) * BATCH_ROWS);
 	for (int i = 0; i < BATCH_ROWS; i++)

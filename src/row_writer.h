@@ -24,7 +24,8 @@ typedef struct RowWriter
 	int64		written;
 } RowWriter;
 
-extern void row_writer_open(RowWriter *writer, Oid relid);
+/* types: the table's column types, in order, which it must have exactly */
+extern void row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes);
 
 /*
  * The next row's slot, cleared: fill tts_values/tts_isnull, allocating what

@@ -1,14 +1,13 @@
 /*
- * run_log.c -- segment._log_run(): record a failed or skipped refresh in
- * segment.runs even though the refresh's own transaction is rolled back.
+ * run_log.c -- record a failed or skipped refresh in segment.runs even
+ * though the refresh's own transaction is rolled back.
  *
  * A refresh runs in its caller's transaction, so a row it writes about its
  * own failure would vanish with the error it re-raises.  The row is written
  * instead by a short-lived background worker in a transaction of its own,
  * and the caller waits for it.  The worker inserts the row only if the
- * calling role (passed by this C function, so that SQL callers cannot
- * forge it) may see the segmentation, so nobody can write into another
- * role's run log.
+ * calling role may see the segmentation: refresh_entry.c has checked it
+ * already, and nothing else calls this.
  */
 #include "postgres.h"
 
@@ -27,9 +26,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "run_log.h"
 #include "segment.h"
 
-PG_FUNCTION_INFO_V1(log_run);
 PGDLLEXPORT void segment_run_log_main(Datum arg);
 
 #define MAX_MESSAGE 4000
@@ -45,42 +44,26 @@ typedef struct RunLogRequest
 	char		message[MAX_MESSAGE];
 } RunLogRequest;
 
-/*
- * segment._log_run(segmentation text, started_at timestamptz, status text,
- *                  message text) → bool: true when the row was handed to a
- * worker that finished, false when no worker could be started.
- */
-Datum
-log_run(PG_FUNCTION_ARGS)
+bool
+run_log_record(const char *segmentation, TimestampTz started_at, const char *status, const char *message)
 {
 	dsm_segment *seg;
 	RunLogRequest *request;
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
-	const char *status = PG_ARGISNULL(2) ? "failed" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_BOOL(false);
-	if (strcmp(status, "failed") != 0 && strcmp(status, "skipped") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("segment._log_run records only failed or skipped runs"),
-				 errdetail("The status \"%s\" was given.", status),
-				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 
 	seg = dsm_create(sizeof(RunLogRequest), 0);
 	request = dsm_segment_address(seg);
 	memset(request, 0, sizeof(RunLogRequest));
 	request->database = MyDatabaseId;
 	request->caller = GetUserId();
-	request->started_at = PG_GETARG_TIMESTAMPTZ(1);
+	request->started_at = started_at;
 	request->finished_at = GetCurrentTimestamp();
-	strlcpy(request->segmentation, text_to_cstring(PG_GETARG_TEXT_PP(0)), sizeof(request->segmentation));
+	strlcpy(request->segmentation, segmentation, sizeof(request->segmentation));
 	strlcpy(request->status, status, sizeof(request->status));
-	if (!PG_ARGISNULL(3))
+	if (message != NULL)
 	{
-		const char *message = text_to_cstring(PG_GETARG_TEXT_PP(3));
 		int			len = pg_mbcliplen(message, strlen(message), sizeof(request->message) - 1);
 
 		memcpy(request->message, message, len);	/* clipped on a character boundary */
@@ -100,11 +83,11 @@ log_run(PG_FUNCTION_ARGS)
 				 errdetail("No background worker slot was free."),
 				 errhint("Raise max_worker_processes.")));
 		dsm_detach(seg);
-		PG_RETURN_BOOL(false);
+		return false;
 	}
 	WaitForBackgroundWorkerShutdown(handle);
 	dsm_detach(seg);
-	PG_RETURN_BOOL(true);
+	return true;
 }
 
 void

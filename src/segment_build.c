@@ -40,9 +40,11 @@
 
 #include "compat.h"
 #include "facts.h"
+#include "identity.h"
 #include "kmeans.h"
 #include "lifecycle.h"
 #include "quantile.h"
+#include "relation_check.h"
 #include "row_writer.h"
 #include "scheduler/shared.h"
 
@@ -224,6 +226,20 @@ field(HeapTupleHeader row, const char *name, bool *isnull)
 	return GetAttributeByName(row, name, isnull);
 }
 
+static Datum
+required_field(HeapTupleHeader row, const char *name)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByName(row, name, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the segmentation's %s is NULL", name),
+				 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+	return d;
+}
+
 static char *
 name_field(HeapTupleHeader row, const char *name, bool required)
 {
@@ -233,7 +249,7 @@ name_field(HeapTupleHeader row, const char *name, bool required)
 	if (isnull)
 	{
 		if (required)
-			elog(ERROR, "segment: the segmentation's %s is NULL", name);
+			required_field(row, name);	/* errors */
 		return NULL;
 	}
 	return pstrdup(NameStr(*DatumGetName(d)));
@@ -245,15 +261,23 @@ read_params(Params *p, HeapTupleHeader row)
 	bool		isnull;
 	Datum		d;
 
-	p->name = TextDatumGetCString(field(row, "name", &isnull));
-	p->orders = DatumGetObjectId(field(row, "orders", &isnull));
+	p->name = TextDatumGetCString(required_field(row, "name"));
+	p->orders = DatumGetObjectId(required_field(row, "orders"));
 	p->customer_column = name_field(row, "customer_column", true);
 	p->time_column = name_field(row, "time_column", true);
 	p->amount_column = name_field(row, "amount_column", true);
 	p->order_id_column = name_field(row, "order_id_column", false);
-	p->bins = DatumGetInt32(field(row, "bins", &isnull));
-	p->clusters = DatumGetInt32(field(row, "clusters", &isnull));
-	p->vip_share = DatumGetFloat8(field(row, "vip_share", &isnull));
+	p->bins = DatumGetInt32(required_field(row, "bins"));
+	p->clusters = DatumGetInt32(required_field(row, "clusters"));
+	p->vip_share = DatumGetFloat8(required_field(row, "vip_share"));
+	/* the catalog's own checks, for a row value made up by a caller */
+	if (p->bins < 2 || p->bins > 100 || p->clusters < 0 || p->clusters > 1000 ||
+		!(p->vip_share > 0 && p->vip_share < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the segmentation's bins, clusters or vip_share are out of range"),
+				 errdetail("bins must be 2 to 100, clusters 0 to 1000 and vip_share between 0 and 1."),
+				 errhint("Call segment.refresh(name); only it calls the internal functions.")));
 	d = field(row, "lookback", &isnull);
 	p->has_lookback = !isnull;
 	if (p->has_lookback)
@@ -570,10 +594,13 @@ write_segments(Build *b, Oid relid)
 	RowWriter	w;
 	LifecycleRules rules;
 
+	Oid			types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID, INT4OID,
+		TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
 	lifecycle_compile(&rules);
 	for (int t = 0; t < NUM_TYPES; t++)
 		b->label[t] = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	row_writer_open(&w, relid);
+	row_writer_open(&w, relid, types, lengthof(types));
 	for (int64 i = 0; i < b->n; i++)
 	{
 		CustomerFacts *e = b->rows[i];
@@ -670,8 +697,9 @@ static void
 write_history(Build *b, Oid relid)
 {
 	RowWriter	w;
+	Oid			types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
 
-	row_writer_open(&w, relid);
+	row_writer_open(&w, relid, types, lengthof(types));
 	for (int64 i = 0; i < b->n; i++)
 	{
 		TupleTableSlot *slot = row_writer_next(&w);
@@ -717,16 +745,6 @@ count_move(Build *b, int type, int32 from, int32 to)
 	move->customers++;
 }
 
-static int
-column_of(Relation rel, const char *name)
-{
-	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), name);
-
-	if (attnum <= 0)
-		elog(ERROR, "segment: column \"%s\" of \"%s\" is missing", name, RelationGetRelationName(rel));
-	return attnum;
-}
-
 /*
  * Reads the previous contents (customer, rfm_segment, lifecycle_segment,
  * cluster) and finds each customer in the new ones: the moves between
@@ -752,11 +770,11 @@ measure_moves(Build *b, Oid previous)
 	b->moves = hash_create("segment moves", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	if (OidIsValid(previous))
 	{
-		rel = relation_open(previous, AccessShareLock);
-		atts[0] = column_of(rel, b->p.customer_column);
-		atts[1] = column_of(rel, "rfm_segment");
-		atts[2] = column_of(rel, "lifecycle_segment");
-		atts[3] = column_of(rel, "cluster");
+		rel = relation_open_readable(previous, AccessShareLock, "previous contents");
+		atts[0] = relation_column(rel, b->p.customer_column, b->facts.customer_type, "previous contents");
+		atts[1] = relation_column(rel, "rfm_segment", TEXTOID, "previous contents");
+		atts[2] = relation_column(rel, "lifecycle_segment", TEXTOID, "previous contents");
+		atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
 		slot = table_slot_create(rel, NULL);
 		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -894,13 +912,16 @@ store_metrics(Build *b)
 }
 
 /*
- * segment._build_segments(s segment.segmentations, facts regclass,
- *     extras regclass, new_part regclass, history_part regclass,
+ * segment._build_segments(s segment.segmentations, facts_query text,
+ *     extras_query text, new_part regclass, history_part regclass,
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
  *     lapse_days float8)
  * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
  *    cluster_ms, score_ms, history_ms)
- * facts NULL: the fast scan of the orders; extras, previous_part: NULL if none.
+ * facts_query NULL: the fast scan of the orders, else the SQL path's facts
+ * ($1 as_of, $2 lookback); extras_query: the customers of the touchpoints
+ * and carts ($1 as_of); extras_query, previous_part: NULL if none.  Only a
+ * refresh calls it, as the owner; the partitions must be its new ones.
  */
 Datum
 build_segments(PG_FUNCTION_ARGS)
@@ -911,14 +932,16 @@ build_segments(PG_FUNCTION_ARGS)
 	bool		result_null[9] = {false};
 	TimestampTz phase;
 	Relation	part;
+	AttrNumber	customer_att;
 	Oid			customer_type;
 	Oid			collation;
 
+	check_internal_call(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(6) || PG_ARGISNULL(7) ||
 		PG_ARGISNULL(8))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("segment._build_segments: only facts, extras and previous_part may be NULL"),
+				 errmsg("segment._build_segments: only facts_query, extras_query and previous_part may be NULL"),
 				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE ||
 		result_desc->natts != lengthof(result))
@@ -933,11 +956,12 @@ build_segments(PG_FUNCTION_ARGS)
 	b.p.as_of = PG_GETARG_TIMESTAMPTZ(7);
 	b.p.lapse_days = PG_GETARG_FLOAT8(8);
 
+	/* the customer column's type is the new partition's (the rest is checked when written) */
 	part = relation_open(PG_GETARG_OID(3), AccessShareLock);
-	customer_type = TupleDescAttr(RelationGetDescr(part), 0)->atttypid;
-	collation = TupleDescAttr(RelationGetDescr(part), 0)->attcollation;
-	if (RelationGetDescr(part)->natts != 14)
-		elog(ERROR, "segment: the new partition does not have the segment table's columns");
+	relation_check_made_here(part);
+	customer_att = relation_column(part, b.p.customer_column, InvalidOid, "segment table");
+	customer_type = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->atttypid;
+	collation = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->attcollation;
 	relation_close(part, AccessShareLock);
 	facts_init(&b.facts, customer_type, collation);
 	b.labels_capacity = 64;
@@ -958,9 +982,10 @@ build_segments(PG_FUNCTION_ARGS)
 						  b.p.amount_column, b.p.order_id_column, b.p.as_of, b.p.has_lookback, lower);
 	}
 	else
-		facts_read_table(&b.facts, PG_GETARG_OID(1));
+		facts_read_query(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(1)), b.p.as_of,
+						 b.p.has_lookback ? b.p.lookback : NULL);
 	if (!PG_ARGISNULL(2))
-		facts_read_extras(&b.facts, PG_GETARG_OID(2));
+		facts_read_extras(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(2)), b.p.as_of);
 	collect_rows(&b);
 	result[5] = Float8GetDatum(ms_since(phase));
 

@@ -3,11 +3,11 @@
  * owner, recorded in the run row its scheduler made.
  *
  * It connects as the bootstrap superuser (so that an owner without LOGIN
- * works, on every PostgreSQL release) and at once takes the owner's
- * identity for everything it runs, as a SECURITY DEFINER function does:
- * SET ROLE and SET SESSION AUTHORIZATION are refused from there on, so the
- * refresh -- including any function of the owner's that it calls -- has
- * exactly the owner's privileges.  segment.job_timeout (or the job's own
+ * works, on every PostgreSQL release) and runs the refresh as a manual one
+ * runs (refresh_entry.c): the work on the segmentation as its owner, in a
+ * security-restricted operation, so that the refresh -- including any
+ * function of the owner's that it calls -- has exactly the owner's
+ * privileges and can neither change nor reset them.  segment.job_timeout (or the job's own
  * timeout) cancels it as statement_timeout cancels a client's query.
  */
 #include "postgres.h"
@@ -27,6 +27,7 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
+#include "refresh_entry.h"
 #include "scheduler.h"
 #include "shared.h"
 
@@ -97,15 +98,9 @@ segment_job_main(Datum arg)
 
 	PG_TRY();
 	{
-		Oid			types[2] = {TEXTOID, INT8OID};
-		Datum		values[2];
-
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
-		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		/* from here on, the owner's identity, which nothing can change */
-		SetUserIdAndSecContext(request.owner, SECURITY_LOCAL_USERID_CHANGE);
 		/* the job's timeout, as a client's statement_timeout would end it */
 		if (request.timeout_ms > 0)
 			enable_timeout_after(STATEMENT_TIMEOUT, request.timeout_ms);
@@ -116,12 +111,8 @@ segment_job_main(Datum arg)
 					 request.segmentation, request.run_id);
 			pgstat_report_activity(STATE_RUNNING, activity);
 		}
-		values[0] = CStringGetTextDatum(request.segmentation);
-		values[1] = Int64GetDatum(request.run_id);
-		if (SPI_execute_with_args("SELECT segment._refresh($1, $2)", 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "segment job: the refresh returned no result");
+		segment_refresh(cstring_to_text(request.segmentation), request.run_id, false);
 		disable_timeout(STATEMENT_TIMEOUT, false);
-		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}

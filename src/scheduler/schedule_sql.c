@@ -12,6 +12,7 @@
 #include "utils/timestamp.h"
 
 #include "cron.h"
+#include "identity.h"
 #include "segment.h"
 #include "shared.h"
 
@@ -107,6 +108,7 @@ wake_launcher(PG_FUNCTION_ARGS)
 Datum
 report_progress(PG_FUNCTION_ARGS)
 {
+	check_internal_call(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_VOID();
 	if (progress_slot() == NULL)

@@ -39,52 +39,44 @@ COMMENT ON FUNCTION segment._attribution_by_segment(text, interval) IS
 CREATE FUNCTION segment._attribute_sql(s segment.segmentations, contents regclass, as_of timestamptz,
                                        lower timestamptz, attributed_after timestamptz) RETURNS int8
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
+    SET datestyle = 'ISO'   -- times go into the paths query as literals
     AS $$
 DECLARE
     customer_type text := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
                            WHERE attrelid = contents AND attname = s.customer_column);
     skipped int8;
 BEGIN
-    IF to_regclass('pg_temp.segment_conversions') IS NOT NULL THEN
-        DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
-    END IF;
-
-    -- conversions: one per order (id), its net amount, whether it is the customer's
-    -- first, whether it is in the attribution period
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_conversions ON COMMIT DROP AS
-        SELECT row_number() OVER (ORDER BY customer, converted_at, key) AS conversion, customer, converted_at,
-               revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order,
-               $3::timestamptz IS NULL OR converted_at > $3 AS attributed
-        FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, %3$s AS converted_at, sum(o.%5$I)::numeric AS revenue
-              FROM %6$s AS o
-              WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= $1
-                AND ($2::timestamptz IS NULL OR o.%4$I::timestamptz > $2)
-              GROUP BY o.%1$I, %7$s) AS orders
-        -- at one instant, conversions go by order id (by position without ids)
-        WINDOW w AS (PARTITION BY customer ORDER BY converted_at, key)
-        $q$,
-        s.customer_column, customer_type,
-        format('min(o.%I::timestamptz)', s.time_column),
-        s.time_column, s.amount_column, s.orders,
-        CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END)
-    USING as_of, lower, attributed_after;
-    ANALYZE segment_conversions;
-
-    -- each touch goes to the next conversion at or after it (touches sort
-    -- before conversions of the same instant), if within the lookback and
-    -- after the previous one; later touches within the lookback before
-    -- as_of form the customer's non-converting path
-    EXECUTE format($q$
-        CREATE TEMP TABLE segment_paths ON COMMIT DROP AS
-        WITH events AS (
-            SELECT t.%1$I::%2$s AS customer, t.%3$I::timestamptz AS at, coalesce(t.%4$I::text, '(unknown)') AS channel,
+    PERFORM segment._internal_only('_attribute_sql');
+    -- conversions: one per order (id), its net amount, whether it is the
+    -- customer's first, whether it is in the attribution period.  Paths: each
+    -- touch goes to the next conversion at or after it (touches sort before
+    -- conversions of the same instant), if within the lookback and after the
+    -- previous one; later touches within the lookback before as_of form the
+    -- customer's non-converting path.  Then every conversion with its path
+    -- (none: no touch) and every non-converting path, with the customer's
+    -- segments, for the six models in C.
+    INSERT INTO pg_temp.segment_attributed
+    SELECT * FROM segment._attribution_by_segment(format($q$
+        WITH conversions AS MATERIALIZED (
+            SELECT row_number() OVER (ORDER BY customer, converted_at, key) AS conversion, customer, converted_at,
+                   revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order,
+                   %12$L::timestamptz IS NULL OR converted_at > %12$L::timestamptz AS attributed
+            FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, min(o.%4$I::timestamptz) AS converted_at,
+                         sum(o.%5$I)::numeric AS revenue
+                  FROM %6$s AS o
+                  WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= %10$L::timestamptz
+                    AND (%11$L::timestamptz IS NULL OR o.%4$I::timestamptz > %11$L::timestamptz)
+                  GROUP BY o.%1$I, %7$s) AS orders
+            -- at one instant, conversions go by order id (by position without ids)
+            WINDOW w AS (PARTITION BY customer ORDER BY converted_at, key)
+        ), events AS (
+            SELECT t.%8$I::%2$s AS customer, t.%9$I::timestamptz AS at, coalesce(t.%13$I::text, '(unknown)') AS channel,
                    NULL::int8 AS conversion
-            FROM %5$s AS t
-            WHERE t.%1$I IS NOT NULL AND t.%3$I IS NOT NULL AND t.%3$I::timestamptz <= $1
+            FROM %14$s AS t
+            WHERE t.%8$I IS NOT NULL AND t.%9$I IS NOT NULL AND t.%9$I::timestamptz <= %10$L::timestamptz
             UNION ALL
-            SELECT customer, converted_at, NULL, conversion FROM segment_conversions
+            SELECT customer, converted_at, NULL, conversion FROM conversions
         ), grouped AS (
             -- from the latest event back, the conversions seen so far: a touch
             -- and the next conversion after it share the count
@@ -96,41 +88,34 @@ BEGIN
         ), assigned AS (
             SELECT customer, at, channel, max(conversion) OVER (PARTITION BY customer, g) AS next_conversion
             FROM grouped
+        ), paths AS MATERIALIZED (
+            SELECT a.customer, a.next_conversion AS conversion,
+                   array_agg(a.channel ORDER BY a.at, a.channel COLLATE "C") AS channels,
+                   array_agg(a.at ORDER BY a.at, a.channel COLLATE "C") AS touched_at
+            FROM assigned AS a
+            LEFT JOIN conversions AS c ON c.conversion = a.next_conversion
+            WHERE a.channel IS NOT NULL
+              AND (c.conversion IS NULL AND a.at > %10$L::timestamptz - %15$L::interval
+                   OR c.conversion IS NOT NULL AND a.at >= c.converted_at - %15$L::interval
+                      AND (c.previous_at IS NULL OR a.at > c.previous_at))
+            GROUP BY a.customer, a.next_conversion
         )
-        SELECT a.customer, a.next_conversion AS conversion,
-               array_agg(a.channel ORDER BY a.at, a.channel COLLATE "C") AS channels,
-               array_agg(a.at ORDER BY a.at, a.channel COLLATE "C") AS touched_at
-        FROM assigned AS a
-        LEFT JOIN segment_conversions AS c ON c.conversion = a.next_conversion
-        WHERE a.channel IS NOT NULL
-          AND (c.conversion IS NULL AND a.at > $1 - $2
-               OR c.conversion IS NOT NULL AND a.at >= c.converted_at - $2
-                  AND (c.previous_at IS NULL OR a.at > c.previous_at))
-        GROUP BY a.customer, a.next_conversion
+        SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,
+               x.cluster::text, true
+        FROM conversions AS c LEFT JOIN paths AS p USING (conversion)
+        JOIN %3$s AS x ON x.%1$I = c.customer
+        WHERE c.attributed
+        UNION ALL
+        SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
+        FROM paths AS p JOIN %3$s AS x ON x.%1$I = p.customer
+        WHERE p.conversion IS NULL
         $q$,
-        s.touch_customer_column, customer_type, s.touch_time_column, s.touch_channel_column, s.touchpoints)
-    USING as_of, s.attribution_lookback;
+        s.customer_column, customer_type, contents, s.time_column, s.amount_column, s.orders,
+        CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END,
+        s.touch_customer_column, s.touch_time_column, as_of, lower, attributed_after, s.touch_channel_column,
+        s.touchpoints, s.attribution_lookback), s.half_life);
     EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
                    s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
-    ANALYZE segment_paths;
-
-    -- every conversion with its path (none: no touch) and every
-    -- non-converting path, with the customer's segments
-    EXECUTE format($q$
-        INSERT INTO segment_attributed
-        SELECT * FROM segment._attribution_by_segment($q2$
-            SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,
-                   x.cluster::text, true
-            FROM segment_conversions AS c LEFT JOIN segment_paths AS p USING (conversion)
-            JOIN %1$s AS x ON x.%2$I = c.customer
-            WHERE c.attributed
-            UNION ALL
-            SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
-            FROM segment_paths AS p JOIN %1$s AS x ON x.%2$I = p.customer
-            WHERE p.conversion IS NULL $q2$, $1)
-        $q$, contents, s.customer_column)
-    USING s.half_life;
-    DROP TABLE pg_temp.segment_conversions, pg_temp.segment_paths;
     RETURN skipped;
 END $$;
 COMMENT ON FUNCTION segment._attribute_sql(segment.segmentations, regclass, timestamptz, timestamptz, timestamptz) IS
@@ -141,7 +126,7 @@ COMMENT ON FUNCTION segment._attribute_sql(segment.segmentations, regclass, time
 CREATE FUNCTION segment._attribute(s segment.segmentations, contents regclass, refreshed timestamptz,
                                    as_of timestamptz) RETURNS int8
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     lower timestamptz := CASE WHEN s.lookback IS NOT NULL THEN as_of - s.lookback END;
@@ -152,13 +137,11 @@ DECLARE
                                          THEN as_of - s.attribution_period END;
     skipped int8;
 BEGIN
+    PERFORM segment._internal_only('_attribute');
     PERFORM segment._check_readable(s.touchpoints, 'touchpoints');
     PERFORM segment._column(s.touchpoints, s.touch_channel_column, 'touch channel');
-    IF to_regclass('pg_temp.segment_attributed') IS NOT NULL THEN
-        DROP TABLE pg_temp.segment_attributed;
-    END IF;
-    CREATE TEMP TABLE segment_attributed (segment_type text, segment text, model text, channel text,
-        conversions float8, revenue float8, first_conversions float8) ON COMMIT DROP;
+    -- pg_temp.segment_attributed: made empty for this refresh by refresh_entry.c,
+    -- as a restricted refresh may create no temporary table
 
     -- the six models per segment from one scan of each source, in C; or in SQL
     -- for views and the types the scan does not read
@@ -188,14 +171,14 @@ BEGIN
         SELECT $1, $2, a.segment_type, a.segment, a.model, a.channel, a.conversions, a.revenue,
                a.first_conversions,
                coalesce(sp.spend * (a.conversions / nullif(sum(a.conversions) OVER (PARTITION BY a.segment_type, a.model, a.channel), 0))::numeric, 0)
-        FROM segment_attributed AS a LEFT JOIN spend AS sp USING (channel)
+        FROM pg_temp.segment_attributed AS a LEFT JOIN spend AS sp USING (channel)
         UNION ALL
         SELECT $1, $2, t.segment_type, '(unattributed)', m.model, sp.channel, 0, 0, 0, sp.spend
         FROM spend AS sp
-        CROSS JOIN (SELECT DISTINCT segment_type FROM segment_attributed) AS t
+        CROSS JOIN (SELECT DISTINCT segment_type FROM pg_temp.segment_attributed) AS t
         CROSS JOIN unnest(ARRAY['first_touch', 'last_touch', 'linear', 'position_based', 'time_decay', 'markov']) AS m(model)
         WHERE sp.spend <> 0 AND sp.channel IS NOT NULL
-          AND NOT EXISTS (SELECT 1 FROM segment_attributed AS a
+          AND NOT EXISTS (SELECT 1 FROM pg_temp.segment_attributed AS a
                           WHERE a.segment_type = t.segment_type AND a.model = m.model AND a.channel = sp.channel)
         $q$,
         CASE WHEN s.spend IS NULL THEN 'NULL::text' ELSE format('%I::text', s.spend_channel_column) END,
@@ -205,7 +188,6 @@ BEGIN
              ELSE format('%1$I::timestamptz <= $3 AND ($4::timestamptz IS NULL OR %1$I::timestamptz > $4)',
                          s.spend_day_column) END)
     USING s.name, refreshed, as_of, coalesce(attributed_after, lower);
-    DROP TABLE pg_temp.segment_attributed;
     RETURN skipped;
 END $$;
 COMMENT ON FUNCTION segment._attribute(segment.segmentations, regclass, timestamptz, timestamptz) IS

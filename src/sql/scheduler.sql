@@ -49,6 +49,7 @@ COMMENT ON FUNCTION segment._wake_scheduler() IS
 CREATE FUNCTION segment._wake_launcher() RETURNS void
     AS 'MODULE_PATHNAME', 'wake_launcher'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE ALL ON FUNCTION segment._wake_launcher() FROM PUBLIC;
 COMMENT ON FUNCTION segment._wake_launcher() IS
     'Internal: asks the launcher to look for databases with the extension (called by CREATE EXTENSION).';
 
@@ -76,7 +77,7 @@ COMMENT ON FUNCTION segment._refresh_progress() IS
 -- scheduler switched off.
 CREATE FUNCTION segment._warn_if_not_running() RETURNS void
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     IF NOT segment._wake_scheduler() THEN
@@ -92,7 +93,7 @@ COMMENT ON FUNCTION segment._warn_if_not_running() IS
 
 CREATE FUNCTION segment.schedule(name text, schedule text, timeout interval DEFAULT NULL) RETURNS timestamptz
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
@@ -118,7 +119,7 @@ COMMENT ON FUNCTION segment.schedule(text, text, interval) IS
 -- The schedule row of a segmentation you own, or an error saying it has none.
 CREATE FUNCTION segment._own_schedule(name text) RETURNS segment.schedules
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
@@ -137,7 +138,7 @@ COMMENT ON FUNCTION segment._own_schedule(text) IS
 
 CREATE FUNCTION segment.unschedule(name text) RETURNS void
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     j segment.schedules := segment._own_schedule(name);
@@ -151,7 +152,7 @@ COMMENT ON FUNCTION segment.unschedule(text) IS
 
 CREATE FUNCTION segment.pause(name text) RETURNS void
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     j segment.schedules := segment._own_schedule(name);
@@ -164,7 +165,7 @@ COMMENT ON FUNCTION segment.pause(text) IS
 
 CREATE FUNCTION segment.resume(name text) RETURNS timestamptz
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     j segment.schedules := segment._own_schedule(name);

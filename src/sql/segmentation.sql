@@ -38,9 +38,12 @@ CREATE TABLE segment.segmentations (
     attribution_lookback interval NOT NULL DEFAULT '30 days' CHECK (attribution_lookback > '0'),
     half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
     attribution_period interval CHECK (attribution_period > '0'),
+    max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
     model segment.kmeans_model,
     created_at timestamptz NOT NULL DEFAULT now(),
-    last_refreshed_at timestamptz
+    last_refreshed_at timestamptz,
+    UNIQUE (target_table),
+    UNIQUE (history_table)
 );
 COMMENT ON TABLE segment.segmentations IS
     'One row per segmentation: the registered sources, columns and parameters, the target and history tables, and the k-means model of the last refresh. Each role sees only its own rows (superusers all).';
@@ -74,6 +77,7 @@ COMMENT ON COLUMN segment.segmentations.cart_time_column IS 'Time column of the 
 COMMENT ON COLUMN segment.segmentations.attribution_lookback IS 'Touches this long before an order can be credited with it.';
 COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-decay attribution model.';
 COMMENT ON COLUMN segment.segmentations.attribution_period IS 'Attribution covers the orders and spend of this interval before as_of, within the segmentation window (NULL = the whole window).';
+COMMENT ON COLUMN segment.segmentations.max_customer_loss IS 'A refresh that would lose more than this share of the customers of the last one fails and keeps the current table, unless forced (1 = never refuse).';
 COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
 COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
 COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
@@ -82,15 +86,17 @@ ALTER TABLE segment.segmentations ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_segmentations ON segment.segmentations
     USING (pg_has_role(current_user, owner, 'MEMBER'))
     WITH CHECK (pg_has_role(current_user, owner, 'MEMBER'));
--- Owners change parameters with UPDATE; the name, the owner and the tables a
--- segmentation made are fixed.  No table-wide UPDATE or DELETE on the shared
--- tables: either would also let anyone LOCK them in ACCESS EXCLUSIVE mode.
+-- Owners change parameters with UPDATE; the name, the owner, the tables a
+-- segmentation made and what its refreshes record are fixed.  Every row
+-- written is checked (segment._check_row).  No table-wide UPDATE or DELETE
+-- on the shared tables: either would also let anyone LOCK them in ACCESS
+-- EXCLUSIVE mode.
 GRANT SELECT, INSERT ON segment.segmentations TO PUBLIC;
 GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_column, bins, clusters,
               lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
-              cart_time_column, attribution_lookback, half_life, attribution_period, model, last_refreshed_at)
+              cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -120,10 +126,8 @@ ALTER TABLE segment.runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_runs ON segment.runs
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation))
     WITH CHECK (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
-GRANT SELECT, INSERT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
-GRANT UPDATE (finished_at, status, rows, orders_scanned, rows_skipped, error_message, scan_method, scan_workers,
-              scan_ms, cluster_ms, score_ms, history_ms, attribution_ms, touches_skipped, swap_ms) ON segment.runs TO PUBLIC;
-GRANT USAGE ON SEQUENCE segment.runs_run_id_seq TO PUBLIC;
+-- written only by the refresh, as the extension's owner (refresh_entry.c)
+GRANT SELECT ON segment.runs TO PUBLIC;     -- rows go with their segmentation (cascade)
 
 -- Per-segment metrics and migrations of the last refresh, kept for the views.
 CREATE TABLE segment.summaries (
@@ -221,7 +225,7 @@ SELECT pg_catalog.pg_extension_config_dump('segment.migrations', '');
 -- The attribute of a column, or a clear error.
 CREATE FUNCTION segment._column(rel regclass, col name, role text, OUT attnum int2, OUT typid regtype)
     LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     PERFORM segment._check_exists(rel, role);
@@ -241,7 +245,7 @@ COMMENT ON FUNCTION segment._column(regclass, name, text) IS
 CREATE FUNCTION segment._check_type(rel regclass, col name, role text, allowed regtype[])
     RETURNS void
     LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     t regtype := (segment._column(rel, col, role)).typid;
@@ -258,7 +262,7 @@ COMMENT ON FUNCTION segment._check_type(regclass, name, text, regtype[]) IS
 
 CREATE FUNCTION segment._check_exists(rel regclass, role text) RETURNS void
     LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = rel) THEN
@@ -271,35 +275,34 @@ END $$;
 COMMENT ON FUNCTION segment._check_exists(regclass, text) IS
     'Internal: error unless a registered relation still exists.';
 
-CREATE FUNCTION segment._check_readable(rel regclass, role text) RETURNS void
+CREATE FUNCTION segment._check_readable(rel regclass, role text, who regrole DEFAULT NULL) RETURNS void
     LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 BEGIN
     PERFORM segment._check_exists(rel, role);
-    IF NOT has_table_privilege(rel, 'SELECT') THEN
+    IF NOT has_table_privilege(coalesce(who, current_user::regrole), rel, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for the % relation %', role, rel
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('Role %s has no SELECT privilege on %s.', current_user, rel),
+                  DETAIL = format('Role %s has no SELECT privilege on %s.', coalesce(who, current_user::regrole), rel),
                   HINT = format('Ask the owner of %s for GRANT SELECT.', rel);
     END IF;
 END $$;
-COMMENT ON FUNCTION segment._check_readable(regclass, text) IS
-    'Internal: error unless the current role may read the relation.';
+COMMENT ON FUNCTION segment._check_readable(regclass, text, regrole) IS
+    'Internal: error unless the role (by default the current one) may read the relation.';
 
 -- Is there a segmentation of that name, whoever owns it?  (Row-level
 -- security hides other roles' rows; this tells "not yours" from "none".)
 CREATE FUNCTION segment._segmentation_owner(segmentation text) RETURNS regrole
-    LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = pg_catalog
-    AS $$ SELECT owner FROM segment.segmentations WHERE name = segmentation $$;
+    AS 'MODULE_PATHNAME', 'segmentation_owner'
+    LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION segment._segmentation_owner(text) IS
     'Internal: the owner of a segmentation, visible to everyone so that errors can say "not yours".';
 
 -- The caller's own segmentation, locked against concurrent changes, or an error.
 CREATE FUNCTION segment._own_segmentation(segmentation text) RETURNS segment.segmentations
     LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     s segment.segmentations;
@@ -323,49 +326,80 @@ END $$;
 COMMENT ON FUNCTION segment._own_segmentation(text) IS
     'Internal: the catalog row of a segmentation the current role owns, or an error saying whether it does not exist or is not yours.';
 
--- The catalog row of a dropped segmentation.  Security definer (nobody has
--- DELETE on the shared catalog): only for a session whose login role is a
--- member of the owner, and only once its tables are gone.
-CREATE FUNCTION segment._forget_segmentation(segmentation text) RETURNS void
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER
-    SET search_path = pg_catalog
+-- The checks of every row written into the catalog, by create_segmentation
+-- or by an owner's UPDATE: the sources readable by the owner with the
+-- columns the refresh reads, and the target and history the segmentation's
+-- own.  The refresh runs them again, as the sources may change.
+CREATE FUNCTION segment._check_sources(s segment.segmentations) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    s segment.segmentations;
+    time_types regtype[] := '{timestamptz,timestamp,date}';
+    amount_types regtype[] := '{numeric,int2,int4,int8,float4,float8}';
 BEGIN
-    SELECT * INTO s FROM segment.segmentations WHERE name = segmentation;
-    IF NOT FOUND OR NOT pg_has_role(session_user, s.owner, 'MEMBER') THEN
-        RAISE EXCEPTION 'must be the owner of segmentation "%"', segmentation
-            USING ERRCODE = 'insufficient_privilege', HINT = 'Use segment.drop_segmentation().';
+    PERFORM segment._check_readable(s.orders, 'orders', s.owner);
+    PERFORM segment._column(s.orders, s.customer_column, 'customer');
+    PERFORM segment._check_type(s.orders, s.time_column, 'time', time_types);
+    PERFORM segment._check_type(s.orders, s.amount_column, 'amount', amount_types);
+    IF s.order_id_column IS NOT NULL THEN
+        PERFORM segment._column(s.orders, s.order_id_column, 'order id');
     END IF;
-    IF EXISTS (SELECT 1 FROM pg_class WHERE oid IN (s.target_table, s.history_table)) THEN
-        RAISE EXCEPTION 'the tables of segmentation "%" still exist', segmentation
-            USING ERRCODE = 'object_in_use', HINT = 'Use segment.drop_segmentation(), which drops them first.';
+    IF s.touchpoints IS NOT NULL THEN
+        PERFORM segment._check_readable(s.touchpoints, 'touchpoints', s.owner);
+        PERFORM segment._column(s.touchpoints, s.touch_customer_column, 'touch customer');
+        PERFORM segment._check_type(s.touchpoints, s.touch_time_column, 'touch time', time_types);
+        PERFORM segment._column(s.touchpoints, s.touch_channel_column, 'touch channel');
     END IF;
-    DELETE FROM segment.segmentations WHERE name = segmentation;
+    IF s.spend IS NOT NULL THEN
+        PERFORM segment._check_readable(s.spend, 'spend', s.owner);
+        PERFORM segment._column(s.spend, s.spend_channel_column, 'spend channel');
+        PERFORM segment._check_type(s.spend, s.spend_day_column, 'spend day', time_types);
+        PERFORM segment._check_type(s.spend, s.spend_cost_column, 'spend cost', amount_types);
+    END IF;
+    IF s.carts IS NOT NULL THEN
+        PERFORM segment._check_readable(s.carts, 'carts', s.owner);
+        PERFORM segment._column(s.carts, s.cart_customer_column, 'cart customer');
+        PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', time_types);
+    END IF;
+    -- the segment table is partitioned by the customer column it was made with
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute AS a
+                   WHERE a.attrelid = s.target_table AND a.attname = s.customer_column
+                     AND a.attnum > 0 AND NOT a.attisdropped) THEN
+        RAISE EXCEPTION 'the segment table % has no column %', s.target_table, quote_ident(s.customer_column)
+            USING ERRCODE = 'invalid_column_reference',
+                  DETAIL = 'The customer column of a segmentation keeps the name it had when the segmentation was created.',
+                  HINT = 'Register a view that renames the customer column of the orders, or create another segmentation.';
+    END IF;
 END $$;
-COMMENT ON FUNCTION segment._forget_segmentation(text) IS
-    'Internal: deletes the catalog row of a segmentation whose tables drop_segmentation has dropped.';
+COMMENT ON FUNCTION segment._check_sources(segment.segmentations) IS
+    'Internal: error unless the segmentation''s owner may read its sources, their columns have the types the refresh reads, and its segment table has its customer column.';
 
--- Switch to the segmentation owner's role for the rest of the transaction
--- (until restored), so that a refresh or drop run by a member or superuser
--- has the owner's privileges, never its caller's.  Returns the role setting
--- to restore.
-CREATE FUNCTION segment._become_owner(owner regrole) RETURNS text
-    LANGUAGE plpgsql VOLATILE
-    SET search_path = pg_catalog
+CREATE FUNCTION segment._check_row() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
     AS $$
-DECLARE
-    saved text := current_setting('role');
-    owner_name name := (SELECT rolname FROM pg_roles WHERE oid = owner);
 BEGIN
-    IF current_user <> owner_name THEN
-        PERFORM set_config('role', owner_name, true);
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = NEW.target_table AND relkind = 'p' AND relowner = NEW.owner)
+       OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = NEW.history_table AND relkind = 'p' AND relowner = NEW.owner) THEN
+        RAISE EXCEPTION 'the target and history tables of a segmentation must be partitioned tables of its owner'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Segmentation "%s" names %s and %s, owned by %s.', NEW.name, NEW.target_table,
+                                  NEW.history_table, NEW.owner),
+                  HINT = 'Create segmentations with segment.create_segmentation().';
     END IF;
-    RETURN saved;
+    PERFORM segment._check_sources(NEW);
+    RETURN NEW;
 END $$;
-COMMENT ON FUNCTION segment._become_owner(regrole) IS
-    'Internal: SET ROLE to a segmentation''s owner for the transaction; returns the previous role setting.';
+COMMENT ON FUNCTION segment._check_row() IS
+    'Internal: the trigger that checks every row written into segment.segmentations.';
+-- (not when a refresh records its model and time: it has just checked)
+CREATE TRIGGER check_row
+    BEFORE INSERT OR UPDATE OF orders, customer_column, time_column, amount_column, order_id_column, touchpoints,
+        touch_customer_column, touch_time_column, touch_channel_column, spend, spend_channel_column,
+        spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column
+    ON segment.segmentations
+    FOR EACH ROW EXECUTE FUNCTION segment._check_row();
 
 -- create_segmentation ----------------------------------------------------
 
@@ -397,7 +431,8 @@ CREATE FUNCTION segment.create_segmentation(
     attribution_lookback interval DEFAULT '30 days',
     half_life interval DEFAULT '7 days',
     history_refreshes int4 DEFAULT 10,
-    attribution_period interval DEFAULT NULL)
+    attribution_period interval DEFAULT NULL,
+    max_customer_loss float8 DEFAULT 0.5)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 AS $$
@@ -456,6 +491,11 @@ BEGIN
     IF attribution_lookback IS NULL OR attribution_lookback <= '0' OR half_life IS NULL OR half_life <= '0' THEN
         RAISE EXCEPTION 'attribution_lookback and half_life must be positive intervals'
             USING ERRCODE = 'invalid_parameter_value', HINT = 'For example ''30 days'' and ''7 days''.';
+    END IF;
+    IF max_customer_loss IS NULL OR NOT (max_customer_loss >= 0 AND max_customer_loss <= 1) THEN
+        RAISE EXCEPTION 'max_customer_loss must be between 0 and 1' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('max_customer_loss = %s was given.', max_customer_loss),
+            HINT = '0.5 refuses a refresh that loses half the customers; 1 never refuses.';
     END IF;
     IF attribution_period <= '0' THEN
         RAISE EXCEPTION 'attribution_period must be a positive interval or NULL' USING ERRCODE = 'invalid_parameter_value',
@@ -542,7 +582,8 @@ BEGIN
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target_table,
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
-        carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period)
+        carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
+        max_customer_loss)
     VALUES (name, current_user::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -556,32 +597,37 @@ BEGIN
         carts,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
-        attribution_lookback, half_life, attribution_period);
+        attribution_lookback, half_life, attribution_period, max_customer_loss);
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval) IS
+    name, name, interval, interval, int4, interval, float8) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
-CREATE FUNCTION segment.drop_segmentation(name text) RETURNS void
+-- The tables of a segmentation, dropped as its owner by drop_segmentation
+-- (refresh_entry.c), which then deletes its catalog row: only the tables
+-- made for it, even if its row names others.
+CREATE FUNCTION segment._drop_tables(name text) RETURNS void
 LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     s segment.segmentations := segment._own_segmentation(name);
-    saved_role text := segment._become_owner(s.owner);
 BEGIN
-    -- as the owner, and only the tables made for this segmentation
     IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.target_table);
     END IF;
     IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.history_table);
     END IF;
-    -- the run log, metrics and migrations follow (foreign keys)
-    PERFORM segment._forget_segmentation(s.name);
-    PERFORM set_config('role', saved_role, true);
 END $$;
+COMMENT ON FUNCTION segment._drop_tables(text) IS
+    'Internal: drops the target and history tables of a segmentation, as its owner, for drop_segmentation.';
+REVOKE ALL ON FUNCTION segment._drop_tables(text) FROM PUBLIC;
+
+CREATE FUNCTION segment.drop_segmentation(name text) RETURNS void
+    AS 'MODULE_PATHNAME', 'drop_segmentation'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment.drop_segmentation(text) IS
-    'Drops a segmentation you own: its target and history tables, metrics and run log.';
+    'Drops a segmentation you own (or are a member of the owner of): its target and history tables, dropped as its owner, then its metrics, schedule and run log.';
