@@ -108,14 +108,17 @@ model_add_channel(const MarkovModel *m, const char *name, MemoryContext cxt)
 {
 	int32		n = m->nchannels;
 	size_t		len = strlen(name) + 1;
-	MarkovModel *grown = model_create(n + 1, m->names_bytes + (int32) len, cxt);
+	MarkovModel *grown;
 
+	/* each new channel copies the matrix: quadratic per channel */
+	CHECK_FOR_INTERRUPTS();
 	if (n + 1 > MARKOV_MAX_CHANNELS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the Markov model holds at most %d channels", MARKOV_MAX_CHANNELS),
 				 errdetail("Removal effects take time in the cube of the number of channels."),
 				 errhint("Group rare channels together, for example as 'other'.")));
+	grown = model_create(n + 1, m->names_bytes + (int32) len, cxt);
 	grown->paths = m->paths;
 	grown->conversions = m->conversions;
 	for (int32 row = 0; row < MM_ROWS(n); row++)
