@@ -148,7 +148,12 @@ kmeans_transition(FunctionCallInfo fcinfo, void (*read_options) (FunctionCallInf
 	k = PG_GETARG_INT32(2);
 	kmeans_check_k("segment.kmeans", k);
 	if (PG_ARGISNULL(1))		/* rows without features are skipped */
-		return state ? PointerGetDatum(state) : (Datum) 0;
+	{
+		/* no state yet: stay NULL (a non-null 0 would reach the final function) */
+		if (state == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(state);
+	}
 
 	x = kmeans_features(PG_GETARG_ARRAYTYPE_P(1), state ? state->dims : 0, "segment.kmeans", &dims);
 	if (state == NULL)

@@ -53,6 +53,7 @@ hungarian(const float8 *cost, int32 n, int32 *row_of)
 			int32		j1 = 0;
 			float8		delta = get_float8_infinity();
 
+			CHECK_FOR_INTERRUPTS();
 			used[j0] = true;
 			for (int32 j = 1; j <= n; j++)
 			{
@@ -73,6 +74,13 @@ hungarian(const float8 *cost, int32 n, int32 *row_of)
 					}
 				}
 			}
+			/* finite costs always leave a column to visit; never spin */
+			if (j1 == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("kmeans_align: the distances between the centroids are not finite"),
+						 errdetail("The centroids of the two models are too far apart to be compared in float8."),
+						 errhint("Fit both models on features of a moderate scale, for example log1p of the raw values.")));
 			for (int32 j = 0; j <= n; j++)
 			{
 				if (used[j])
@@ -151,6 +159,13 @@ kmeans_align(PG_FUNCTION_ARGS)
 				d += diff * diff;
 			}
 			cost[(Size) i * n + j] = sqrt(d);
+			if (isnan(cost[(Size) i * n + j]) || isinf(cost[(Size) i * n + j]))
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("kmeans_align: the distances between the centroids are not finite"),
+						 errdetail("Centroid %d of the new model and centroid %d of the previous one are too far apart to be compared in float8.",
+								   KM_IDS(fresh)[i], KM_IDS(previous)[j]),
+						 errhint("Fit both models on features of a moderate scale, for example log1p of the raw values.")));
 		}
 	row_of = palloc(sizeof(int32) * n);
 	hungarian(cost, n, row_of);

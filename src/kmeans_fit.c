@@ -489,6 +489,16 @@ compare_clusters(const void *a, const void *b)
 	return x->index - y->index;
 }
 
+static void
+kmeans_too_large(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("k-means features are too large to cluster"),
+			 errdetail("Their mean, variance or squared distances overflow float8."),
+			 errhint("Scale the features down first, for example with log1p or by dividing by a constant.")));
+}
+
 /*
  * Fit k-means on n unique points x (row-major, dims columns, modified in
  * place into clustering space) with the given weights.  The caller has
@@ -539,6 +549,8 @@ kmeans_fit(float8 *x, const float8 *weights, int64 n, int32 dims, int32 k,
 		variance += (ss / total_w) / (scale[t] * scale[t]);
 	}
 	variance /= dims;
+	if (isnan(variance) || isinf(variance))
+		kmeans_too_large();
 	for (int64 i = 0; i < n; i++)
 		for (int32 t = 0; t < dims; t++)
 			x[i * dims + t] = (x[i * dims + t] - mean[t]) / scale[t];
@@ -579,6 +591,9 @@ kmeans_fit(float8 *x, const float8 *weights, int64 n, int32 dims, int32 k,
 		}
 	}
 
+	/* raw (unstandardized) features can still overflow their distances */
+	if (isnan(best_inertia) || isinf(best_inertia))
+		kmeans_too_large();
 	model = kmeans_model_create(k, dims);
 	model->flags = (options->standardize ? KMEANS_STANDARDIZED : 0) |
 		(best_converged ? KMEANS_CONVERGED : 0);

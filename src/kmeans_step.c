@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "utils/array.h"
 
 #include "kmeans.h"
@@ -91,6 +93,13 @@ kmeans_step_transfn(PG_FUNCTION_ARGS)
 	model = STEP_MODEL(state);
 	x = kmeans_features(PG_GETARG_ARRAYTYPE_P(2), model->dims, "segment.kmeans_step", &dims);
 	kmeans_standardize_row(model, x, z);
+	for (int32 t = 0; t < dims; t++)
+		if (isnan(z[t]) || isinf(z[t]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("segment.kmeans_step: features are too far from the model to standardize"),
+					 errdetail("Element %d of a features array overflows float8 once centred and scaled by the model.", t + 1),
+					 errhint("Refine a model fitted on features of the same scale.")));
 	j = kmeans_nearest(z, KM_CENTROIDS(model), model->k, dims, &d);
 	for (int32 t = 0; t < dims; t++)
 		STEP_SUMS(state)[(Size) j * dims + t] += z[t];

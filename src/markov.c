@@ -108,14 +108,17 @@ model_add_channel(const MarkovModel *m, const char *name, MemoryContext cxt)
 {
 	int32		n = m->nchannels;
 	size_t		len = strlen(name) + 1;
-	MarkovModel *grown = model_create(n + 1, m->names_bytes + (int32) len, cxt);
+	MarkovModel *grown;
 
+	/* each new channel copies the matrix: quadratic per channel */
+	CHECK_FOR_INTERRUPTS();
 	if (n + 1 > MARKOV_MAX_CHANNELS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("the Markov model holds at most %d channels", MARKOV_MAX_CHANNELS),
 				 errdetail("Removal effects take time in the cube of the number of channels."),
 				 errhint("Group rare channels together, for example as 'other'.")));
+	grown = model_create(n + 1, m->names_bytes + (int32) len, cxt);
 	grown->paths = m->paths;
 	grown->conversions = m->conversions;
 	for (int32 row = 0; row < MM_ROWS(n); row++)
@@ -388,7 +391,12 @@ markov_fit_combine(PG_FUNCTION_ARGS)
 		segment_require_aggregate(fcinfo, "markov_fit_combine",
 								  "It updates its state in place.", "segment.markov_fit(path, converted)");
 	if (PG_ARGISNULL(1))
-		PG_RETURN_DATUM(PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0));
+	{
+		/* two empty partial states: still none (never a non-null 0) */
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
+	}
 	b = (MarkovModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(1));
 	if (PG_ARGISNULL(0))
 	{
@@ -447,9 +455,17 @@ invert(float8 *a, int32 m)
 		{
 			float8		d = a[(Size) col * m + col];
 
-			/* I - Q of an absorbing chain is never singular */
-			if (d == 0.0)
-				elog(ERROR, "segment: singular matrix in the Markov model");
+			/*
+			 * I - Q of an absorbing chain is never singular; a model typed
+			 * in by hand can have channels that loop among themselves and
+			 * never reach conversion or null.
+			 */
+			if (d == 0.0 || isnan(d))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the Markov model has channels from which no path ends"),
+						 errdetail("Its transition counts form a loop of channels without a transition to conversion or null, so removal effects are undefined."),
+						 errhint("Fit the model with segment.markov_fit(), where every path ends in conversion or null.")));
 			for (int32 k = 0; k < m; k++)
 			{
 				a[(Size) col * m + k] /= d;

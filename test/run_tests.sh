@@ -63,6 +63,13 @@ fi
 passed=$((passed + ${tap_total:-0} - tap_failed))
 failed=$((failed + tap_failed))
 
+# the fuzzer: every function of the extension, hostile arguments, as a non-superuser
+if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/fuzz/run.sh" 2>&1 | tee fuzz.log; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	status=1
+fi
 if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/valgrind.sh" 2>&1 | tee valgrind.log; then
 	passed=$((passed + 1))
 else

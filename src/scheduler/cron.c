@@ -20,6 +20,7 @@
 
 #include <ctype.h>
 
+#include "common/int.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
@@ -175,8 +176,15 @@ parse_interval(const char *text, Schedule *schedule)
 	if (interval == NULL)
 		return false;
 	schedule->is_interval = true;
-	schedule->interval_usecs = interval->time +
-		((int64) interval->day + (int64) interval->month * DAYS_PER_MONTH) * USECS_PER_DAY;
+	/* a day counts 24 hours and a month 30 days; '178000000 years' overflows int64 */
+	{
+		int64		days = (int64) interval->day + (int64) interval->month * DAYS_PER_MONTH;
+		int64		usecs;
+
+		if (pg_mul_s64_overflow(days, USECS_PER_DAY, &usecs) ||
+			pg_add_s64_overflow(usecs, interval->time, &schedule->interval_usecs))
+			invalid_schedule(text, "An interval schedule must be shorter than 290,000 years.");
+	}
 	if (schedule->interval_usecs < USECS_PER_SEC)
 		invalid_schedule(text, "An interval schedule must be at least 1 second.");
 	return true;
@@ -294,17 +302,27 @@ schedule_next(const Schedule *s, TimestampTz after, TimestampTz anchor, pg_tz *t
 	{
 		int64		periods;
 
+		int64		next;
+
 		if (anchor > after)
 			return anchor;
+		/* an infinite start, or a firing past the last timestamp: never */
+		if (TIMESTAMP_NOT_FINITE(after) || TIMESTAMP_NOT_FINITE(anchor))
+			return DT_NOEND;
 		periods = (after - anchor) / s->interval_usecs + 1;
-		return anchor + periods * s->interval_usecs;
+		if (pg_mul_s64_overflow(periods, s->interval_usecs, &next) ||
+			pg_add_s64_overflow(anchor, next, &next) || !IS_VALID_TIMESTAMP(next))
+			return DT_NOEND;
+		return next;
 	}
 
 	/* the next whole minute after "after", in local time */
 	if (timestamp2tm(after, &tzoff, &tm, &fsec, NULL, tz) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+				 errmsg("timestamp out of range"),
+				 errdetail("A cron schedule cannot fire after an infinite or out-of-range time."),
+				 errhint("Pass a finite time, such as now().")));
 	tm.tm_sec = 0;
 	tm.tm_min++;
 	limit_year = tm.tm_year + SEARCH_YEARS;
@@ -369,7 +387,9 @@ schedule_next(const Schedule *s, TimestampTz after, TimestampTz anchor, pg_tz *t
 		if (tm2timestamp(&tm, 0, &tzoff, &candidate) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("timestamp out of range")));
+					 errmsg("timestamp out of range"),
+					 errdetail("The next firing of the schedule is past the largest timestamp."),
+					 errhint("Pass an earlier time.")));
 		if (candidate > after)
 			return candidate;
 		tm.tm_min++;			/* a repeated local hour: already past */

@@ -55,14 +55,19 @@ next_run(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("time zone \"%s\" is not recognized", name),
-					 errhint("Use a name from pg_timezone_names, such as 'Europe/Paris'.")));
+					 errdetail("The cron fields of a schedule are read in this time zone."),
+					 errhint("Use a name from pg_timezone_names, such as 'Europe/Paris', or NULL for segment.timezone.")));
 	}
 	next = schedule_next(&schedule, after, after, tz);
 	if (TIMESTAMP_NOT_FINITE(next))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("schedule \"%s\" never fires", spec),
+				 schedule.is_interval ?
+				 errdetail("Its next firing after the given time would be past the largest timestamp.") :
 				 errdetail("No time in the next 8 years matches all of its fields (for example February 30)."),
+				 schedule.is_interval ?
+				 errhint("Pass a finite time, such as now().") :
 				 errhint("Check the day-of-month and month fields.")));
 	PG_RETURN_TIMESTAMPTZ(next);
 }
