@@ -151,3 +151,5 @@ SELECT segment.next_run('1000 years', '294000-01-01 00:00:00+00');
 SELECT segment.next_run('@daily', 'infinity');
 \echo :LAST_ERROR_SQLSTATE
 SELECT segment.next_run('1 day', '2024-01-01 00:00:00+00');
+-- an empty schema name: a clear error, not a syntax error from generated SQL
+SELECT segment.generate_demo_data(''::name, 101);

@@ -340,8 +340,8 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 		if (nulls[cols.time_att - 1] || nulls[cols.customer_att - 1])
 			continue;
 		at = to_timestamptz(values[cols.time_att - 1], cols.time_type);
-		if (at > as_of || (has_lower && at <= lower))
-			continue;
+		if (TIMESTAMP_NOT_FINITE(at) || at > as_of || (has_lower && at <= lower))
+			continue;			/* an order at ±infinity is no conversion (the facts skip it) */
 		customer = customer_of(cs, values[cols.customer_att - 1], row_cxt);
 		if (customer < 0)
 			continue;
@@ -586,6 +586,11 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 			continue;
 		}
 		at = to_timestamptz(values[time_att - 1], time_type);
+		if (TIMESTAMP_NOT_FINITE(at))
+		{
+			(*skipped)++;
+			continue;
+		}
 		if (at > as_of || at < earliest)
 			continue;
 		customer = customer_of(cs, values[customer_att - 1], row_cxt);

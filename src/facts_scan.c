@@ -215,14 +215,19 @@ add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_ha
 	slot_getsomeattrs(slot, spec->cols.last_att);
 	values = slot->tts_values;
 	nulls = slot->tts_isnull;
-	/* as the SQL path: no time, skipped; outside the window, ignored;
-	 * then no customer, skipped */
+	/* as the SQL path: no time or an infinite one, skipped; outside the
+	 * window, ignored; then no customer, skipped */
 	if (nulls[spec->cols.time_att - 1])
 	{
 		facts->rows_skipped++;
 		return;
 	}
 	t = to_timestamptz(values[spec->cols.time_att - 1], spec->cols.time_type);
+	if (TIMESTAMP_NOT_FINITE(t))
+	{
+		facts->rows_skipped++;
+		return;
+	}
 	if (t > spec->as_of || (spec->has_lookback && t <= spec->lower))
 		return;
 	if (nulls[spec->cols.customer_att - 1])

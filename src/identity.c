@@ -90,7 +90,7 @@ check_internal_call(FunctionCallInfo fcinfo)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("function %s is internal to segment",
+			 errmsg("function segment.%s is internal to segment",
 					fcinfo->flinfo != NULL ? get_func_name(fcinfo->flinfo->fn_oid) : "?"),
 			 errdetail("Only a refresh calls it, as the segmentation's owner."),
 			 errhint("Call segment.refresh(name) instead.")));

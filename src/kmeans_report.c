@@ -242,34 +242,6 @@ require_argument(FunctionCallInfo fcinfo, int argno, const char *name, const cha
 				 errhint("%s", hint)));
 }
 
-/*
- * The relation form, segment.kmeans_report(relation, features_column, ...),
- * is a SQL wrapper that formats 'SELECT <column> FROM <relation>'.  A NULL
- * relation prints as nothing, an invalid OID as "-" and a dropped relation
- * as its OID, which would reach the parser as a syntax error in SQL the
- * user never wrote: name the relation instead.
- */
-static void
-check_relation_query(const char *query)
-{
-	const char *from = strstr(query, " FROM ");
-	const char *rel;
-
-	if (strncmp(query, "SELECT ", 7) != 0 || from == NULL)
-		return;
-	rel = from + strlen(" FROM ");
-	if (strstr(rel, " FROM ") != NULL)
-		return;
-	if (*rel == '\0' || strcmp(rel, "-") == 0 || strspn(rel, "0123456789") == strlen(rel))
-		ereport(ERROR,
-				(errcode(*rel == '\0' ? ERRCODE_NULL_VALUE_NOT_ALLOWED : ERRCODE_UNDEFINED_TABLE),
-				 errmsg(*rel == '\0' ? "kmeans_report: relation must not be NULL" :
-						"kmeans_report: relation with OID %s does not exist",
-						*rel == '-' ? "0" : rel),
-				 errdetail("The relation form of kmeans_report reads the features column of an existing table or view."),
-				 errhint("Pass an existing table or view, for example 'public.customers'::regclass.")));
-}
-
 static ReportRows *
 build_report(FunctionCallInfo fcinfo, TupleDesc tupdesc)
 {
@@ -294,7 +266,6 @@ build_report(FunctionCallInfo fcinfo, TupleDesc tupdesc)
 	k_min = PG_GETARG_INT32(1);
 	k_max = PG_GETARG_INT32(2);
 	sample_size = PG_GETARG_INT32(4);
-	check_relation_query(query);
 	kmeans_check_k("kmeans_report", k_min);
 	kmeans_check_k("kmeans_report", k_max);
 	if (k_min > k_max)

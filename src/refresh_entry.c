@@ -344,7 +344,9 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	if (s.has_touchpoints)
 		make_attribution_table(s.owner);
 
-	progress_begin(s.name, 0);
+	progress_begin(s.name, s.owner);
+	if (scheduled_run == 0)
+		progress_mark_manual();
 	args[0] = CStringGetTextDatum(s.name);
 	args[1] = Int64GetDatum(run_id);
 	args[2] = BoolGetDatum(force);

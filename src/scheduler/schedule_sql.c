@@ -116,8 +116,6 @@ report_progress(PG_FUNCTION_ARGS)
 	check_internal_call(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_VOID();
-	if (progress_slot() == NULL)
-		progress_begin(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0);
 	progress_phase(text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
@@ -179,7 +177,8 @@ refresh_progress(PG_FUNCTION_ARGS)
 		copy.orders_estimated = p->orders_estimated;
 		LWLockRelease(segment_shared->lock);
 		/* the owner's refreshes, seen by the owner and its members */
-		if (copy.pid == 0 || copy.database != MyDatabaseId || !is_member_of_role(GetUserId(), copy.role))
+		if (copy.pid == 0 || copy.ended || copy.database != MyDatabaseId ||
+			!is_member_of_role(GetUserId(), copy.role))
 			continue;
 		values[0] = Int32GetDatum(copy.pid);
 		values[1] = CStringGetTextDatum(copy.segmentation);

@@ -274,15 +274,17 @@ load_jobs(MemoryContext cxt)
 static void
 log_not_started(const Job *job, const char *status, const char *message, TimestampTz next)
 {
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
-	Datum		values[4];
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', job->next_run_at == DT_NOBEGIN ? 'n' : ' '};
 
 	values[0] = CStringGetTextDatum(job->segmentation);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = CStringGetTextDatum(message);
 	values[3] = TimestampTzGetDatum(next);
-	execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message)"
-			" VALUES ($1, clock_timestamp(), clock_timestamp(), $2, $3)", 3, types, values, NULL, SPI_OK_INSERT);
+	values[4] = TimestampTzGetDatum(job->next_run_at);
+	execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message, scheduled_for)"
+			" VALUES ($1, clock_timestamp(), clock_timestamp(), $2, $3, $5)", 5, types, values, nulls, SPI_OK_INSERT);
 	execute("UPDATE segment.schedules SET next_run_at = $4 WHERE segmentation = $1",
 			4, types, values, NULL, SPI_OK_UPDATE);
 }
@@ -358,8 +360,9 @@ run_due_jobs(TimestampTz now)
 	foreach(lc, decisions)
 	{
 		Decision   *d = lfirst(lc);
-		Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
-		Datum		values[2];
+		Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		values[3];
+		char		nulls[3] = {' ', ' ', d->job->next_run_at == DT_NOBEGIN ? 'n' : ' '};
 		bool		isnull;
 
 		if (d->skip)
@@ -369,8 +372,11 @@ run_due_jobs(TimestampTz now)
 		}
 		values[0] = CStringGetTextDatum(d->job->segmentation);
 		values[1] = TimestampTzGetDatum(d->next);
-		execute("INSERT INTO segment.runs (segmentation, started_at, status) VALUES ($1, clock_timestamp(), 'running')"
-				" RETURNING run_id", 1, types, values, NULL, SPI_OK_INSERT_RETURNING);
+		values[2] = TimestampTzGetDatum(d->job->next_run_at);
+		/* scheduled_for: when it was due, so that a scheduler falling behind shows */
+		execute("INSERT INTO segment.runs (segmentation, started_at, status, scheduled_for)"
+				" VALUES ($1, clock_timestamp(), 'running', $3) RETURNING run_id",
+				3, types, values, nulls, SPI_OK_INSERT_RETURNING);
 		d->run_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		execute("UPDATE segment.schedules SET next_run_at = $2 WHERE segmentation = $1",
 				2, types, values, NULL, SPI_OK_UPDATE);
@@ -427,6 +433,34 @@ deadlines:
 			sleep_ms = Min(sleep_ms, Max((long) ((r->deadline - now) / 1000), 0L) + 1);
 	}
 	return Max(sleep_ms, 1L);
+}
+
+/*
+ * Manual refreshes whose session ended mid-run, terminated or disconnected
+ * (shared.c kept their progress slots): no error handler of theirs ran, so
+ * they are logged here, as failed.
+ */
+static void
+log_ended_refreshes(void)
+{
+	ProgressSlot ended;
+
+	while (progress_take_ended(&ended))
+	{
+		Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+		Datum		values[3];
+
+		values[0] = CStringGetTextDatum(ended.segmentation);
+		values[1] = TimestampTzGetDatum(ended.started_at);
+		values[2] = TimestampTzGetDatum(ended.ended_at);
+		begin_work();
+		execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message)"
+				" SELECT $1, $2, $3, 'failed', 'the session running the refresh ended before it finished"
+				" (terminated, or its connection was lost)'"
+				" WHERE EXISTS (SELECT 1 FROM segment.segmentations WHERE name = $1)",
+				3, types, values, NULL, SPI_OK_INSERT);
+		end_work();
+	}
 }
 
 static void
@@ -561,6 +595,7 @@ segment_scheduler_main(Datum arg)
 			now = GetCurrentTimestamp();
 			pgstat_report_activity(STATE_RUNNING, "segment scheduler: checking jobs");
 			reap_jobs(now);
+			log_ended_refreshes();
 			sleep_ms = run_due_jobs(now);
 			prune_run_log(now);
 		}

@@ -131,6 +131,24 @@ wake_scheduler_now(void)
 		segment_wake_launcher(false);	/* no scheduler here yet: the launcher starts one */
 }
 
+/*
+ * The session of a manual refresh ends mid-run (its transaction aborts in
+ * proc_exit): no error handler of the refresh ran, so the slot stays, marked
+ * ended, for this database's scheduler to log the run as failed.
+ */
+static void
+progress_keep_for_scheduler(void)
+{
+	ProgressSlot *p = &segment_shared->progress[my_progress];
+
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	p->ended = true;
+	p->ended_at = GetCurrentTimestamp();
+	LWLockRelease(segment_shared->lock);
+	my_progress = -1;
+	wake_scheduler_now();
+}
+
 /* Transaction end: deliver wake-ups, free the progress slot. */
 static void
 segment_xact_callback(XactEvent event, void *arg)
@@ -147,7 +165,10 @@ segment_xact_callback(XactEvent event, void *arg)
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 	{
 		wake_at_commit = wake_launcher_at_commit = false;
-		progress_end();
+		if (proc_exit_inprogress && progress_slot() != NULL && progress_slot()->manual)
+			progress_keep_for_scheduler();
+		else
+			progress_end();
 	}
 }
 
@@ -166,7 +187,7 @@ segment_wake_scheduler_at_commit(void)
 /* Progress ------------------------------------------------------------------ */
 
 void
-progress_begin(const char *segmentation, int64 orders_estimated)
+progress_begin(const char *segmentation, Oid role)
 {
 	if (segment_shared == NULL)
 		return;
@@ -177,6 +198,8 @@ progress_begin(const char *segmentation, int64 orders_estimated)
 			if (segment_shared->progress[i].pid == 0)
 			{
 				segment_shared->progress[i].pid = MyProcPid;
+				segment_shared->progress[i].manual = false;
+				segment_shared->progress[i].ended = false;
 				my_progress = i;
 				break;
 			}
@@ -189,11 +212,11 @@ progress_begin(const char *segmentation, int64 orders_estimated)
 
 		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 		p->database = MyDatabaseId;
-		p->role = GetUserId();
+		p->role = role;
 		strlcpy(p->segmentation, segmentation, sizeof(p->segmentation));
 		strlcpy(p->phase, "starting", sizeof(p->phase));
 		p->started_at = GetCurrentTimestamp();
-		p->orders_estimated = orders_estimated;
+		p->orders_estimated = 0;
 		LWLockRelease(segment_shared->lock);
 		pg_atomic_write_u64(&p->orders_done, 0);
 	}
@@ -215,6 +238,38 @@ progress_slot(void)
 	if (segment_shared == NULL || my_progress < 0)
 		return NULL;
 	return &segment_shared->progress[my_progress];
+}
+
+void
+progress_mark_manual(void)
+{
+	if (segment_shared == NULL || my_progress < 0)
+		return;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	segment_shared->progress[my_progress].manual = true;
+	LWLockRelease(segment_shared->lock);
+}
+
+bool
+progress_take_ended(ProgressSlot *ended)
+{
+	bool		found = false;
+
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < PROGRESS_SLOTS && !found; i++)
+	{
+		ProgressSlot *p = &segment_shared->progress[i];
+
+		if (p->pid != 0 && p->ended && p->database == MyDatabaseId)
+		{
+			memcpy(ended, p, sizeof(ProgressSlot));
+			p->ended = false;
+			p->pid = 0;
+			found = true;
+		}
+	}
+	LWLockRelease(segment_shared->lock);
+	return found;
 }
 
 void

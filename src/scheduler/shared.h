@@ -40,6 +40,9 @@ typedef struct ProgressSlot
 	TimestampTz started_at;
 	pg_atomic_uint64 orders_done;
 	int64		orders_estimated;
+	bool		manual;			/* segment.refresh() in a session, not a job */
+	bool		ended;			/* its session ended mid-refresh: the scheduler logs it, then frees the slot */
+	TimestampTz ended_at;
 } ProgressSlot;
 
 typedef struct SegmentShared
@@ -75,9 +78,23 @@ extern void segment_wake_launcher(bool at_commit);
 extern void segment_wake_scheduler_at_commit(void);
 
 /* Progress of this backend's refresh (no-ops without shared memory). */
-extern void progress_begin(const char *segmentation, int64 orders_estimated);
+/* role: the segmentation's owner, whose members see it */
+extern void progress_begin(const char *segmentation, Oid role);
 extern void progress_phase(const char *phase);
 extern ProgressSlot *progress_slot(void);
 extern void progress_end(void);
+
+/*
+ * This backend's refresh is a manual one: should its session end before
+ * progress_end() (terminated, connection lost), the slot is kept for the
+ * scheduler, which records the run as failed.
+ */
+extern void progress_mark_manual(void);
+
+/*
+ * A manual refresh of this database whose session ended mid-run, copied
+ * into *ended and its slot freed; false when there is none.
+ */
+extern bool progress_take_ended(ProgressSlot *ended);
 
 #endif							/* SEGMENT_SHARED_H */

@@ -65,7 +65,7 @@ BEGIN
             FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, min(o.%4$I::timestamptz) AS converted_at,
                          sum(o.%5$I)::numeric AS revenue
                   FROM %6$s AS o
-                  WHERE o.%1$I IS NOT NULL AND o.%4$I IS NOT NULL AND o.%4$I::timestamptz <= %10$L::timestamptz
+                  WHERE o.%1$I IS NOT NULL AND isfinite(o.%4$I::timestamptz) AND o.%4$I::timestamptz <= %10$L::timestamptz
                     AND (%11$L::timestamptz IS NULL OR o.%4$I::timestamptz > %11$L::timestamptz)
                   GROUP BY o.%1$I, %7$s) AS orders
             -- at one instant, conversions go by order id (by position without ids)
@@ -74,7 +74,7 @@ BEGIN
             SELECT t.%8$I::%2$s AS customer, t.%9$I::timestamptz AS at, coalesce(t.%13$I::text, '(unknown)') AS channel,
                    NULL::int8 AS conversion
             FROM %14$s AS t
-            WHERE t.%8$I IS NOT NULL AND t.%9$I IS NOT NULL AND t.%9$I::timestamptz <= %10$L::timestamptz
+            WHERE t.%8$I IS NOT NULL AND isfinite(t.%9$I::timestamptz) AND t.%9$I::timestamptz <= %10$L::timestamptz
             UNION ALL
             SELECT customer, converted_at, NULL, conversion FROM conversions
         ), grouped AS (
@@ -114,7 +114,8 @@ BEGIN
         CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END,
         s.touch_customer_column, s.touch_time_column, as_of, lower, attributed_after, s.touch_channel_column,
         s.touchpoints, s.attribution_lookback), s.half_life);
-    EXECUTE format('SELECT count(*) FROM %s WHERE %I IS NULL OR %I IS NULL',
+    -- touches without a customer or a finite time
+    EXECUTE format('SELECT count(*) FROM %1$s WHERE %2$I IS NULL OR %3$I IS NULL OR NOT isfinite(%3$I::timestamptz)',
                    s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
     RETURN skipped;
 END $$;

@@ -38,6 +38,11 @@ BEGIN
                   DETAIL = 'Every argument has a default; a NULL was passed explicitly.',
                   HINT = 'Leave the argument out to use its default.';
     END IF;
+    IF schema = '' THEN
+        RAISE EXCEPTION 'the schema name must not be empty'
+            USING ERRCODE = 'invalid_schema_name',
+                  HINT = 'Pass a schema name such as ''segment_demo''.';
+    END IF;
     IF customers < 1 THEN
         RAISE EXCEPTION 'customers must be at least 1'
             USING ERRCODE = 'invalid_parameter_value',

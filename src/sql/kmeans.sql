@@ -243,11 +243,25 @@ CREATE FUNCTION segment.kmeans_report(relation regclass, features_column name,
     sample_size int4 DEFAULT 10000)
     RETURNS TABLE (k int4, inertia float8, silhouette float8, iterations int4, converged bool,
                    points int8, sampled_rows int8, model segment.kmeans_model)
-    LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
     AS $$
-        SELECT * FROM segment.kmeans_report(
-            format('SELECT %I FROM %s', features_column, relation),
-            k_min, k_max, options, sample_size)
-    $$;
+BEGIN
+    IF relation IS NULL OR features_column IS NULL THEN
+        RAISE EXCEPTION 'kmeans_report: relation and features_column must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  DETAIL = 'The relation form of kmeans_report reads the features column of an existing table or view.',
+                  HINT = 'Pass a table or view and its float8[] column, for example (''public.customers'', ''features'').';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = relation) THEN
+        RAISE EXCEPTION 'kmeans_report: relation with OID % does not exist', relation::oid
+            USING ERRCODE = 'undefined_table',
+                  DETAIL = 'The relation form of kmeans_report reads the features column of an existing table or view.',
+                  HINT = 'Pass an existing table or view, for example ''public.customers''::regclass.';
+    END IF;
+    -- the relation prints schema-qualified (search_path is the catalog's)
+    RETURN QUERY SELECT * FROM segment.kmeans_report(format('SELECT %I FROM %s', features_column, relation),
+                                                     k_min, k_max, options, sample_size);
+END $$;
 COMMENT ON FUNCTION segment.kmeans_report(regclass, name, int4, int4, jsonb, int4) IS
     'segment.kmeans_report over one float8[] column of a table or view.';

@@ -227,19 +227,21 @@ BEGIN
                    count(*) FILTER (WHERE c IS NULL OR t IS NULL) AS skipped_rows,
                    min(t) FILTER (WHERE a > 0) AS first_order_at,
                    max(t) FILTER (WHERE a > 0) AS last_order_at,
-                   %s AS frequency,
+                   %1$s AS frequency,
                    sum(a) FILTER (WHERE t IS NOT NULL) AS monetary
-            FROM (SELECT o.%I::%s AS c, o.%I::timestamptz AS t, o.%I::numeric AS a, %s AS order_id
-                  FROM %s AS o
-                  WHERE o.%I IS NULL
-                     OR (o.%I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%I::timestamptz > $1 - $2))) AS x
+            FROM (SELECT o.%2$I::%3$s AS c, CASE WHEN isfinite(o.%4$I::timestamptz) THEN o.%4$I::timestamptz END AS t,
+                         o.%5$I::numeric AS a, %6$s AS order_id
+                  FROM %7$s AS o
+                  -- no time or an infinite one: skipped (counted), as the fast scan does
+                  WHERE o.%4$I IS NULL OR NOT isfinite(o.%4$I::timestamptz)
+                     OR (o.%4$I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%4$I::timestamptz > $1 - $2))) AS x
             GROUP BY c
             $q$,
             CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
                  ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
             cust_col, customer_type, s.time_column, s.amount_column,
             CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
-            s.orders, s.time_column, s.time_column, s.time_column);
+            s.orders);
         built := segment._build_segments(s, facts_sql, extras_sql, new_part, history_part,
                                          previous_part, refreshed, as_of, lapse_days);
     END IF;

@@ -187,12 +187,16 @@ SELECT s.name AS segmentation, s.owner, j.schedule,
        l.finished_at - l.started_at AS last_duration,
        coalesce(j.consecutive_failures, 0) AS consecutive_failures,
        coalesce(j.timeout, segment._default_job_timeout()) AS timeout,
-       p.phase AS running_phase
+       p.phase AS running_phase,
+       d.start_delay AS last_start_delay
 FROM segment.segmentations AS s
 LEFT JOIN segment.schedules AS j ON j.segmentation = s.name
 LEFT JOIN LATERAL (SELECT r.started_at, r.finished_at, r.status, r.error_message FROM segment.runs AS r
                    WHERE r.segmentation = s.name AND r.status <> 'running'
                    ORDER BY r.run_id DESC LIMIT 1) AS l ON true
+LEFT JOIN LATERAL (SELECT r.started_at - r.scheduled_for AS start_delay FROM segment.runs AS r
+                   WHERE r.segmentation = s.name AND r.scheduled_for IS NOT NULL AND r.status <> 'skipped'
+                   ORDER BY r.run_id DESC LIMIT 1) AS d ON true
 LEFT JOIN LATERAL (SELECT g.phase FROM segment._refresh_progress() AS g
                    WHERE g.segmentation = s.name LIMIT 1) AS p ON true
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -209,6 +213,7 @@ COMMENT ON COLUMN segment.jobs.last_duration IS 'How long the last run took.';
 COMMENT ON COLUMN segment.jobs.consecutive_failures IS 'Scheduled runs failed since the last success.';
 COMMENT ON COLUMN segment.jobs.timeout IS 'Longest a scheduled run may take (NULL: no limit).';
 COMMENT ON COLUMN segment.jobs.running_phase IS 'Phase of a refresh running now (see segment.refresh_progress), else NULL.';
+COMMENT ON COLUMN segment.jobs.last_start_delay IS 'How late the last scheduled run started after it was due: a scheduler falling behind (too few segment.max_workers, runs longer than the schedule) shows here.';
 GRANT SELECT ON segment.jobs TO PUBLIC;
 
 CREATE VIEW segment.refresh_progress WITH (security_barrier) AS

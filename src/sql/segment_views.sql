@@ -15,7 +15,7 @@ CREATE VIEW segment.job_runs WITH (security_barrier) AS
 SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, r.error_message,
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
        r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms,
-       r.touches_skipped
+       r.touches_skipped, r.scheduled_for, r.started_at - r.scheduled_for AS start_delay
 FROM segment.runs AS r
 JOIN segment.segmentations AS s ON s.name = r.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -29,16 +29,18 @@ COMMENT ON COLUMN segment.job_runs.rows IS 'Customers written to the segment tab
 COMMENT ON COLUMN segment.job_runs.error_message IS 'Why the run failed.';
 COMMENT ON COLUMN segment.job_runs.duration IS 'finished_at - started_at.';
 COMMENT ON COLUMN segment.job_runs.orders_scanned IS 'Order rows read with a customer and a time (up to as_of).';
-COMMENT ON COLUMN segment.job_runs.rows_skipped IS 'Order rows skipped for a NULL customer or time.';
+COMMENT ON COLUMN segment.job_runs.rows_skipped IS 'Order rows skipped for a NULL customer, or a NULL or infinite time.';
 COMMENT ON COLUMN segment.job_runs.scan_method IS 'fast (the C scan of a table), parallel (the same with parallel workers) or sql (views, other types, or past segment.scan_memory).';
 COMMENT ON COLUMN segment.job_runs.scan_workers IS 'Parallel workers that helped the C scan (0: the scan ran alone; NULL: the SQL path).';
 COMMENT ON COLUMN segment.job_runs.scan_ms IS 'Milliseconds computing per-customer facts.';
 COMMENT ON COLUMN segment.job_runs.cluster_ms IS 'Milliseconds fitting and aligning k-means.';
 COMMENT ON COLUMN segment.job_runs.score_ms IS 'Milliseconds scoring and writing the new table with its indexes.';
 COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds writing the history snapshot, metrics and migrations.';
-COMMENT ON COLUMN segment.job_runs.touches_skipped IS 'Touchpoints left out of attribution for a NULL customer or time (NULL without touchpoints).';
+COMMENT ON COLUMN segment.job_runs.touches_skipped IS 'Touchpoints left out of attribution for a NULL customer, or a NULL or infinite time (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.attribution_ms IS 'Milliseconds attributing conversions by segment (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';
+COMMENT ON COLUMN segment.job_runs.scheduled_for IS 'When a scheduled run was due (NULL for a manual refresh).';
+COMMENT ON COLUMN segment.job_runs.start_delay IS 'started_at - scheduled_for: how late the scheduler started it (NULL for a manual refresh).';
 GRANT SELECT ON segment.job_runs TO PUBLIC;
 
 CREATE VIEW segment.segment_summary WITH (security_barrier) AS

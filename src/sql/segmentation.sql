@@ -118,7 +118,8 @@ CREATE TABLE segment.runs (
     history_ms float8,
     attribution_ms float8,
     touches_skipped int8,
-    swap_ms float8
+    swap_ms float8,
+    scheduled_for timestamptz
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
 COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';
@@ -326,6 +327,35 @@ END $$;
 COMMENT ON FUNCTION segment._own_segmentation(text) IS
     'Internal: the catalog row of a segmentation the current role owns, or an error saying whether it does not exist or is not yours.';
 
+-- A customer column of touchpoints or carts must have the orders' customer
+-- type, or one that converts to it without fail (integers to integers,
+-- strings to strings).
+CREATE FUNCTION segment._check_same_customers(orders regclass, customer_column name, rel regclass, col name,
+                                              role text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    want regtype;
+    got regtype;
+BEGIN
+    IF rel IS NULL THEN
+        RETURN;
+    END IF;
+    want := (segment._column(orders, customer_column, 'customer')).typid;
+    got := (segment._column(rel, col, role)).typid;
+    IF want <> got
+       AND NOT (want IN ('int2', 'int4', 'int8') AND got IN ('int2', 'int4', 'int8'))
+       AND NOT ((SELECT typcategory FROM pg_type WHERE oid = want) = 'S' AND (SELECT typcategory FROM pg_type WHERE oid = got) = 'S') THEN
+        RAISE EXCEPTION 'the % column % of % has type %, but the customer column of the orders has type %', role, quote_ident(col), rel, got, want
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = 'A refresh matches the customers of every source, so they must be of one type.',
+                  HINT = format('Register a view of %s that casts %s to %s.', rel, quote_ident(col), want);
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_same_customers(regclass, name, regclass, name, text) IS
+    'Internal: error unless the customer column of a touchpoints or carts relation has the type of the orders'' customers (or an integer or string type like it).';
+
 -- The checks of every row written into the catalog, by create_segmentation
 -- or by an owner's UPDATE: the sources readable by the owner with the
 -- columns the refresh reads, and the target and history the segmentation's
@@ -362,6 +392,9 @@ BEGIN
         PERFORM segment._column(s.carts, s.cart_customer_column, 'cart customer');
         PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', time_types);
     END IF;
+    -- customers of the touchpoints and carts are compared with the orders' as the same type
+    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.touchpoints, s.touch_customer_column, 'touch customer');
+    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.carts, s.cart_customer_column, 'cart customer');
     -- the segment table is partitioned by the customer column it was made with
     IF NOT EXISTS (SELECT 1 FROM pg_attribute AS a
                    WHERE a.attrelid = s.target_table AND a.attname = s.customer_column

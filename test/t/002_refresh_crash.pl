@@ -57,5 +57,26 @@ is($node->safe_psql('postgres', "SELECT segment.refresh('crash')"), '3500', 'the
 isnt($node->safe_psql('postgres', 'SELECT count(*), max(refreshed_at), sum(monetary) FROM crash_segments'),
 	$before, 'and changes the table');
 
+# the session of a manual refresh terminated mid-run (pg_terminate_backend):
+# its transaction is gone with no error handler run, yet the run log shows
+# it, written by the scheduler
+$reader = $node->background_psql('postgres');
+$reader->query_safe('BEGIN; SELECT count(*) FROM crash_segments;');
+$refresher = $node->background_psql('postgres', on_error_stop => 0);
+$pid = $refresher->query_safe('SELECT pg_backend_pid()');
+$refresher->query_until(qr/started/, "\\echo started\nSELECT segment.refresh('crash');\n");
+ok($node->poll_query_until('postgres',
+	"SELECT wait_event IN ('relation', 'PgSleep') FROM pg_stat_activity WHERE pid = $pid"),
+	'a second refresh waits for its swap lock');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+eval { $refresher->quit; };
+eval { $reader->quit; };
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM segment.job_runs WHERE segmentation = 'crash' AND status = 'failed'"
+	  . " AND error_message LIKE 'the session running the refresh ended before it finished%'"),
+	'a refresh whose session was terminated is logged as failed');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM segment.refresh_progress'), '0',
+	'and no longer shows as running');
+
 $node->stop;
 done_testing();

@@ -46,6 +46,10 @@ is($node->safe_psql('postgres',
 	"SELECT last_status, consecutive_failures, next_run_at > now() - interval '5 seconds' FROM segment.jobs"),
 	'succeeded|0|t', 'segment.jobs shows the last run and the next');
 is($node->safe_psql('postgres',
+	"SELECT bool_and(start_delay >= '0' AND start_delay < '5 seconds'), (SELECT last_start_delay IS NOT NULL FROM segment.jobs)"
+	  . " FROM segment.job_runs WHERE segmentation = 'every_second' AND status = 'succeeded'"),
+	't|t', 'each scheduled run records how late it started');
+is($node->safe_psql('postgres',
 	"SELECT string_agg(DISTINCT backend_type || ':' || coalesce(datname, '-'), ',')"
 	  . " FROM pg_stat_activity WHERE backend_type IN ('segment launcher', 'segment scheduler')"),
 	'segment launcher:-,segment scheduler:postgres', 'the launcher and the scheduler show in pg_stat_activity');
@@ -225,6 +229,8 @@ my $mark = $node->safe_psql('postgres', 'SELECT max(run_id) FROM segment.job_run
 wait_for('postgres',
 	"SELECT count(DISTINCT segmentation) = 3 FROM segment.job_runs WHERE run_id > $mark AND status IN ('succeeded', 'failed')",
 	'and every due job still gets its turn');
+is($node->safe_psql('postgres', "SELECT max(start_delay) > interval '1 second' FROM segment.job_runs WHERE run_id > $mark"),
+	't', 'the scheduler falling behind shows in start_delay');
 $node->safe_psql('postgres', q{
 	ALTER SYSTEM RESET segment.max_workers;
 	SELECT pg_reload_conf();

@@ -1,0 +1,242 @@
+-- Security: each attack of the 0.1.0 audit (issue 12), tried the way an
+-- ordinary role with a schema of its own would.  sec_alice and sec_bob are
+-- plain LOGIN roles; sec_carol is a member of sec_alice.
+\set VERBOSITY terse
+CREATE ROLE sec_alice LOGIN;
+CREATE ROLE sec_bob LOGIN;
+CREATE ROLE sec_carol LOGIN IN ROLE sec_alice;
+CREATE SCHEMA sec_alice AUTHORIZATION sec_alice;
+CREATE SCHEMA sec_bob AUTHORIZATION sec_bob;
+GRANT USAGE ON SCHEMA sec_alice, sec_bob TO PUBLIC;    -- table privileges decide
+
+SET ROLE sec_bob;
+CREATE TABLE sec_bob.secret7 (customer_id int8, ordered_at timestamptz, amount numeric);
+INSERT INTO sec_bob.secret7 VALUES (7, '2026-01-01', 777), (8, '2026-01-02', 888);
+SELECT segment.create_segmentation('bobseg', 'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount',
+    clusters => 0, as_of => '2026-02-01', target_table => 'sec_bob.bob_segments') AS customers;
+RESET ROLE;
+
+SET ROLE sec_alice;
+CREATE TABLE sec_alice.orders (customer_id int8, ordered_at timestamptz, amount numeric);
+INSERT INTO sec_alice.orders
+SELECT c, '2026-01-01'::timestamptz + (c || ' hours')::interval, 10 * c FROM generate_series(1, 20) AS c;
+-- what the owner's code managed to do while a refresh ran it
+CREATE TABLE sec_alice.log (attempt text, outcome text);
+-- 1. escalation: owner's code in a view undoes the role switch of a refresh
+CREATE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM set_config('role', 'none', true);
+        INSERT INTO sec_alice.log VALUES ('reset role', 'now ' || current_user);
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('reset role', SQLERRM);
+    END;
+    BEGIN
+        PERFORM set_config('session_authorization', session_user, true);
+        INSERT INTO sec_alice.log VALUES ('session authorization', 'now ' || current_user);
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('session authorization', SQLERRM);
+    END;
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE sec_alice SUPERUSER';
+    END IF;
+    -- 4. a temporary table shadowing the catalog, for code that runs later
+    BEGIN
+        CREATE TEMP TABLE pg_class (oid oid);
+        INSERT INTO sec_alice.log VALUES ('temp table', 'created');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('temp table', SQLERRM);
+    END;
+    -- 4. deleting another role's segmentation
+    BEGIN
+        PERFORM segment.drop_segmentation('bobseg');
+        INSERT INTO sec_alice.log VALUES ('drop bobseg', 'dropped');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('drop bobseg', SQLERRM);
+    END;
+    BEGIN
+        DELETE FROM segment.segmentations WHERE name = 'bobseg';
+        INSERT INTO sec_alice.log VALUES ('delete bobseg', 'deleted');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('delete bobseg', SQLERRM);
+    END;
+    -- a setting left behind for the caller's session
+    PERFORM set_config('work_mem', '64kB', false);
+    INSERT INTO sec_alice.log VALUES ('identity', current_user || ' / ' || session_user);
+    RETURN true;
+END $$;
+-- (once per query: an init plan)
+CREATE VIEW sec_alice.v AS SELECT * FROM sec_alice.orders WHERE (SELECT sec_alice.evil());
+SELECT segment.create_segmentation('aliceseg', 'sec_alice.v', 'customer_id', 'ordered_at', 'amount',
+    clusters => 0, as_of => '2026-02-01', target_table => 'sec_alice.alice_segments') AS customers;
+SELECT * FROM sec_alice.log;
+TRUNCATE sec_alice.log;
+RESET ROLE;
+
+-- a superuser refreshes alice's segmentation: her code runs as her, restricted
+SHOW work_mem;
+SELECT segment.refresh('aliceseg') AS customers;
+SHOW work_mem;
+SELECT attempt, outcome FROM sec_alice.log ORDER BY attempt;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_alice';
+SELECT name FROM segment.segmentations WHERE name = 'bobseg';
+SELECT count(*) AS temp_pg_class FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = 'pg_class' AND n.nspname LIKE 'pg_temp%';
+TRUNCATE sec_alice.log;
+
+-- the same for a member of the owner
+SET ROLE sec_carol;
+SELECT segment.refresh('aliceseg') AS customers;
+SELECT attempt, outcome FROM sec_alice.log WHERE attempt = 'identity';
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_alice';
+
+-- 2. internal functions are not callable: outside a refresh they refuse
+SET ROLE sec_alice;
+SELECT segment._build_segments(s, 'SELECT customer_id, 1::int8, 0::int8, ordered_at, ordered_at, 1::int8, amount FROM sec_bob.secret7',
+    NULL, 'sec_alice.orders', 'sec_alice.orders', NULL, now(), now(), 180)
+FROM segment.segmentations AS s WHERE name = 'aliceseg';
+SELECT segment._attribute_scan('sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', NULL,
+    'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', 'sec_bob.bob_segments', now(), NULL, NULL,
+    '30 days', '7 days', 'sec_alice.log');
+SELECT * FROM segment._attribution_by_segment('SELECT 1', '1 day');
+SELECT segment._new_partition(NULL, NULL, NULL);
+SELECT segment._lock_for_swap('{sec_bob.bob_segments}');
+SELECT segment._progress('bobseg', 'scanning');
+SELECT segment._prune_history(s) FROM segment.segmentations AS s WHERE name = 'aliceseg';
+SELECT segment._attribute(s, 'sec_alice.orders', now(), now()) FROM segment.segmentations AS s WHERE name = 'aliceseg';
+SELECT segment._internal_only('anything');
+-- and some are not even executable
+SELECT segment._refresh('aliceseg', 1, false);
+SELECT segment._drop_tables('aliceseg');
+SELECT segment._wake_launcher();
+RESET ROLE;
+
+-- inside her own refresh, her code runs internal functions only as her:
+-- bob's table stays unreadable
+TRUNCATE sec_alice.log;
+SET ROLE sec_alice;
+CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    BEGIN
+        PERFORM count(*) FROM segment._attribution_by_segment(
+            'SELECT ARRAY[''x''], ARRAY[now()], amount, true, ''a'', ''b'', ''c'', true FROM sec_bob.secret7', '1 day');
+        INSERT INTO sec_alice.log VALUES ('read bob', 'read');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('read bob', SQLERRM);
+    END;
+    BEGIN
+        PERFORM * FROM segment._attribution_by_segment('SELECT 1', '1 day');
+        INSERT INTO sec_alice.log VALUES ('paths of other types', 'read');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('paths of other types', SQLERRM);
+    END;
+    RETURN true;
+END $$;
+RESET ROLE;
+SELECT segment.refresh('aliceseg') AS customers;
+SELECT attempt, outcome FROM sec_alice.log ORDER BY attempt;
+SET ROLE sec_alice;
+CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE sql AS 'SELECT true';
+
+-- others' segmentations: neither refreshed, dropped nor changed
+SELECT segment.refresh('bobseg');
+SELECT segment.drop_segmentation('bobseg');
+SELECT segment.refresh('nosuch');
+SELECT segment.refresh(NULL);
+UPDATE segment.segmentations SET bins = 3 WHERE name = 'bobseg';
+SELECT count(*) AS bobs_rows_alice_sees FROM segment.job_runs WHERE segmentation = 'bobseg';
+
+-- 5. forged catalog rows: the catalog checks every row written
+INSERT INTO segment.segmentations (name, orders, customer_column, time_column, amount_column, target_table, history_table)
+VALUES ('forged', 'sec_alice.orders', 'customer_id', 'ordered_at', 'amount', 'sec_bob.bob_segments', 'sec_bob.bob_segments_history');
+INSERT INTO segment.segmentations (name, owner, orders, customer_column, time_column, amount_column, target_table, history_table)
+VALUES ('forged', 'sec_bob', 'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', 'sec_bob.bob_segments', 'sec_bob.bob_segments_history');
+INSERT INTO segment.segmentations (name, orders, customer_column, time_column, amount_column, target_table, history_table)
+VALUES ('forged', 'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', 'sec_alice.alice_segments', 'sec_alice.alice_segments_history');
+-- her own tables again, under a second name: the tables belong to one segmentation
+INSERT INTO segment.segmentations (name, orders, customer_column, time_column, amount_column, target_table, history_table)
+VALUES ('forged', 'sec_alice.orders', 'customer_id', 'ordered_at', 'amount', 'sec_alice.alice_segments', 'sec_alice.alice_segments_history');
+-- no writes into the run log, no made-up models
+INSERT INTO segment.runs (segmentation, started_at, status) VALUES ('aliceseg', now(), 'succeeded');
+UPDATE segment.runs SET status = 'succeeded' WHERE segmentation = 'aliceseg';
+UPDATE segment.segmentations SET model = NULL WHERE name = 'aliceseg';
+UPDATE segment.segmentations SET customer_column = 'amount' WHERE name = 'aliceseg';
+RESET ROLE;
+SELECT name, owner FROM segment.segmentations ORDER BY name;
+
+-- 6. a refresh that would lose most customers keeps the current table
+SET ROLE sec_alice;
+DELETE FROM sec_alice.orders WHERE customer_id > 5;
+SELECT segment.refresh('aliceseg');
+SELECT count(*) AS kept FROM sec_alice.alice_segments;
+SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'aliceseg' ORDER BY run_id DESC LIMIT 1;
+SELECT segment.refresh('aliceseg', force => true) AS customers;
+DELETE FROM sec_alice.orders WHERE customer_id > 2;
+UPDATE segment.segmentations SET max_customer_loss = 1 WHERE name = 'aliceseg';
+SELECT segment.refresh('aliceseg') AS customers;
+UPDATE segment.segmentations SET max_customer_loss = 1.5 WHERE name = 'aliceseg';
+RESET ROLE;
+
+-- 6. tables whose rows are not in their heap take the SQL path: a Citus
+-- table (its catalog simulated here) and a foreign table
+SET allow_system_table_mods = on;
+CREATE TABLE pg_catalog.pg_dist_partition (logicalrelid regclass);
+RESET allow_system_table_mods;
+INSERT INTO pg_catalog.pg_dist_partition VALUES ('sec_bob.secret7');
+SELECT segment.refresh('bobseg') AS customers;
+SELECT scan_method FROM segment.job_runs WHERE segmentation = 'bobseg' ORDER BY run_id DESC LIMIT 1;
+DROP TABLE pg_catalog.pg_dist_partition;
+SELECT segment.refresh('bobseg') AS customers;
+SELECT scan_method FROM segment.job_runs WHERE segmentation = 'bobseg' ORDER BY run_id DESC LIMIT 1;
+CREATE EXTENSION file_fdw;
+CREATE SERVER sec_files FOREIGN DATA WRAPPER file_fdw;
+COPY (SELECT c AS customer_id, '2026-01-01'::timestamptz AS ordered_at, c * 2 AS amount FROM generate_series(1, 30) AS c)
+    TO '/tmp/segment_security_orders.csv' (FORMAT csv);
+CREATE FOREIGN TABLE sec_bob.foreign_orders (customer_id int8, ordered_at timestamptz, amount numeric)
+    SERVER sec_files OPTIONS (filename '/tmp/segment_security_orders.csv', format 'csv');
+SELECT segment.create_segmentation('foreignseg', 'sec_bob.foreign_orders', 'customer_id', 'ordered_at', 'amount',
+    clusters => 0, as_of => '2026-02-01', target_table => 'sec_bob.foreign_segments') AS customers;
+SELECT scan_method, rows FROM segment.job_runs WHERE segmentation = 'foreignseg';
+SELECT segment.drop_segmentation('foreignseg');
+DROP FOREIGN TABLE sec_bob.foreign_orders;
+DROP EXTENSION file_fdw CASCADE;
+
+-- 7. the owner alters the segment table: a clear error, and it still refreshes once repaired
+SET ROLE sec_alice;
+ALTER TABLE sec_alice.alice_segments ALTER COLUMN cluster TYPE text;
+\set VERBOSITY sqlstate
+SELECT segment.refresh('aliceseg');    -- datatype_mismatch naming the new partition
+\set VERBOSITY terse
+ALTER TABLE sec_alice.alice_segments ALTER COLUMN cluster TYPE int4 USING cluster::int4;
+SELECT segment.refresh('aliceseg') AS customers;
+RESET ROLE;
+
+-- 7. orders at ±infinity are skipped and counted, on the fast path as on the SQL path (a view)
+SET ROLE sec_alice;
+INSERT INTO sec_alice.orders VALUES (1, '-infinity', 5), (2, 'infinity', 5);
+SELECT segment.refresh('aliceseg') AS customers;
+SELECT customer_id, recency_days, frequency, monetary FROM sec_alice.alice_segments ORDER BY 1;
+SELECT scan_method, rows_skipped FROM segment.job_runs WHERE segmentation = 'aliceseg' ORDER BY run_id DESC LIMIT 1;
+RESET ROLE;
+SET ROLE sec_bob;
+INSERT INTO sec_bob.secret7 VALUES (7, '-infinity', 5), (9, 'infinity', 5);
+SELECT segment.refresh('bobseg') AS customers;
+SELECT customer_id, recency_days, frequency, monetary FROM sec_bob.bob_segments ORDER BY 1;
+SELECT scan_method, rows_skipped FROM segment.job_runs WHERE segmentation = 'bobseg' ORDER BY run_id DESC LIMIT 1;
+-- 7. carts whose customers are of another type than the orders': refused when registered
+CREATE TABLE sec_bob.carts (customer_id text, added_at timestamptz);
+SELECT segment.create_segmentation('bobcarts', 'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount',
+    carts => 'sec_bob.carts', cart_time_column => 'added_at', target_table => 'sec_bob.carts_segments');
+RESET ROLE;
+
+-- clean up
+SET ROLE sec_alice;
+SELECT segment.drop_segmentation('aliceseg');
+RESET ROLE;
+SELECT segment.drop_segmentation('bobseg');
+DROP SCHEMA sec_alice CASCADE;
+DROP SCHEMA sec_bob CASCADE;
+DROP ROLE sec_carol;
+DROP ROLE sec_alice;
+DROP ROLE sec_bob;
