@@ -137,7 +137,80 @@ RESET ROLE;
 SELECT segment.refresh('aliceseg') AS customers;
 SELECT attempt, outcome FROM sec_alice.log ORDER BY attempt;
 SET ROLE sec_alice;
+
+-- from her code inside a refresh: internal functions given relations that
+-- do not exist or are not plain tables, open cursors, and a refresh of the
+-- same segmentation
+CREATE VIEW sec_alice.not_a_table AS SELECT * FROM sec_alice.alice_segments;
+CREATE FUNCTION sec_alice.whoami() RETURNS text LANGUAGE sql VOLATILE AS 'SELECT current_user::text';
+CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE
+    c refcursor := 'sec_leaked';
+BEGIN
+    BEGIN
+        PERFORM segment._build_segments(s, NULL, NULL, 0::regclass, 0::regclass, NULL, now(), now(), 1)
+        FROM segment.segmentations AS s WHERE name = 'aliceseg';
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('partition of OID 0', SQLSTATE || ' ' || SQLERRM);
+    END;
+    BEGIN
+        PERFORM segment._attribute_scan('sec_alice.orders', 'customer_id', 'ordered_at', 'amount', NULL,
+            'sec_alice.orders', 'customer_id', 'ordered_at', 'amount', 'sec_alice.not_a_table', now(), NULL, NULL,
+            '30 days', '7 days', 'sec_alice.log');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('contents a view', SQLSTATE || ' ' || SQLERRM);
+    END;
+    BEGIN
+        PERFORM segment.refresh('aliceseg');
+    EXCEPTION WHEN OTHERS THEN
+        INSERT INTO sec_alice.log VALUES ('refresh itself', SQLSTATE || ' ' || SQLERRM);
+    END;
+    IF NOT EXISTS (SELECT 1 FROM pg_cursors WHERE name = 'sec_leaked') THEN
+        OPEN c FOR SELECT sec_alice.whoami();
+    END IF;
+    RETURN true;
+END $$;
+RESET ROLE;
+TRUNCATE sec_alice.log;
+BEGIN;
+SELECT segment.refresh('aliceseg') AS customers;
+-- nothing of her code is left in the caller's session: the cursor would run her function as the superuser
+SELECT name FROM pg_cursors;
+COMMIT;
+SELECT attempt, outcome FROM sec_alice.log ORDER BY attempt;
+SET ROLE sec_alice;
 CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE sql AS 'SELECT true';
+DROP VIEW sec_alice.not_a_table;
+
+-- her operators first in her search_path: the extension's own code never resolves names there
+CREATE FUNCTION sec_alice.oideq(oid, oid) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE sec_alice SUPERUSER';
+    END IF;
+    RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $$;
+CREATE OPERATOR sec_alice.= (LEFTARG = oid, RIGHTARG = oid, FUNCTION = sec_alice.oideq);
+CREATE FUNCTION sec_alice.texteq(text, text) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE sec_alice SUPERUSER';
+    END IF;
+    RETURN $1 OPERATOR(pg_catalog.=) $2;
+END $$;
+CREATE OPERATOR sec_alice.= (LEFTARG = text, RIGHTARG = text, FUNCTION = sec_alice.texteq);
+CREATE TABLE sec_alice.touches (customer_id int8, touched_at timestamptz, channel text);
+INSERT INTO sec_alice.touches VALUES (1, '2026-01-01', 'email');
+UPDATE segment.segmentations SET touchpoints = 'sec_alice.touches', touch_customer_column = 'customer_id',
+    touch_time_column = 'touched_at', touch_channel_column = 'channel' WHERE name = 'aliceseg';
+SET search_path = sec_alice, pg_catalog;
+SELECT segment.refresh('aliceseg') AS customers;
+RESET search_path;
+DROP OPERATOR sec_alice.= (oid, oid);
+DROP OPERATOR sec_alice.= (text, text);
+RESET ROLE;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_alice';
+SET ROLE sec_alice;
 
 -- others' segmentations: neither refreshed, dropped nor changed
 SELECT segment.refresh('bobseg');
@@ -168,6 +241,8 @@ SELECT name, owner FROM segment.segmentations ORDER BY name;
 -- 6. a refresh that would lose most customers keeps the current table
 SET ROLE sec_alice;
 DELETE FROM sec_alice.orders WHERE customer_id > 5;
+-- (customers only in the touchpoints, prospects, do not make up for it)
+INSERT INTO sec_alice.touches SELECT c, '2026-01-01', 'email' FROM generate_series(6, 20) AS c;
 SELECT segment.refresh('aliceseg');
 SELECT count(*) AS kept FROM sec_alice.alice_segments;
 SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'aliceseg' ORDER BY run_id DESC LIMIT 1;
@@ -204,6 +279,16 @@ DROP EXTENSION file_fdw CASCADE;
 
 -- 7. the owner alters the segment table: a clear error, and it still refreshes once repaired
 SET ROLE sec_alice;
+-- a partitioned table attached in place of the contents
+SELECT inhrelid::regclass AS contents FROM pg_inherits WHERE inhparent = 'sec_alice.alice_segments'::regclass \gset
+ALTER TABLE sec_alice.alice_segments DETACH PARTITION :contents;
+CREATE TABLE sec_alice.sub (LIKE sec_alice.alice_segments) PARTITION BY LIST (customer_id);
+CREATE TABLE sec_alice.sub_leaf PARTITION OF sec_alice.sub DEFAULT;
+ALTER TABLE sec_alice.alice_segments ATTACH PARTITION sec_alice.sub DEFAULT;
+SELECT segment.refresh('aliceseg');
+ALTER TABLE sec_alice.alice_segments DETACH PARTITION sec_alice.sub;
+ALTER TABLE sec_alice.alice_segments ATTACH PARTITION :contents DEFAULT;
+DROP TABLE sec_alice.sub;
 ALTER TABLE sec_alice.alice_segments ALTER COLUMN cluster TYPE text;
 \set VERBOSITY sqlstate
 SELECT segment.refresh('aliceseg');    -- datatype_mismatch naming the new partition
@@ -216,7 +301,7 @@ RESET ROLE;
 SET ROLE sec_alice;
 INSERT INTO sec_alice.orders VALUES (1, '-infinity', 5), (2, 'infinity', 5);
 SELECT segment.refresh('aliceseg') AS customers;
-SELECT customer_id, recency_days, frequency, monetary FROM sec_alice.alice_segments ORDER BY 1;
+SELECT customer_id, recency_days, frequency, monetary FROM sec_alice.alice_segments WHERE frequency IS NOT NULL ORDER BY 1;
 SELECT scan_method, rows_skipped FROM segment.job_runs WHERE segmentation = 'aliceseg' ORDER BY run_id DESC LIMIT 1;
 RESET ROLE;
 SET ROLE sec_bob;

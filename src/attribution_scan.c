@@ -151,6 +151,7 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 	int32		capacity = 1024;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment contents row", ALLOCSET_SMALL_SIZES);
 
+	relation_check_plain(rel, "segment table");
 	atts[0] = relation_column(rel, customer_column, InvalidOid, "segment table");
 	type = TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->atttypid;
 	facts_init(&cs->table, type, TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->attcollation);

@@ -22,11 +22,11 @@
 static Oid	internal_owner = InvalidOid;
 
 void
-identity_enter(IdentityContext *cxt, Oid role)
+identity_enter(IdentityContext *cxt, Oid role, bool restricted)
 {
 	GetUserIdAndSecContext(&cxt->saved_userid, &cxt->saved_sec_context);
 	SetUserIdAndSecContext(role, cxt->saved_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+						   (restricted ? SECURITY_RESTRICTED_OPERATION : 0));
 	cxt->nest_level = NewGUCNestLevel();
 	/* names resolve in the catalog first, never in a schema a role planted */
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION,

@@ -21,8 +21,12 @@ typedef struct IdentityContext
 	int			nest_level;
 } IdentityContext;
 
-/* Runs as role, restricted, with search_path = pg_catalog, pg_temp. */
-extern void identity_enter(IdentityContext *cxt, Oid role);
+/*
+ * Runs as role, with search_path = pg_catalog, pg_temp, in a
+ * security-restricted operation when restricted (not restricted only to
+ * create what a restricted operation may not: temporary tables).
+ */
+extern void identity_enter(IdentityContext *cxt, Oid role, bool restricted);
 /* Back to the saved identity; the settings changed since enter are undone. */
 extern void identity_exit(IdentityContext *cxt);
 

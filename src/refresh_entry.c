@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
+#include "utils/portal.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
@@ -46,6 +47,26 @@
 PG_FUNCTION_INFO_V1(refresh_segmentation);
 PG_FUNCTION_INFO_V1(drop_segmentation);
 PG_FUNCTION_INFO_V1(segmentation_owner);
+
+/*
+ * The segmentations this backend is refreshing now, innermost last: the
+ * owner's code may call segment.refresh() on another of its segmentations,
+ * never on one being refreshed (whose partitions would change under it).
+ * In TopMemoryContext; emptied at transaction end.
+ */
+static List *refreshing = NIL;
+static bool refreshing_callback = false;
+
+static void
+forget_refreshing(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+	{
+		list_free_deep(refreshing);
+		refreshing = NIL;
+	}
+}
 
 /* A segmentation as this file needs it. */
 typedef struct Segmentation
@@ -67,7 +88,7 @@ execute_as_extension_owner(const char *sql, int nargs, Oid *types, Datum *values
 {
 	int			rc;
 
-	identity_enter(&extension_owner_cxt, extension_owner());
+	identity_enter(&extension_owner_cxt, extension_owner(), true);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
 	rc = SPI_execute_with_args(sql, nargs, types, values, NULL, read_only, 0);
@@ -156,6 +177,62 @@ internal_function(const char *name, int nargs, Oid *argtypes)
 	return LookupFuncName(names, nargs, argtypes, false);
 }
 
+static bool
+name_in(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+/* The names of the cursors open in this session. */
+static List *
+open_cursors(void)
+{
+	List	   *names = NIL;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	if (SPI_execute("SELECT name FROM pg_catalog.pg_cursors", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment: could not list the open cursors");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return names;
+}
+
+/*
+ * Closes the cursors opened since "before" was listed: a cursor the owner's
+ * code opened would otherwise run the rest of its query later, as whoever
+ * fetches from it, outside the restricted operation.
+ */
+static void
+close_new_cursors(List *before)
+{
+	ListCell   *lc;
+
+	foreach(lc, open_cursors())
+	{
+		const char *name = lfirst(lc);
+		Portal		portal;
+
+		if (name_in(before, name))
+			continue;
+		portal = GetPortalByName(name);
+		if (PortalIsValid(portal) && portal->status != PORTAL_ACTIVE)
+			PortalDrop(portal, false);
+	}
+}
+
 /*
  * Runs an internal SQL function as the owner, in a subtransaction so that
  * the caller can record a failure before it is raised again.  Returns its
@@ -170,6 +247,8 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 	Oid			previous = internal_calls_allow(owner);
 	Datum		result = (Datum) 0;
 
+	List	   *cursors_before = open_cursors();
+
 	*error = NULL;
 	*result_null = true;
 	BeginInternalSubTransaction(NULL);
@@ -180,7 +259,7 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 		LOCAL_FCINFO(fcinfo, FUNC_MAX_ARGS);
 		FmgrInfo	flinfo;
 
-		identity_enter(&cxt, owner);
+		identity_enter(&cxt, owner, true);
 		fmgr_info(function, &flinfo);
 		InitFunctionCallInfoData(*fcinfo, &flinfo, nargs, InvalidOid, NULL, NULL);
 		for (int i = 0; i < nargs; i++)
@@ -204,6 +283,7 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_cxt);
 		CurrentResourceOwner = caller_owner;
+		close_new_cursors(cursors_before);
 	}
 	PG_CATCH();
 	{
@@ -220,54 +300,50 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 	return result;
 }
 
-/* Whether another session is refreshing it; else it is locked for this transaction. */
+/*
+ * Whether another session is refreshing it; else its catalog row is locked
+ * for this transaction.  A row lock, which no role can take on a row that
+ * row-level security hides from it (an advisory lock anyone could take).
+ * It does not conflict with the key-share locks of rows that refer to it.
+ */
 static bool
 refresh_running_elsewhere(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
-	bool		isnull;
 	bool		locked;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "segment: SPI_connect failed");
-	if (SPI_execute_with_args("SELECT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('segment.refresh'),"
-							  " pg_catalog.hashtext($1))", 1, types, values, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "segment: could not take the refresh lock");
-	locked = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	execute_as_extension_owner("SELECT 1 FROM segment.segmentations WHERE name = $1 FOR NO KEY UPDATE SKIP LOCKED",
+							   1, types, values, false);
+	locked = SPI_processed == 1;
+	finish_as_extension_owner();
 	return !locked;
 }
 
 /*
- * The work table the attribution fills (segment._attribute): made here, as
- * the extension's owner, because the refresh itself may create no temporary
- * table; the owner may write it for the rest of the transaction.
+ * The work table the attribution fills (segment._attribute), made here
+ * because a restricted operation may create no temporary table: as the
+ * owner, before any code of the owner's runs, so that it gains nothing.
  */
 static void
 make_attribution_table(Oid owner)
 {
-	Oid			saved_userid;
-	int			saved_sec;
-	char	   *sql;
+	IdentityContext cxt;
+	Oid			temp_namespace = LookupExplicitNamespace("pg_temp", true);
 
-	GetUserIdAndSecContext(&saved_userid, &saved_sec);
-	SetUserIdAndSecContext(extension_owner(), saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+	identity_enter(&cxt, owner, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
-	if (SPI_execute("SELECT 1 FROM pg_catalog.pg_class WHERE relname = 'segment_attributed'"
-					" AND relnamespace = pg_catalog.pg_my_temp_schema()", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "segment: could not look for the attribution work table");
-	if (SPI_processed > 0 && SPI_execute("DROP TABLE pg_temp.segment_attributed", false, 0) != SPI_OK_UTILITY)
+	if (OidIsValid(temp_namespace) && OidIsValid(get_relname_relid("segment_attributed", temp_namespace)) &&
+		SPI_execute("DROP TABLE pg_temp.segment_attributed", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "segment: could not drop the attribution work table");
-	sql = psprintf("CREATE TEMP TABLE segment_attributed (segment_type text, segment text, model text,"
-				   " channel text, conversions float8, revenue float8, first_conversions float8) ON COMMIT DROP;"
-				   " GRANT SELECT, INSERT, DELETE ON pg_temp.segment_attributed TO %s",
-				   quote_identifier(GetUserNameFromId(owner, false)));
-	if (SPI_execute(sql, false, 0) < 0)
+	if (SPI_execute("CREATE TEMP TABLE segment_attributed (segment_type pg_catalog.text, segment pg_catalog.text,"
+					" model pg_catalog.text, channel pg_catalog.text, conversions pg_catalog.float8,"
+					" revenue pg_catalog.float8, first_conversions pg_catalog.float8) ON COMMIT DROP",
+					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "segment: could not create the attribution work table");
 	SPI_finish();
-	SetUserIdAndSecContext(saved_userid, saved_sec);
+	identity_exit(&cxt);
 }
 
 /* Records the outcome of a refresh that succeeded: the run row, the model, the metrics kept. */
@@ -316,6 +392,12 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	Datum		outcome;
 	int64		rows;
 
+	if (name_in(refreshing, s.name))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("segmentation \"%s\" is already being refreshed in this session", s.name),
+				 errdetail("A refresh of it is running code that refreshes it again."),
+				 errhint("Remove the call of segment.refresh() from the sources of the segmentation.")));
 	if (refresh_running_elsewhere(s.name))
 	{
 		char	   *message = psprintf("segmentation \"%s\" is being refreshed by another session", s.name);
@@ -344,6 +426,17 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	if (s.has_touchpoints)
 		make_attribution_table(s.owner);
 
+	if (!refreshing_callback)
+	{
+		RegisterXactCallback(forget_refreshing, NULL);
+		refreshing_callback = true;
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		refreshing = lappend(refreshing, pstrdup(s.name));
+		MemoryContextSwitchTo(old);
+	}
 	progress_begin(s.name, s.owner);
 	if (scheduled_run == 0)
 		progress_mark_manual();
@@ -352,6 +445,8 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	args[2] = BoolGetDatum(force);
 	outcome = call_as_owner(s.owner, internal_function("_refresh", 3, argtypes), 3, args, nulls, &error,
 							&result_null);
+	pfree(llast(refreshing));
+	refreshing = list_delete_last(refreshing);
 	if (error != NULL)
 	{
 		progress_end();
@@ -399,11 +494,7 @@ drop_segmentation(PG_FUNCTION_ARGS)
 	ErrorData  *error;
 	bool		result_null;
 
-	if (refresh_running_elsewhere(s.name))
-		ereport(ERROR,
-				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
-				 errmsg("segmentation \"%s\" is being refreshed by another session", s.name),
-				 errhint("Drop it when the refresh has finished.")));
+	/* a refresh running meanwhile is waited for, on the tables' locks */
 	call_as_owner(s.owner, internal_function("_drop_tables", 1, argtypes), 1, args, nulls, &error, &result_null);
 	if (error != NULL)
 		ReThrowError(error);

@@ -20,7 +20,7 @@
 #include "relation_check.h"
 
 Relation
-relation_open_readable(Oid relid, LOCKMODE lockmode, const char *what)
+relation_open_existing(Oid relid, LOCKMODE lockmode, const char *what)
 {
 	Relation	rel = try_relation_open(relid, lockmode);
 
@@ -30,6 +30,25 @@ relation_open_readable(Oid relid, LOCKMODE lockmode, const char *what)
 				 errmsg("the %s relation (OID %u) does not exist", what, relid),
 				 errdetail("It was dropped, or never existed."),
 				 errhint("Drop the segmentation and create it again on existing relations.")));
+	return rel;
+}
+
+void
+relation_check_plain(Relation rel, const char *what)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("the %s relation \"%s\" is not a plain table", what, RelationGetRelationName(rel)),
+				 errdetail("A refresh reads and writes only the plain tables it made as partitions of the segment table."),
+				 errhint("Do not attach other tables to the segment table; drop the segmentation and create it again.")));
+}
+
+Relation
+relation_open_readable(Oid relid, LOCKMODE lockmode, const char *what)
+{
+	Relation	rel = relation_open_existing(relid, lockmode, what);
+
 	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

@@ -10,6 +10,12 @@
 
 #include "utils/rel.h"
 
+/* Opens a relation, or errors with undefined_table naming its role. */
+extern Relation relation_open_existing(Oid relid, LOCKMODE lockmode, const char *what);
+
+/* Errors with wrong_object_type unless the relation is a plain table. */
+extern void relation_check_plain(Relation rel, const char *what);
+
 /*
  * Opens a relation the current role may read (SELECT), or errors with
  * undefined_table / insufficient_privilege; what names its role in the

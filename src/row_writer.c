@@ -18,7 +18,7 @@
 void
 row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
 {
-	Relation	rel = table_open(relid, RowExclusiveLock);
+	Relation	rel = relation_open_existing(relid, RowExclusiveLock, "new");
 	TupleDesc	desc = RelationGetDescr(rel);
 
 	/* only ever a plain table of this refresh: nothing to bypass */

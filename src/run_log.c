@@ -105,6 +105,7 @@ segment_run_log_main(Datum arg)
 		proc_exit(0);			/* the caller is gone */
 	request = dsm_segment_address(seg);
 	BackgroundWorkerInitializeConnectionByOid(request->database, BOOTSTRAP_SUPERUSERID, 0);
+	segment_worker_connected();
 
 	StartTransactionCommand();
 	SPI_connect();

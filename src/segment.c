@@ -72,6 +72,16 @@ segment_worker_init(BackgroundWorker *worker, const char *function, const char *
 	snprintf(worker->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
+void
+segment_worker_connected(void)
+{
+	/*
+	 * The worker is a superuser: the search_path of the database (which its
+	 * owner sets) must not decide what its names and operators mean.
+	 */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+}
+
 static void
 register_launcher(void)
 {

@@ -36,6 +36,9 @@ extern int	segment_naptime_s;
 struct BackgroundWorker;
 extern void segment_worker_init(struct BackgroundWorker *worker, const char *function, const char *type);
 
+/* Called by every worker right after it connects to a database, as a superuser. */
+extern void segment_worker_connected(void);
+
 extern void segment_require_aggregate(FunctionCallInfo fcinfo, const char *what,
 									  const char *detail, const char *aggregate_call);
 

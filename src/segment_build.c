@@ -127,6 +127,7 @@ typedef struct Build
 	FactsTable	facts;
 	int64		n;				/* customers, prospects included */
 	int64		n_ordered;		/* customers with orders in the window */
+	int64		previous_ordered;	/* the same in the previous contents */
 	CustomerFacts **rows;
 	float8	   *recency;		/* valid where rows[i]->has_positive */
 	float8	   *monetary;		/* valid where rows[i]->has_amount */
@@ -759,7 +760,7 @@ measure_moves(Build *b, Oid previous)
 	Relation	rel;
 	TupleTableSlot *slot;
 	TableScanDesc scan;
-	AttrNumber	atts[4];
+	AttrNumber	atts[5];
 	int64		rows = 0;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment moves row", ALLOCSET_SMALL_SIZES);
 
@@ -771,16 +772,19 @@ measure_moves(Build *b, Oid previous)
 	if (OidIsValid(previous))
 	{
 		rel = relation_open_readable(previous, AccessShareLock, "previous contents");
+		relation_check_plain(rel, "previous contents");
 		atts[0] = relation_column(rel, b->p.customer_column, b->facts.customer_type, "previous contents");
 		atts[1] = relation_column(rel, "rfm_segment", TEXTOID, "previous contents");
 		atts[2] = relation_column(rel, "lifecycle_segment", TEXTOID, "previous contents");
 		atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
+		/* NULL for prospects: the others had orders in the window */
+		atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
 		slot = table_slot_create(rel, NULL);
 		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 		{
-			bool		isnull[4];
-			Datum		v[4];
+			bool		isnull[5];
+			Datum		v[5];
 			CustomerFacts *e;
 			int32		from[NUM_TYPES];
 			bool		active;
@@ -789,10 +793,11 @@ measure_moves(Build *b, Oid previous)
 
 			if ((++rows & 0xFFFF) == 0)
 				CHECK_FOR_INTERRUPTS();
-			for (int c = 0; c < 4; c++)
+			for (int c = 0; c < 5; c++)
 				v[c] = slot_getattr(slot, atts[c], &isnull[c]);
 			if (isnull[0])
 				continue;
+			b->previous_ordered += !isnull[4];
 			old = MemoryContextSwitchTo(row_cxt);
 			e = facts_find(&b->facts, v[0]);
 			from[TYPE_RFM] = isnull[1] ? NO_LABEL : label_of_text(b, TYPE_RFM, DatumGetTextPP(v[1]));
@@ -917,7 +922,8 @@ store_metrics(Build *b)
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
  *     lapse_days float8)
  * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
- *    cluster_ms, score_ms, history_ms)
+ *    cluster_ms, score_ms, history_ms, ordering_customers,
+ *    previous_ordering_customers)
  * facts_query NULL: the fast scan of the orders, else the SQL path's facts
  * ($1 as_of, $2 lookback); extras_query: the customers of the touchpoints
  * and carts ($1 as_of); extras_query, previous_part: NULL if none.  Only a
@@ -928,8 +934,8 @@ build_segments(PG_FUNCTION_ARGS)
 {
 	Build		b;
 	TupleDesc	result_desc;
-	Datum		result[9];
-	bool		result_null[9] = {false};
+	Datum		result[11];
+	bool		result_null[11] = {false};
 	TimestampTz phase;
 	Relation	part;
 	AttrNumber	customer_att;
@@ -957,7 +963,7 @@ build_segments(PG_FUNCTION_ARGS)
 	b.p.lapse_days = PG_GETARG_FLOAT8(8);
 
 	/* the customer column's type is the new partition's (the rest is checked when written) */
-	part = relation_open(PG_GETARG_OID(3), AccessShareLock);
+	part = relation_open_existing(PG_GETARG_OID(3), AccessShareLock, "new partition");
 	relation_check_made_here(part);
 	customer_att = relation_column(part, b.p.customer_column, InvalidOid, "segment table");
 	customer_type = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->atttypid;
@@ -1019,5 +1025,8 @@ build_segments(PG_FUNCTION_ARGS)
 	result[3] = Int32GetDatum(b.facts.scan_workers);
 	result[4] = PointerGetDatum(b.model);
 	result_null[4] = b.model == NULL;
+	result[9] = Int64GetDatum(b.n_ordered);
+	result[10] = Int64GetDatum(b.previous_ordered);
+	result_null[10] = PG_ARGISNULL(5);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
 }

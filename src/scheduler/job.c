@@ -29,6 +29,7 @@
 
 #include "refresh_entry.h"
 #include "scheduler.h"
+#include "segment.h"
 #include "shared.h"
 
 #define MAX_MESSAGE 4000
@@ -77,6 +78,7 @@ segment_job_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(request.database, InvalidOid, 0);
+	segment_worker_connected();
 	pgstat_report_appname("segment refresh");
 
 	/* the run starts now (the scheduler's time was when it asked for a worker) */

@@ -544,6 +544,7 @@ segment_scheduler_main(Datum arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+	segment_worker_connected();
 	pgstat_report_appname("segment scheduler");
 
 	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);

@@ -62,12 +62,13 @@ BEGIN
             SELECT row_number() OVER (ORDER BY customer, converted_at, key) AS conversion, customer, converted_at,
                    revenue, lag(converted_at) OVER w AS previous_at, row_number() OVER w = 1 AS first_order,
                    %12$L::timestamptz IS NULL OR converted_at > %12$L::timestamptz AS attributed
-            FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, min(o.%4$I::timestamptz) AS converted_at,
-                         sum(o.%5$I)::numeric AS revenue
-                  FROM %6$s AS o
-                  WHERE o.%1$I IS NOT NULL AND isfinite(o.%4$I::timestamptz) AND o.%4$I::timestamptz <= %10$L::timestamptz
-                    AND (%11$L::timestamptz IS NULL OR o.%4$I::timestamptz > %11$L::timestamptz)
-                  GROUP BY o.%1$I, %7$s) AS orders
+            FROM (SELECT r.customer, r.key, min(r.at) AS converted_at, sum(r.amount)::numeric AS revenue
+                  FROM (SELECT o.%1$I::%2$s AS customer, %7$s AS key, o.%4$I::timestamptz AS at, o.%5$I AS amount
+                        FROM %6$s AS o
+                        WHERE o.%1$I IS NOT NULL AND isfinite(o.%4$I::timestamptz)
+                          AND o.%4$I::timestamptz <= %10$L::timestamptz
+                          AND (%11$L::timestamptz IS NULL OR o.%4$I::timestamptz > %11$L::timestamptz)) AS r
+                  GROUP BY r.customer, r.key) AS orders
             -- at one instant, conversions go by order id (by position without ids)
             WINDOW w AS (PARTITION BY customer ORDER BY converted_at, key)
         ), events AS (
@@ -111,7 +112,11 @@ BEGIN
         WHERE p.conversion IS NULL
         $q$,
         s.customer_column, customer_type, contents, s.time_column, s.amount_column, s.orders,
-        CASE WHEN s.order_id_column IS NULL THEN 'o.ctid' ELSE format('o.%I', s.order_id_column) END,
+        -- without order ids each row is an order: its position tells two apart
+        -- (views have no ctid: the row's number in the query's order)
+        CASE WHEN s.order_id_column IS NOT NULL THEN format('o.%I', s.order_id_column)
+             WHEN (SELECT relkind FROM pg_class WHERE oid = s.orders) IN ('r', 'm') THEN 'o.ctid'
+             ELSE 'row_number() OVER ()' END,
         s.touch_customer_column, s.touch_time_column, as_of, lower, attributed_after, s.touch_channel_column,
         s.touchpoints, s.attribution_lookback), s.half_life);
     -- touches without a customer or a finite time

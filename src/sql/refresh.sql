@@ -130,13 +130,14 @@ CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query tex
     as_of timestamptz, lapse_days float8,
     OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
     OUT model segment.kmeans_model,
-    OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8)
+    OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8,
+    OUT ordering_customers int8, OUT previous_ordering_customers int8)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._build_segments(segment.segmentations, text, text, regclass, regclass,
     regclass, timestamptz, timestamptz, float8) IS
-    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query), clusters, scores and lifecycle segments written into the new partition, the history snapshot, and the rows of segment.summaries and segment.migrations. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query), clusters, scores and lifecycle segments written into the new partition, the history snapshot, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
     AS 'MODULE_PATHNAME', 'report_progress'
@@ -173,7 +174,6 @@ DECLARE
     new_part regclass;
     history_part regclass;
     previous_part regclass;
-    previous_customers int8;
     old_parts regclass[];
     index_sql text;
     method text;
@@ -246,20 +246,17 @@ BEGIN
                                          previous_part, refreshed, as_of, lapse_days);
     END IF;
 
-    -- a result that lost most of the customers is not swapped in unasked
-    -- (a source truncated for reloading, a table whose rows are elsewhere)
-    IF NOT force AND previous_part IS NOT NULL THEN
-        previous_customers := (SELECT r.rows FROM segment.runs AS r
-                               WHERE r.segmentation = s.name AND r.status = 'succeeded'
-                               ORDER BY r.run_id DESC LIMIT 1);
-        IF previous_customers > 0 AND built.customers < previous_customers * (1 - s.max_customer_loss) THEN
-            RAISE EXCEPTION 'the refresh of segmentation "%" would lose % of its % customers', s.name,
-                              previous_customers - built.customers, previous_customers
-                USING ERRCODE = 'object_not_in_prerequisite_state',
-                      DETAIL = format('The new table would have %s customers; segmentations refuse to lose more than %s%% (max_customer_loss) at once. The current table is kept.',
-                                      built.customers, round((s.max_customer_loss * 100)::numeric, 1)),
-                      HINT = format('Check the sources (is one being reloaded?). If the loss is real, run segment.refresh(%L, force => true), or raise max_customer_loss of the segmentation.', s.name);
-        END IF;
+    -- a result that lost most of the customers with orders (prospects do not
+    -- count) is not swapped in unasked: a source truncated for reloading, a
+    -- table whose rows are elsewhere
+    IF NOT force AND built.previous_ordering_customers > 0
+       AND built.ordering_customers < built.previous_ordering_customers * (1 - s.max_customer_loss) THEN
+        RAISE EXCEPTION 'the refresh of segmentation "%" would lose % of its % customers with orders', s.name,
+                          built.previous_ordering_customers - built.ordering_customers, built.previous_ordering_customers
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('The new table would have %s customers with orders; segmentations refuse to lose more than %s%% (max_customer_loss) at once. The current table is kept.',
+                                  built.ordering_customers, round((s.max_customer_loss * 100)::numeric, 1)),
+                  HINT = format('Check the sources (is one being reloaded?). If the loss is real, run segment.refresh(%L, force => true), or raise max_customer_loss of the segmentation.', s.name);
     END IF;
 
     -- the indexes and statistics of the new partition

@@ -392,9 +392,6 @@ BEGIN
         PERFORM segment._column(s.carts, s.cart_customer_column, 'cart customer');
         PERFORM segment._check_type(s.carts, s.cart_time_column, 'cart time', time_types);
     END IF;
-    -- customers of the touchpoints and carts are compared with the orders' as the same type
-    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.touchpoints, s.touch_customer_column, 'touch customer');
-    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.carts, s.cart_customer_column, 'cart customer');
     -- the segment table is partitioned by the customer column it was made with
     IF NOT EXISTS (SELECT 1 FROM pg_attribute AS a
                    WHERE a.attrelid = s.target_table AND a.attname = s.customer_column
@@ -404,6 +401,9 @@ BEGIN
                   DETAIL = 'The customer column of a segmentation keeps the name it had when the segmentation was created.',
                   HINT = 'Register a view that renames the customer column of the orders, or create another segmentation.';
     END IF;
+    -- customers of the touchpoints and carts are compared with the orders' as the same type
+    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.touchpoints, s.touch_customer_column, 'touch customer');
+    PERFORM segment._check_same_customers(s.orders, s.customer_column, s.carts, s.cart_customer_column, 'cart customer');
 END $$;
 COMMENT ON FUNCTION segment._check_sources(segment.segmentations) IS
     'Internal: error unless the segmentation''s owner may read its sources, their columns have the types the refresh reads, and its segment table has its customer column.';

@@ -3,8 +3,10 @@
 # segmentation reads) runs as the owner in a security-restricted operation:
 # it can neither reset the role and act as the superuser, nor plant a
 # temporary pg_class, nor delete another role's segmentation (the 0.1.0
-# audit's findings 1 and 4, through the scheduler).  Every wait polls with a
-# deadline.
+# audit's findings 1 and 4, through the scheduler).  And what takes two
+# sessions or a database of one's own: holding off another role's refresh,
+# and a database owner's search_path reaching the workers.  Every wait polls
+# with a deadline.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -85,6 +87,56 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM segment.segmentations WHER
 	'another role\'s segmentation survives');
 is($node->safe_psql('postgres', "SELECT count(*) FROM bob.bob_segments"), '1',
 	'and so does its table');
+
+# F3 of the review: the lock that keeps two refreshes of one segmentation
+# apart is a row lock on its catalog row, which row-level security keeps
+# other roles from taking (an advisory lock could be taken by anyone)
+$node->safe_psql('postgres', 'SELECT segment.unschedule(\'aliceseg\')');
+my $squatter = $node->background_psql('postgres');
+$squatter->query_safe(q{
+	SET ROLE alice;
+	SELECT pg_advisory_lock(hashtext('segment.refresh'), hashtext('bobseg'));
+	BEGIN;
+	SELECT name FROM segment.segmentations WHERE name = 'bobseg' FOR NO KEY UPDATE;
+});
+is($node->safe_psql('postgres', "SET ROLE bob; SELECT segment.refresh('bobseg')"), '1',
+	'another role cannot hold off a segmentation\'s refresh');
+$squatter->quit;
+
+# F1b: a database owner sets the database's search_path to a schema with an
+# operator of hers; the extension's workers are superusers, and resolve
+# every name in pg_catalog first
+$node->safe_psql('postgres', q{
+	CREATE ROLE carol LOGIN;
+	CREATE DATABASE carols OWNER carol;
+});
+$node->safe_psql('carols', q{
+	CREATE EXTENSION segment;
+	SET ROLE carol;
+	CREATE SCHEMA carol;
+	CREATE TABLE carol.orders AS SELECT 1::int8 AS customer_id, '2026-01-01'::timestamptz AS ordered_at, 1::numeric AS amount;
+	SELECT segment.create_segmentation('carolseg', 'carol.orders', 'customer_id', 'ordered_at', 'amount',
+	                                   clusters => 0, target_table => 'carol.segs');
+	CREATE FUNCTION carol.teq(text, text) RETURNS bool LANGUAGE plpgsql AS $$
+	BEGIN
+	    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+	        EXECUTE 'ALTER ROLE carol SUPERUSER';
+	    END IF;
+	    RETURN $1 OPERATOR(pg_catalog.=) $2;
+	END $$;
+	CREATE OPERATOR carol.= (LEFTARG = text, RIGHTARG = text, FUNCTION = carol.teq);
+	ALTER DATABASE carols SET search_path = carol, pg_catalog;
+	SELECT segment.schedule('carolseg', '1 second');
+});
+# a failed manual refresh (its run row is written by a worker) and scheduled runs
+$node->psql('carols', "SET ROLE carol; DROP TABLE carol.orders; SELECT segment.refresh('carolseg')");
+# (this test's own sessions are superusers too: they name the catalog's operators)
+ok($node->poll_query_until('carols',
+	"SELECT pg_catalog.count(*) OPERATOR(pg_catalog.>=) 2 FROM segment.job_runs"
+	  . " WHERE segmentation OPERATOR(pg_catalog.=) 'carolseg' AND status OPERATOR(pg_catalog.=) 'failed'"),
+	'the workers logged the failed runs');
+is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'carol'"), 'f',
+	'a database owner\'s search_path gives the workers none of her operators');
 
 $node->stop;
 done_testing();
