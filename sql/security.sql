@@ -315,6 +315,79 @@ SELECT segment.create_segmentation('bobcarts', 'sec_bob.secret7', 'customer_id',
     carts => 'sec_bob.carts', cart_time_column => 'added_at', target_table => 'sec_bob.carts_segments');
 RESET ROLE;
 
+-- a function planted on a superuser's search_path is not picked by create_segmentation
+-- (public writable, as in databases made before PostgreSQL 15)
+GRANT CREATE ON SCHEMA public TO PUBLIC;
+SET ROLE sec_bob;
+CREATE FUNCTION public.octet_length(name) RETURNS int LANGUAGE plpgsql AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE sec_bob SUPERUSER';
+    END IF;
+    RETURN pg_catalog.octet_length($1::text);
+END $$;
+RESET ROLE;
+SET search_path = "$user", public;
+CREATE TABLE public.sec_su_orders (customer_id int8, ordered_at timestamptz, amount numeric);
+INSERT INTO public.sec_su_orders VALUES (1, '2026-01-01', 10);
+SELECT segment.create_segmentation('suseg', 'public.sec_su_orders', 'customer_id', 'ordered_at', 'amount',
+    clusters => 0, as_of => '2026-02-01', target_table => 'sec_su_segments') AS customers;
+SELECT to_regclass('public.sec_su_segments') IS NOT NULL AS made_in_current_schema;
+RESET search_path;
+SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_bob';
+SELECT segment.drop_segmentation('suseg');
+DROP TABLE public.sec_su_orders;
+DROP FUNCTION public.octet_length(name);
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+
+-- the owner's code reopens a cursor of the caller's under the same name: closed too
+SET ROLE sec_alice;
+CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE plpgsql AS $$
+DECLARE
+    c refcursor := 'app_cursor';
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_cursors WHERE name = 'app_cursor') THEN
+        CLOSE c;
+        OPEN c FOR SELECT sec_alice.whoami();
+    END IF;
+    RETURN true;
+END $$;
+RESET ROLE;
+BEGIN;
+DECLARE app_cursor CURSOR FOR SELECT 'the application''s own cursor'::text;
+SELECT segment.refresh('aliceseg', force => true) AS customers;
+SELECT name FROM pg_cursors;
+COMMIT;
+SET ROLE sec_alice;
+CREATE OR REPLACE FUNCTION sec_alice.evil() RETURNS bool LANGUAGE sql AS 'SELECT true';
+RESET ROLE;
+
+-- a role whose name needs quoting owns its segmentations
+CREATE ROLE "Sec Dan" LOGIN;
+CREATE ROLE "sec dan";
+GRANT USAGE, CREATE ON SCHEMA sec_bob TO "Sec Dan";
+SET ROLE sec_bob;
+GRANT SELECT ON sec_bob.secret7 TO "Sec Dan";
+RESET ROLE;
+SET ROLE "Sec Dan";
+SELECT segment.create_segmentation('danseg', 'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount',
+    clusters => 0, as_of => '2026-02-01', target_table => 'sec_bob."Dan''s segments"') AS customers;
+SELECT owner FROM segment.segmentations WHERE name = 'danseg';
+SELECT segment.drop_segmentation('danseg');
+RESET ROLE;
+REVOKE ALL ON SCHEMA sec_bob FROM "Sec Dan";
+REVOKE SELECT ON sec_bob.secret7 FROM "Sec Dan";
+DROP ROLE "Sec Dan";
+DROP ROLE "sec dan";
+
+-- a segment table renamed past 52 bytes: a clear error (its partitions' names would be cut)
+SET ROLE sec_alice;
+ALTER TABLE sec_alice.alice_segments RENAME TO "€€€€€€€€€€€€€€€€€€€€€";
+SELECT segment.refresh('aliceseg');
+ALTER TABLE sec_alice."€€€€€€€€€€€€€€€€€€€€€" RENAME TO alice_segments;
+SELECT segment.refresh('aliceseg') AS customers;
+RESET ROLE;
+
 -- clean up
 SET ROLE sec_alice;
 SELECT segment.drop_segmentation('aliceseg');

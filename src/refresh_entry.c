@@ -188,12 +188,19 @@ name_in(List *names, const char *name)
 	return false;
 }
 
-/* The names of the cursors open in this session. */
-static List *
-open_cursors(void)
+/*
+ * Closes the cursors opened in the current subtransaction, before it is
+ * released: a cursor the owner's code opened (or reopened under the name of
+ * one of the caller's) would otherwise run the rest of its query later, as
+ * whoever fetches from it, outside the restricted operation.
+ */
+static void
+close_cursors_of_subtransaction(void)
 {
-	List	   *names = NIL;
+	SubTransactionId mine = GetCurrentSubTransactionId();
 	MemoryContext caller = CurrentMemoryContext;
+	List	   *names = NIL;
+	ListCell   *lc;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
@@ -201,34 +208,18 @@ open_cursors(void)
 		elog(ERROR, "segment: could not list the open cursors");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+		names = lappend(names, pstrdup(name));
 		MemoryContextSwitchTo(old);
 	}
 	SPI_finish();
-	return names;
-}
-
-/*
- * Closes the cursors opened since "before" was listed: a cursor the owner's
- * code opened would otherwise run the rest of its query later, as whoever
- * fetches from it, outside the restricted operation.
- */
-static void
-close_new_cursors(List *before)
-{
-	ListCell   *lc;
-
-	foreach(lc, open_cursors())
+	foreach(lc, names)
 	{
-		const char *name = lfirst(lc);
-		Portal		portal;
+		Portal		portal = GetPortalByName(lfirst(lc));
 
-		if (name_in(before, name))
-			continue;
-		portal = GetPortalByName(name);
-		if (PortalIsValid(portal) && portal->status != PORTAL_ACTIVE)
+		if (PortalIsValid(portal) && portal->createSubid == mine && portal->status != PORTAL_ACTIVE)
 			PortalDrop(portal, false);
 	}
 }
@@ -246,8 +237,6 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 	ResourceOwner caller_owner = CurrentResourceOwner;
 	Oid			previous = internal_calls_allow(owner);
 	Datum		result = (Datum) 0;
-
-	List	   *cursors_before = open_cursors();
 
 	*error = NULL;
 	*result_null = true;
@@ -270,6 +259,7 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 		result = FunctionCallInvoke(fcinfo);
 		*result_null = fcinfo->isnull;
 		identity_exit(&cxt);
+		close_cursors_of_subtransaction();
 		/* the result outlives the subtransaction */
 		MemoryContextSwitchTo(caller_cxt);
 		if (!*result_null)
@@ -283,7 +273,6 @@ call_as_owner(Oid owner, Oid function, int nargs, Datum *args, bool *nulls, Erro
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(caller_cxt);
 		CurrentResourceOwner = caller_owner;
-		close_new_cursors(cursors_before);
 	}
 	PG_CATCH();
 	{

@@ -27,6 +27,7 @@
 #include "utils/timestamp.h"
 
 #include "run_log.h"
+#include "scheduler/shared.h"
 #include "segment.h"
 
 PGDLLEXPORT void segment_run_log_main(Datum arg);
@@ -44,8 +45,42 @@ typedef struct RunLogRequest
 	char		message[MAX_MESSAGE];
 } RunLogRequest;
 
+static bool start_run_log_writer(const char *segmentation, TimestampTz started_at, const char *status,
+								 const char *message);
+
+/*
+ * At most one writer per role at a time, and RUN_LOG_WRITERS in all, so
+ * that one role's failing refreshes cannot take every worker slot.
+ */
 bool
 run_log_record(const char *segmentation, TimestampTz started_at, const char *status, const char *message)
+{
+	Oid			caller = GetUserId();
+	bool		recorded = false;
+
+	if (!run_log_writer_claim(caller))
+	{
+		ereport(WARNING,
+				(errmsg("could not record the %s refresh of \"%s\" in segment.job_runs", status, segmentation),
+				 errdetail("Another failed refresh of role %s is being recorded.", GetUserNameFromId(caller, false)),
+				 errhint("The error itself follows; run the refresh again to see it in the run log.")));
+		return false;
+	}
+	PG_TRY();
+	{
+		recorded = start_run_log_writer(segmentation, started_at, status, message);
+	}
+	PG_FINALLY();
+	{
+		run_log_writer_release(caller);
+	}
+	PG_END_TRY();
+	return recorded;
+}
+
+/* The worker that writes the row, waited for. */
+static bool
+start_run_log_writer(const char *segmentation, TimestampTz started_at, const char *status, const char *message)
 {
 	dsm_segment *seg;
 	RunLogRequest *request;
@@ -120,7 +155,7 @@ segment_run_log_main(Datum arg)
 		nulls[4] = 'n';
 	values[5] = ObjectIdGetDatum(request->caller);
 	/* never wait long for a lock the failed transaction may still hold */
-	SPI_execute("SET LOCAL lock_timeout = '5s'", false, 0);
+	SPI_execute("SET LOCAL lock_timeout = '1s'", false, 0);
 	SPI_execute_with_args(
 		"INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message) "
 		"SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM segment.segmentations AS s "

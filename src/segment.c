@@ -76,10 +76,23 @@ void
 segment_worker_connected(void)
 {
 	/*
-	 * The worker is a superuser: the search_path of the database (which its
-	 * owner sets) must not decide what its names and operators mean.
+	 * The worker is a superuser, and the database's settings are its owner's
+	 * to set: none of them may decide what the worker's names and operators
+	 * mean, whose identity it has, or stop it from working.
 	 */
-	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	static const char *const settings[][2] = {
+		{"search_path", "pg_catalog, pg_temp"},
+		{"role", "none"},
+		{"default_transaction_read_only", "off"},
+		{"statement_timeout", "0"},
+		{"lock_timeout", "0"},
+		{"idle_in_transaction_session_timeout", "0"},
+		{"default_tablespace", ""},
+		{"temp_tablespaces", ""},
+	};
+
+	for (int i = 0; i < lengthof(settings); i++)
+		SetConfigOption(settings[i][0], settings[i][1], PGC_SUSET, PGC_S_OVERRIDE);
 }
 
 static void

@@ -194,15 +194,19 @@ progress_begin(const char *segmentation, Oid role)
 	if (my_progress < 0)
 	{
 		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
-		for (int i = 0; i < PROGRESS_SLOTS; i++)
+		for (int i = 0; i < PROGRESS_SLOTS && my_progress < 0; i++)
 			if (segment_shared->progress[i].pid == 0)
-			{
-				segment_shared->progress[i].pid = MyProcPid;
-				segment_shared->progress[i].manual = false;
-				segment_shared->progress[i].ended = false;
 				my_progress = i;
-				break;
-			}
+		/* none free: one that ended and that no scheduler logged yet (it goes unlogged) */
+		for (int i = 0; i < PROGRESS_SLOTS && my_progress < 0; i++)
+			if (segment_shared->progress[i].ended)
+				my_progress = i;
+		if (my_progress >= 0)
+		{
+			segment_shared->progress[my_progress].pid = MyProcPid;
+			segment_shared->progress[my_progress].manual = false;
+			segment_shared->progress[my_progress].ended = false;
+		}
 		LWLockRelease(segment_shared->lock);
 		if (my_progress < 0)
 			return;				/* all taken: this refresh is not shown */
@@ -270,6 +274,45 @@ progress_take_ended(ProgressSlot *ended)
 	}
 	LWLockRelease(segment_shared->lock);
 	return found;
+}
+
+bool
+run_log_writer_claim(Oid role)
+{
+	int			free_slot = -1;
+
+	if (segment_shared == NULL)
+		return true;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < RUN_LOG_WRITERS; i++)
+	{
+		if (segment_shared->run_log_roles[i] == role)
+		{
+			free_slot = -1;
+			break;
+		}
+		if (segment_shared->run_log_roles[i] == InvalidOid && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+		segment_shared->run_log_roles[free_slot] = role;
+	LWLockRelease(segment_shared->lock);
+	return free_slot >= 0;
+}
+
+void
+run_log_writer_release(Oid role)
+{
+	if (segment_shared == NULL)
+		return;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < RUN_LOG_WRITERS; i++)
+		if (segment_shared->run_log_roles[i] == role)
+		{
+			segment_shared->run_log_roles[i] = InvalidOid;
+			break;
+		}
+	LWLockRelease(segment_shared->lock);
 }
 
 void

@@ -16,6 +16,7 @@
 #define PROGRESS_SLOTS 64
 #define SCHEDULER_SLOTS 4096		/* databases the launcher can tell apart */
 #define SEGMENTATION_NAME_BYTES 64	/* names are at most 48 bytes */
+#define RUN_LOG_WRITERS 8			/* run-log writers at once, one per role */
 
 /* One database's scheduler. */
 typedef struct SchedulerSlot
@@ -52,6 +53,7 @@ typedef struct SegmentShared
 	Latch	   *launcher_latch;
 	bool		rescan;			/* the launcher should look at every database again */
 	uint64		wake_generation;	/* counts CREATE EXTENSION wake-ups */
+	Oid			run_log_roles[RUN_LOG_WRITERS]; /* callers whose failed run a worker records now */
 	int			nslots;
 	ProgressSlot progress[PROGRESS_SLOTS];
 	SchedulerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -96,5 +98,14 @@ extern void progress_mark_manual(void);
  * into *ended and its slot freed; false when there is none.
  */
 extern bool progress_take_ended(ProgressSlot *ended);
+
+/*
+ * A run-log writer for this role, if it has none running and one of the
+ * RUN_LOG_WRITERS is free (always true without shared memory); given back
+ * with run_log_writer_release.  So that one role's failing refreshes cannot
+ * take every background-worker slot.
+ */
+extern bool run_log_writer_claim(Oid role);
+extern void run_log_writer_release(Oid role);
 
 #endif							/* SEGMENT_SHARED_H */

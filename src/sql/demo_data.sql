@@ -4,7 +4,7 @@
 CREATE FUNCTION segment.demo_random(seed int8, stream int4, key int8) RETURNS float8
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     AS $$ SELECT ((pg_catalog.hashint8extended(key, seed # (stream::int8 * 2654435761)) >> 11)
-                  & 9007199254740991)::float8 / 9007199254740992.0 $$;
+                  & 9007199254740991)::float8 / 9007199254740992.0::float8 $$;   -- exact types: no operator of the caller's fits better
 COMMENT ON FUNCTION segment.demo_random(int8, int4, int8) IS
     'Deterministic pseudo-random number in [0, 1) for (seed, stream, key): the same inputs always give the same number, whatever the plan. Used by segment.generate_demo_data.';
 

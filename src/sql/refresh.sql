@@ -59,7 +59,13 @@ DECLARE
     part regclass;
 BEGIN
     PERFORM segment._internal_only('_new_partition');
-    SELECT format('%I.%I', n.nspname, left(c.relname, 52) || suffix) INTO qualified
+    IF (SELECT octet_length(relname) FROM pg_class WHERE oid = parent) > 52 THEN
+        RAISE EXCEPTION 'the name of % is longer than 52 bytes', parent
+            USING ERRCODE = 'name_too_long',
+                  DETAIL = 'Its partitions take names of up to 63 bytes made from it; it was renamed since the segmentation was created.',
+                  HINT = 'Rename it to at most 52 bytes.';
+    END IF;
+    SELECT format('%I.%I', n.nspname, c.relname || suffix) INTO qualified
     FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE c.oid = parent;
     -- no autovacuum: the refresh analyzes what it writes, and an autovacuum
     -- still working on a partition would hold up the swap that detaches it

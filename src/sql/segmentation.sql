@@ -9,7 +9,7 @@
 
 CREATE TABLE segment.segmentations (
     name text PRIMARY KEY CHECK (name <> '' AND octet_length(name) <= 48),
-    owner regrole NOT NULL DEFAULT current_user::regrole,
+    owner regrole NOT NULL DEFAULT quote_ident(current_user)::regrole,   -- (a name as an identifier: "A b" stays A b)
     orders regclass NOT NULL,
     customer_column name NOT NULL,
     time_column name NOT NULL,
@@ -282,10 +282,11 @@ CREATE FUNCTION segment._check_readable(rel regclass, role text, who regrole DEF
     AS $$
 BEGIN
     PERFORM segment._check_exists(rel, role);
-    IF NOT has_table_privilege(coalesce(who, current_user::regrole), rel, 'SELECT') THEN
+    who := coalesce(who, quote_ident(current_user)::regrole);
+    IF NOT has_table_privilege(who, rel, 'SELECT') THEN
         RAISE EXCEPTION 'permission denied for the % relation %', role, rel
             USING ERRCODE = 'insufficient_privilege',
-                  DETAIL = format('Role %s has no SELECT privilege on %s.', coalesce(who, current_user::regrole), rel),
+                  DETAIL = format('Role %s has no SELECT privilege on %s.', who, rel),
                   HINT = format('Ask the owner of %s for GRANT SELECT.', rel);
     END IF;
 END $$;
@@ -436,7 +437,10 @@ CREATE TRIGGER check_row
 
 -- create_segmentation ----------------------------------------------------
 
-CREATE FUNCTION segment.create_segmentation(
+-- The body of create_segmentation, with a search_path of its own; its
+-- wrapper passes the caller's current schema (for a target table named
+-- without one) and nothing else of the caller's path reaches it.
+CREATE FUNCTION segment._create_segmentation(
     name text,
     orders regclass,
     customer_column name,
@@ -465,9 +469,11 @@ CREATE FUNCTION segment.create_segmentation(
     half_life interval DEFAULT '7 days',
     history_refreshes int4 DEFAULT 10,
     attribution_period interval DEFAULT NULL,
-    max_customer_loss float8 DEFAULT 0.5)
+    max_customer_loss float8 DEFAULT 0.5,
+    default_schema name DEFAULT 'public')
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     target_parts text[];
@@ -571,7 +577,7 @@ BEGIN
     target_parts := CASE WHEN target_table IS NULL THEN ARRAY['public', name || '_segments']
                          ELSE parse_ident(target_table) END;
     IF array_length(target_parts, 1) = 1 THEN
-        target_parts := ARRAY[current_schema()::text] || target_parts;
+        target_parts := ARRAY[default_schema::text] || target_parts;
     END IF;
     IF array_length(target_parts, 1) <> 2 OR target_parts[1] IS NULL THEN
         RAISE EXCEPTION 'invalid target table name "%"', target_table USING ERRCODE = 'invalid_name',
@@ -617,7 +623,7 @@ BEGIN
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
         carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
         max_customer_loss)
-    VALUES (name, current_user::regrole, orders, customer_column, time_column, amount_column,
+    VALUES (name, quote_ident(current_user)::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
         CASE WHEN touchpoints IS NOT NULL THEN coalesce(touch_customer_column, customer_column) END,
@@ -633,6 +639,57 @@ BEGIN
         attribution_lookback, half_life, attribution_period, max_customer_loss);
     RETURN segment.refresh(name);
 END $$;
+COMMENT ON FUNCTION segment._create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
+    float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
+    name, name, interval, interval, int4, interval, float8, name) IS
+    'Internal: the body of segment.create_segmentation(), which passes the caller''s current schema; as the caller, with the rights of create_segmentation.';
+
+CREATE FUNCTION segment.create_segmentation(
+    name text,
+    orders regclass,
+    customer_column name,
+    time_column name,
+    amount_column name,
+    order_id_column name DEFAULT NULL,
+    bins int4 DEFAULT 5,
+    clusters int4 DEFAULT 6,
+    lapse_after interval DEFAULT '180 days',
+    vip_share float8 DEFAULT 0.05,
+    lookback interval DEFAULT NULL,
+    as_of timestamptz DEFAULT NULL,
+    target_table text DEFAULT NULL,
+    touchpoints regclass DEFAULT NULL,
+    touch_customer_column name DEFAULT NULL,
+    touch_time_column name DEFAULT NULL,
+    touch_channel_column name DEFAULT 'channel',
+    spend regclass DEFAULT NULL,
+    spend_channel_column name DEFAULT 'channel',
+    spend_day_column name DEFAULT 'day',
+    spend_cost_column name DEFAULT 'cost',
+    carts regclass DEFAULT NULL,
+    cart_customer_column name DEFAULT NULL,
+    cart_time_column name DEFAULT NULL,
+    attribution_lookback interval DEFAULT '30 days',
+    half_life interval DEFAULT '7 days',
+    history_refreshes int4 DEFAULT 10,
+    attribution_period interval DEFAULT NULL,
+    max_customer_loss float8 DEFAULT 0.5)
+RETURNS int8
+LANGUAGE sql VOLATILE
+-- only qualified names: the caller's search_path picks nothing here
+AS $$ SELECT segment._create_segmentation(
+    name => name, orders => orders, customer_column => customer_column, time_column => time_column,
+    amount_column => amount_column, order_id_column => order_id_column, bins => bins,
+    clusters => clusters, lapse_after => lapse_after, vip_share => vip_share, lookback => lookback,
+    as_of => as_of, target_table => target_table, touchpoints => touchpoints,
+    touch_customer_column => touch_customer_column, touch_time_column => touch_time_column,
+    touch_channel_column => touch_channel_column, spend => spend,
+    spend_channel_column => spend_channel_column, spend_day_column => spend_day_column,
+    spend_cost_column => spend_cost_column, carts => carts,
+    cart_customer_column => cart_customer_column, cart_time_column => cart_time_column,
+    attribution_lookback => attribution_lookback, half_life => half_life,
+    history_refreshes => history_refreshes, attribution_period => attribution_period,
+    max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema()) $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
     name, name, interval, interval, int4, interval, float8) IS

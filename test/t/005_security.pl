@@ -138,5 +138,38 @@ ok($node->poll_query_until('carols',
 is($node->safe_psql('postgres', "SELECT rolsuper FROM pg_roles WHERE rolname = 'carol'"), 'f',
 	'a database owner\'s search_path gives the workers none of her operators');
 
+# nor can her database's settings take the workers' identity or stop them
+$node->safe_psql('carols', q{
+	ALTER DATABASE carols RESET search_path;
+	CREATE ROLE dave LOGIN;
+	GRANT CREATE ON DATABASE carols TO dave;
+	SET ROLE dave;
+	CREATE SCHEMA dave;
+	CREATE TABLE dave.orders AS SELECT 1::int8 AS customer_id, '2026-01-01'::timestamptz AS ordered_at, 1::numeric AS amount;
+	SELECT segment.create_segmentation('daveseg', 'dave.orders', 'customer_id', 'ordered_at', 'amount',
+	                                   clusters => 0, target_table => 'dave.segs');
+	SELECT segment.schedule('daveseg', '1 second');
+	RESET ROLE;
+	SET ROLE carol;
+	ALTER DATABASE carols SET role = 'carol';
+	ALTER DATABASE carols SET default_transaction_read_only = on;
+});
+# the scheduler starts again, with the settings
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'segment scheduler' AND datname = 'carols'");
+my $since = $node->safe_psql('postgres', 'SELECT now()');
+my $runs = 0;
+for (1 .. 60)
+{
+	# (this test's sessions get carol's settings too: it takes its own identity back)
+	$runs = $node->safe_psql('carols',
+		"SET ROLE postgres; SET default_transaction_read_only = off; SELECT count(*) FROM segment.runs"
+		  . " WHERE segmentation = 'daveseg' AND status = 'succeeded' AND started_at > '$since'");
+	last if $runs >= 2;
+	sleep 1;
+}
+cmp_ok($runs, '>=', 2, 'another role\'s scheduled refreshes go on whatever the database owner sets');
+$node->safe_psql('postgres', 'ALTER DATABASE carols RESET ALL');
+
 $node->stop;
 done_testing();
