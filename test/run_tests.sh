@@ -63,6 +63,12 @@ fi
 passed=$((passed + ${tap_total:-0} - tap_failed))
 failed=$((failed + tap_failed))
 
+if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/sqlsmith/run.sh" 2>&1 | tee sqlsmith.log; then
+	passed=$((passed + 1))
+else
+	failed=$((failed + 1))
+	status=1
+fi
 if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/valgrind.sh" 2>&1 | tee valgrind.log; then
 	passed=$((passed + 1))
 else
