@@ -63,19 +63,22 @@ fi
 passed=$((passed + ${tap_total:-0} - tap_failed))
 failed=$((failed + tap_failed))
 
+# One counted pass or fail per script, its output kept in <log>.
+run_counted() {
+	local log=$1
+	shift
+	if SEGMENT_ALREADY_BUILT=1 bash "$@" 2>&1 | tee "$log"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		status=1
+	fi
+}
 # the fuzzer: every function of the extension, hostile arguments, as a non-superuser
-if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/fuzz/run.sh" 2>&1 | tee fuzz.log; then
-	passed=$((passed + 1))
-else
-	failed=$((failed + 1))
-	status=1
-fi
-if SEGMENT_ALREADY_BUILT=1 bash "$SEGMENT_ROOT/test/valgrind.sh" 2>&1 | tee valgrind.log; then
-	passed=$((passed + 1))
-else
-	failed=$((failed + 1))
-	status=1
-fi
+run_counted fuzz.log "$SEGMENT_ROOT/test/fuzz/run.sh"
+# random queries (sqlsmith) as a non-superuser with segmentations
+run_counted sqlsmith.log "$SEGMENT_ROOT/test/sqlsmith/run.sh"
+run_counted valgrind.log "$SEGMENT_ROOT/test/valgrind.sh"
 if [ "$status" != 0 ]; then
 	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
 	echo "test files kept in $work"
