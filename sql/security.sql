@@ -388,6 +388,20 @@ ALTER TABLE sec_alice."€€€€€€€€€€€€€€€€€€€
 SELECT segment.refresh('aliceseg') AS customers;
 RESET ROLE;
 
+-- refreshes of two owners' segmentations with touchpoints in one transaction (each its own work table)
+SET ROLE sec_bob;
+CREATE TABLE sec_bob.touches (customer_id int8, touched_at timestamptz, channel text);
+INSERT INTO sec_bob.touches VALUES (7, '2025-12-30', 'email');
+UPDATE segment.segmentations SET touchpoints = 'sec_bob.touches', touch_customer_column = 'customer_id',
+    touch_time_column = 'touched_at', touch_channel_column = 'channel' WHERE name = 'bobseg';
+RESET ROLE;
+BEGIN;
+SELECT segment.refresh('aliceseg') AS alice_customers;
+SELECT segment.refresh('bobseg') AS bob_customers;
+COMMIT;
+SELECT segmentation, model, channel, conversions FROM segment.attribution_by_segment
+WHERE segmentation = 'bobseg' AND segment_type = 'lifecycle' AND model = 'last_touch' ORDER BY channel;
+
 -- clean up
 SET ROLE sec_alice;
 SELECT segment.drop_segmentation('aliceseg');

@@ -320,12 +320,15 @@ make_attribution_table(Oid owner)
 	IdentityContext cxt;
 	Oid			temp_namespace = LookupExplicitNamespace("pg_temp", true);
 
+	/* an earlier refresh's in this transaction, maybe another owner's */
+	if (OidIsValid(temp_namespace) && OidIsValid(get_relname_relid("segment_attributed", temp_namespace)))
+	{
+		execute_as_extension_owner("DROP TABLE pg_temp.segment_attributed", 0, NULL, NULL, false);
+		finish_as_extension_owner();
+	}
 	identity_enter(&cxt, owner, false);
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
-	if (OidIsValid(temp_namespace) && OidIsValid(get_relname_relid("segment_attributed", temp_namespace)) &&
-		SPI_execute("DROP TABLE pg_temp.segment_attributed", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "segment: could not drop the attribution work table");
 	if (SPI_execute("CREATE TEMP TABLE segment_attributed (segment_type pg_catalog.text, segment pg_catalog.text,"
 					" model pg_catalog.text, channel pg_catalog.text, conversions pg_catalog.float8,"
 					" revenue pg_catalog.float8, first_conversions pg_catalog.float8) ON COMMIT DROP",
