@@ -168,7 +168,6 @@ DECLARE
     cust_col text := s.customer_column;
     customer_type text;
     phase timestamptz;
-    t_extras float8 := 0;
     t_score float8;
     t_history float8;
     t_attribution float8;
@@ -311,7 +310,7 @@ BEGIN
         'rows', built.customers, 'orders_scanned', built.orders_scanned, 'rows_skipped', built.rows_skipped,
         'scan_method', CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
         'scan_workers', CASE WHEN method = 'fast' THEN built.scan_workers END,
-        'scan_ms', built.scan_ms + t_extras, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
+        'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
         'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);
 END $$;
