@@ -104,15 +104,8 @@ to_timestamptz(Datum d, Oid type)
 AttrNumber
 scan_column_number(Relation rel, const char *column, Oid *type)
 {
-	AttrNumber	attnum = get_attnum(RelationGetRelid(rel), column);
+	AttrNumber	attnum = relation_column(rel, column, InvalidOid, "segmentation's source");
 
-	if (attnum <= 0)			/* missing, or a system column */
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of relation \"%s\" does not exist",
-						column, RelationGetRelationName(rel)),
-				 errdetail("The segmentation names it."),
-				 errhint("Drop the segmentation and create it again with the current column names.")));
 	*type = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
 	return attnum;
 }
