@@ -203,7 +203,8 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	relation_close(rel, AccessShareLock);
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
 }
 
 static void *
@@ -388,7 +389,8 @@ read_conversions(Customers *cs, Oid relid, const char *customer_column, const ch
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	relation_close(rel, AccessShareLock);
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
 
 	if (rows == NULL)
 		rows = alloc_huge(sizeof(ScanOrder));
@@ -619,7 +621,8 @@ read_touches(Customers *cs, Attributor *a, Oid relid, const char *customer_colum
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
-	relation_close(rel, AccessShareLock);
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
 
 	if (rows == NULL)
 		rows = alloc_huge(sizeof(Touch));

@@ -600,7 +600,8 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 	nworkers = scan_workers(rel, &spec);
 	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
 		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));
-	relation_close(rel, AccessShareLock);
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
 }
 
 #else							/* no 128-bit integers: always the SQL path */

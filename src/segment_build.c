@@ -825,7 +825,8 @@ measure_moves(Build *b, Oid previous)
 		}
 		table_endscan(scan);
 		ExecDropSingleTupleTableSlot(slot);
-		relation_close(rel, AccessShareLock);
+		/* held until the refresh ends: one state of the sources throughout */
+		relation_close(rel, NoLock);
 	}
 	for (int64 i = 0; i < b->n; i++)
 		if (!seen[i])

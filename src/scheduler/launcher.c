@@ -58,6 +58,7 @@ connectable_databases(MemoryContext cxt)
 	table_close(rel, AccessShareLock);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt); /* the commit left TopMemoryContext current */
 	return databases;
 }
 

@@ -72,9 +72,17 @@ static TimestampTz last_prune = 0;
 
 /* SPI helpers, each in a transaction of its own ----------------------------- */
 
+static MemoryContext work_caller_cxt = NULL;
+
+/*
+ * A commit leaves CurrentMemoryContext at TopMemoryContext: end_work goes
+ * back to the caller's context, so that what a pass allocates after one of
+ * its transactions is freed with the pass (not kept for the process's life).
+ */
 static void
 begin_work(void)
 {
+	work_caller_cxt = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	SPI_connect();
@@ -87,6 +95,7 @@ end_work(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(work_caller_cxt);
 	pgstat_report_stat(false);
 }
 
