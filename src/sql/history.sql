@@ -2,8 +2,9 @@
 -- prunes the metrics of earlier refreshes itself, in refresh_entry.c).
 
 -- Drops the oldest snapshots beyond history_refreshes.  Called during the
--- swap, after the target's lock, taking the history's lock the same careful
--- way (always in that order).
+-- swap, while the target's lock is held: so it never waits.  When a reader
+-- holds the history, the snapshots stay until a later refresh (a notice
+-- says so).
 CREATE FUNCTION segment._prune_history(s segment.segmentations) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -22,11 +23,22 @@ BEGIN
     IF old IS NULL THEN
         RETURN;
     END IF;
-    PERFORM segment._lock_for_swap(s.history_table || old);
+    BEGIN
+        EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', s.history_table);
+        FOR i IN 1..array_length(old, 1) LOOP
+            EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE NOWAIT', old[i]);
+        END LOOP;
+    EXCEPTION WHEN lock_not_available THEN
+        RAISE NOTICE 'the history of segmentation "%" keeps % snapshots beyond history_refreshes for now', s.name,
+                     array_length(old, 1)
+            USING DETAIL = 'Another transaction is reading the history table; the refresh does not wait for it while it holds the segment table.',
+                  HINT = 'A later refresh drops them.';
+        RETURN;
+    END;
     FOR i IN 1..array_length(old, 1) LOOP
         EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.history_table, old[i]);
         EXECUTE format('DROP TABLE %s', old[i]);
     END LOOP;
 END $$;
 COMMENT ON FUNCTION segment._prune_history(segment.segmentations) IS
-    'Internal: drops the history snapshots beyond history_refreshes.';
+    'Internal: drops the history snapshots beyond history_refreshes when that needs no lock wait; else they stay (with a notice) for a later refresh.';

@@ -12,8 +12,9 @@
 -- The first four run in C (segment._build_segments), with the facts from a
 -- C scan of the orders, or from a GROUP BY when the scan cannot read them.
 --   swap     under a short ACCESS EXCLUSIVE lock (taken with a 50 ms lock
---            timeout and retried, so readers never queue behind a long wait):
---            the old partition out, the new one in
+--            timeout and retried, so readers never queue behind a long wait,
+--            within lock_timeout): the old partition out, the new one in;
+--            old history snapshots pruned if that needs no wait
 -- A second refresh of the same segmentation fails at once while one runs.
 --
 -- segment.refresh() is C (refresh_entry.c): it checks who calls it, writes
@@ -99,19 +100,62 @@ END $$;
 COMMENT ON FUNCTION segment._check_own_tables(segment.segmentations) IS
     'Internal: error unless the segmentation''s target and history tables are partitioned tables owned by its owner.';
 
+-- A process that holds or awaits a lock on one of the tables while it waits,
+-- directly or through others, for this transaction to end: REINDEX
+-- CONCURRENTLY, CREATE INDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY
+-- wait for older transactions that way.  The swap's short attempts are no
+-- lock wait the deadlock detector sees, so the cycle is looked for here.
+CREATE FUNCTION segment._lock_cycle(rels regclass[]) RETURNS int4
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    WITH RECURSIVE chain (root, pid, depth) AS (
+        SELECT DISTINCT l.pid, l.pid, 1
+        FROM pg_locks AS l
+        WHERE l.locktype = 'relation' AND l.relation = ANY (rels) AND l.pid <> pg_backend_pid()
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        UNION
+        SELECT c.root, b.pid, c.depth + 1
+        FROM chain AS c CROSS JOIN LATERAL unnest(pg_blocking_pids(c.pid)) AS b (pid)
+        WHERE c.depth < 8 AND c.pid <> pg_backend_pid()
+    )
+    SELECT root FROM chain WHERE pid = pg_backend_pid() LIMIT 1
+$$;
+COMMENT ON FUNCTION segment._lock_cycle(regclass[]) IS
+    'Internal: a process holding or awaiting a lock on one of the tables that waits (through at most 8 others) for this transaction, else NULL.';
+
 -- The tables are locked in the order given, all in one attempt: a parent,
--- then the partitions to detach (which a manual VACUUM may hold).
+-- then the partitions to detach (which a manual VACUUM may hold).  Each
+-- attempt waits at most 50 ms, so that readers never queue long behind it;
+-- all attempts together at most lock_timeout (10 minutes when it is 0).  A
+-- lock cycle with this transaction fails at once.
 CREATE FUNCTION segment._lock_for_swap(rels regclass[]) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
     saved text := current_setting('lock_timeout');
+    budget_ms float8 := (SELECT CASE WHEN setting::int8 > 0 THEN setting::int8 ELSE 600000 END
+                         FROM pg_settings WHERE name = 'lock_timeout');
+    started timestamptz := clock_timestamp();
+    left_ms float8;
+    attempt int4 := 0;
+    cycle int4;
 BEGIN
     PERFORM segment._internal_only('_lock_for_swap');
-    FOR attempt IN 1..1200 LOOP
+    LOOP
+        cycle := segment._lock_cycle(rels);
+        IF cycle IS NOT NULL THEN
+            RAISE EXCEPTION 'the swap of % is in a lock cycle with another process', rels[1]
+                USING ERRCODE = 'deadlock_detected',
+                      DETAIL = format('Process %s holds or awaits a lock on %s and waits for this transaction to end (REINDEX CONCURRENTLY, CREATE INDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY wait so): neither could go on. The refresh is rolled back; the current table is kept.',
+                                      cycle, rels[1]),
+                      HINT = 'Refresh again when that command has finished, and run such maintenance between refreshes.';
+        END IF;
+        attempt := attempt + 1;
+        left_ms := budget_ms - extract(epoch FROM clock_timestamp() - started) * 1000;
         BEGIN
-            PERFORM set_config('lock_timeout', '50ms', true);
+            PERFORM set_config('lock_timeout', greatest(1, least(50, ceil(left_ms)))::int8 || 'ms', true);
             FOR i IN 1..array_length(rels, 1) LOOP
                 EXECUTE format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', rels[i]);
             END LOOP;
@@ -119,17 +163,21 @@ BEGIN
             RETURN;
         EXCEPTION WHEN lock_not_available THEN
             PERFORM set_config('lock_timeout', saved, true);
-            -- let the readers in the queue through, then try again
-            PERFORM pg_sleep(least(0.01 * attempt, 0.5));
         END;
+        left_ms := budget_ms - extract(epoch FROM clock_timestamp() - started) * 1000;
+        IF left_ms <= 0 THEN
+            RAISE EXCEPTION 'could not lock % for the swap within %', rels[1],
+                            CASE WHEN saved IN ('0', '0ms') THEN '10 minutes' ELSE 'lock_timeout (' || saved || ')' END
+                USING ERRCODE = 'lock_not_available',
+                      DETAIL = format('Other transactions held the table through %s attempts of at most 50 ms each. The refresh is rolled back; the current table is kept.', attempt),
+                      HINT = 'Refresh again when the long queries on the segment table have ended, or allow a longer lock_timeout.';
+        END IF;
+        -- let the readers in the queue through, then try again
+        PERFORM pg_sleep(least(0.01 * attempt, 0.5, left_ms / 1000));
     END LOOP;
-    RAISE EXCEPTION 'could not lock % for the swap', rels[1]
-        USING ERRCODE = 'lock_not_available',
-              DETAIL = 'Long-running queries held the table through 1200 attempts.',
-              HINT = 'Refresh again when the long queries on the segment table have ended.';
 END $$;
 COMMENT ON FUNCTION segment._lock_for_swap(regclass[]) IS
-    'Internal: ACCESS EXCLUSIVE locks on the tables, requested for at most 50 ms at a time so that readers never wait behind a long queue.';
+    'Internal: ACCESS EXCLUSIVE locks on the tables, requested for at most 50 ms at a time so that readers never wait behind a long queue, within lock_timeout (10 minutes when 0); fails at once on a lock cycle with this transaction.';
 
 CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query text, extras_query text,
     new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
