@@ -447,7 +447,8 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 		ReThrowError(error);
 	}
 	record_success(s.name, run_id, outcome);
-	progress_end();
+	/* freed at transaction end, which in an explicit transaction may come much later */
+	progress_mark_finished();
 	{
 		Jsonb	   *j = DatumGetJsonbP(outcome);
 		JsonbValue	key;

@@ -456,18 +456,23 @@ log_ended_refreshes(void)
 
 	while (progress_take_ended(&ended))
 	{
-		Oid			types[3] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-		Datum		values[3];
+		Oid			types[4] = {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID};
+		Datum		values[4];
 
 		values[0] = CStringGetTextDatum(ended.segmentation);
 		values[1] = TimestampTzGetDatum(ended.started_at);
 		values[2] = TimestampTzGetDatum(ended.ended_at);
+		values[3] = CStringGetTextDatum(ended.finished ?
+										"the refresh finished, but its session ended before its transaction committed"
+										" (idle_in_transaction_session_timeout, terminated, or its connection was lost):"
+										" it was rolled back" :
+										"the session running the refresh ended before it finished"
+										" (terminated, or its connection was lost)");
 		begin_work();
 		execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message)"
-				" SELECT $1, $2, $3, 'failed', 'the session running the refresh ended before it finished"
-				" (terminated, or its connection was lost)'"
+				" SELECT $1, $2, $3, 'failed', $4"
 				" WHERE EXISTS (SELECT 1 FROM segment.segmentations WHERE name = $1)",
-				3, types, values, NULL, SPI_OK_INSERT);
+				4, types, values, NULL, SPI_OK_INSERT);
 		end_work();
 	}
 }

@@ -221,6 +221,7 @@ progress_begin(const char *segmentation, Oid role)
 		strlcpy(p->phase, "starting", sizeof(p->phase));
 		p->started_at = GetCurrentTimestamp();
 		p->orders_estimated = 0;
+		p->finished = false;
 		LWLockRelease(segment_shared->lock);
 		pg_atomic_write_u64(&p->orders_done, 0);
 	}
@@ -251,6 +252,17 @@ progress_mark_manual(void)
 		return;
 	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	segment_shared->progress[my_progress].manual = true;
+	LWLockRelease(segment_shared->lock);
+}
+
+void
+progress_mark_finished(void)
+{
+	if (segment_shared == NULL || my_progress < 0)
+		return;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	strlcpy(segment_shared->progress[my_progress].phase, "committing", sizeof(segment_shared->progress[my_progress].phase));
+	segment_shared->progress[my_progress].finished = true;
 	LWLockRelease(segment_shared->lock);
 }
 

@@ -42,6 +42,7 @@ typedef struct ProgressSlot
 	pg_atomic_uint64 orders_done;
 	int64		orders_estimated;
 	bool		manual;			/* segment.refresh() in a session, not a job */
+	bool		finished;		/* done, its transaction not yet committed (phase "committing") */
 	bool		ended;			/* its session ended mid-refresh: the scheduler logs it, then frees the slot */
 	TimestampTz ended_at;
 } ProgressSlot;
@@ -92,6 +93,14 @@ extern void progress_end(void);
  * scheduler, which records the run as failed.
  */
 extern void progress_mark_manual(void);
+
+/*
+ * This backend's refresh is done; the slot stays, in phase "committing",
+ * until its transaction ends (an explicit transaction may stay open long
+ * after): should the session end first, the scheduler logs the refresh as
+ * rolled back.
+ */
+extern void progress_mark_finished(void);
 
 /*
  * A manual refresh of this database whose session ended mid-run, copied

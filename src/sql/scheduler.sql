@@ -222,7 +222,7 @@ FROM segment._refresh_progress() AS g;
 COMMENT ON VIEW segment.refresh_progress IS 'Refreshes running now in this database, manual or scheduled, of segmentations you own (superusers: all). Needs segment in shared_preload_libraries.';
 COMMENT ON COLUMN segment.refresh_progress.segmentation IS 'Segmentation being refreshed.';
 COMMENT ON COLUMN segment.refresh_progress.pid IS 'Process running the refresh.';
-COMMENT ON COLUMN segment.refresh_progress.phase IS 'starting, scanning, clustering, scoring, history, indexing or swapping.';
+COMMENT ON COLUMN segment.refresh_progress.phase IS 'starting, scanning, clustering, scoring, history, indexing, attribution, swapping, or committing (done, waiting for its transaction to commit).';
 COMMENT ON COLUMN segment.refresh_progress.started_at IS 'When the refresh started.';
 COMMENT ON COLUMN segment.refresh_progress.orders_scanned IS 'Order rows read so far by the C scan, in steps of 65,536 (0 on the SQL path).';
 COMMENT ON COLUMN segment.refresh_progress.orders_estimated IS 'Rows the orders table holds by its statistics (NULL when unknown).';
