@@ -13,7 +13,7 @@ OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
        src/kmeans_input.o src/kmeans_fit.o src/kmeans_model.o src/kmeans_agg.o \
        src/kmeans_step.o src/kmeans_align.o src/kmeans_report.o src/facts_scan.o \
        src/run_log.o src/money.o src/facts_read.o src/lifecycle.o \
-       src/row_writer.o src/segment_build.o src/identity.o src/relation_check.o src/refresh_entry.o \
+       src/row_writer.o src/segment_build.o src/identity.o src/relation_check.o src/refresh_entry.o src/time_zone.o \
        src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o \
        src/scheduler/scheduler.o src/scheduler/job.o src/scheduler/utility_hook.o \
        src/scheduler/schedule_sql.o src/interner.o src/attribution_credits.o src/attribution_sums.o src/attribution_query.o src/attribution_scan.o src/markov.o

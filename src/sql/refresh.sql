@@ -233,6 +233,9 @@ DECLARE
     saved_target text;
 BEGIN
     PERFORM segment._progress(s.name, 'starting');
+    -- times without a zone are read in the segmentation's, whoever refreshes
+    -- (the setting ends with the refresh)
+    PERFORM set_config('TimeZone', s.time_zone, true);
 
     -- the sources and tables are checked again: they may have changed since registration
     PERFORM segment._check_sources(s);

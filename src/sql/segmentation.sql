@@ -7,6 +7,20 @@
 -- Every catalog row belongs to the role that created it; row-level security
 -- shows each role (and its members) only its own, superusers all of them.
 
+CREATE FUNCTION segment._check_time_zone(zone text) RETURNS bool
+    AS 'MODULE_PATHNAME', 'check_time_zone'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment._check_time_zone(text) IS
+    'Internal: true for a time zone name PostgreSQL knows, else an error naming it.';
+
+-- segment.timezone when set (the zone of the schedules), else the session's TimeZone
+CREATE FUNCTION segment._default_time_zone() RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT coalesce(nullif(current_setting('segment.timezone', true), ''), current_setting('TimeZone')) $$;
+COMMENT ON FUNCTION segment._default_time_zone() IS
+    'Internal: the time_zone of a new segmentation -- segment.timezone when set, else the session''s TimeZone.';
+
 CREATE TABLE segment.segmentations (
     name text PRIMARY KEY CHECK (name <> '' AND octet_length(name) <= 48),
     owner regrole NOT NULL DEFAULT quote_ident(current_user)::regrole,   -- (a name as an identifier: "A b" stays A b)
@@ -39,6 +53,7 @@ CREATE TABLE segment.segmentations (
     half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
     attribution_period interval CHECK (attribution_period > '0'),
     max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
+    time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
     model segment.kmeans_model,
     created_at timestamptz NOT NULL DEFAULT now(),
     last_refreshed_at timestamptz,
@@ -78,6 +93,7 @@ COMMENT ON COLUMN segment.segmentations.attribution_lookback IS 'Touches this lo
 COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-decay attribution model.';
 COMMENT ON COLUMN segment.segmentations.attribution_period IS 'Attribution covers the orders and spend of this interval before as_of, within the segmentation window (NULL = the whole window).';
 COMMENT ON COLUMN segment.segmentations.max_customer_loss IS 'A refresh that would lose more than this share of the customers of the last one fails and keeps the current table, unless forced (1 = never refuse).';
+COMMENT ON COLUMN segment.segmentations.time_zone IS 'Time zone in which refreshes read the source times that have none (timestamp, date): every session and the scheduler then build the same table. Default: segment.timezone, else the creating session''s TimeZone.';
 COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
 COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
 COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
@@ -96,7 +112,7 @@ GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_colu
               lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
-              cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss)
+              cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss, time_zone)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -470,7 +486,8 @@ CREATE FUNCTION segment._create_segmentation(
     history_refreshes int4 DEFAULT 10,
     attribution_period interval DEFAULT NULL,
     max_customer_loss float8 DEFAULT 0.5,
-    default_schema name DEFAULT 'public')
+    default_schema name DEFAULT 'public',
+    time_zone text DEFAULT NULL)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -622,7 +639,7 @@ BEGIN
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
         carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
-        max_customer_loss)
+        max_customer_loss, time_zone)
     VALUES (name, quote_ident(current_user)::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -636,12 +653,13 @@ BEGIN
         carts,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
-        attribution_lookback, half_life, attribution_period, max_customer_loss);
+        attribution_lookback, half_life, attribution_period, max_customer_loss,
+        coalesce(time_zone, segment._default_time_zone()));
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment._create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, name) IS
+    name, name, interval, interval, int4, interval, float8, name, text) IS
     'Internal: the body of segment.create_segmentation(), which passes the caller''s current schema; as the caller, with the rights of create_segmentation.';
 
 CREATE FUNCTION segment.create_segmentation(
@@ -673,7 +691,8 @@ CREATE FUNCTION segment.create_segmentation(
     half_life interval DEFAULT '7 days',
     history_refreshes int4 DEFAULT 10,
     attribution_period interval DEFAULT NULL,
-    max_customer_loss float8 DEFAULT 0.5)
+    max_customer_loss float8 DEFAULT 0.5,
+    time_zone text DEFAULT NULL)
 RETURNS int8
 LANGUAGE sql VOLATILE
 -- only qualified names: the caller's search_path picks nothing here
@@ -689,10 +708,11 @@ AS $$ SELECT segment._create_segmentation(
     cart_customer_column => cart_customer_column, cart_time_column => cart_time_column,
     attribution_lookback => attribution_lookback, half_life => half_life,
     history_refreshes => history_refreshes, attribution_period => attribution_period,
-    max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema()) $$;
+    max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema(),
+    time_zone => time_zone) $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8) IS
+    name, name, interval, interval, int4, interval, float8, text) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
 -- The tables of a segmentation, dropped as its owner by drop_segmentation
