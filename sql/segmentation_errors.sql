@@ -54,10 +54,15 @@ DELETE FROM orders WHERE customer_id = 3;
 ALTER TABLE orders RENAME COLUMN price TO unit_price;
 SELECT segment.refresh('s');
 ALTER TABLE orders RENAME COLUMN unit_price TO price;
--- cut short by statement_timeout (as a cancel is): logged as failed, old table kept
-SET statement_timeout = '1ms';
+-- cut short by statement_timeout (as a cancel is) while it reads the orders
+-- (through a view that takes 2 s): logged as failed, old table kept
+CREATE VIEW slow_orders AS SELECT o.* FROM orders AS o, (SELECT pg_sleep(2)) AS slow;
+UPDATE segment.segmentations SET orders = 'slow_orders' WHERE name = 's';
+SET statement_timeout = '200ms';
 SELECT segment.refresh('s');
 RESET statement_timeout;
+UPDATE segment.segmentations SET orders = 'orders' WHERE name = 's';
+DROP VIEW slow_orders;
 ALTER TABLE orders RENAME TO orders_renamed;   -- a renamed source is still the same relation
 SELECT segment.refresh('s') AS still_refreshes;
 CREATE TABLE orders_copy AS SELECT * FROM orders_renamed;

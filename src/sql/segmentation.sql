@@ -53,10 +53,10 @@ CREATE TABLE segment.segmentations (
     half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
     attribution_period interval CHECK (attribution_period > '0'),
     max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
-    time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
     model segment.kmeans_model,
     created_at timestamptz NOT NULL DEFAULT now(),
     last_refreshed_at timestamptz,
+    time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
     UNIQUE (target_table),
     UNIQUE (history_table)
 );
