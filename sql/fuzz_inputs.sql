@@ -153,3 +153,10 @@ SELECT segment.next_run('@daily', 'infinity');
 SELECT segment.next_run('1 day', '2024-01-01 00:00:00+00');
 -- an empty schema name: a clear error, not a syntax error from generated SQL
 SELECT segment.generate_demo_data(''::name, 101);
+-- the relation form of kmeans_report with an empty or unknown column name
+-- (it built a query with a zero-length identifier: a syntax error)
+CREATE TABLE fuzz_features (f float8[]);
+SELECT * FROM segment.kmeans_report('fuzz_features'::regclass, ''::name);
+SELECT * FROM segment.kmeans_report('fuzz_features'::regclass, 'nope');
+SELECT count(*) FROM segment.kmeans_report('fuzz_features'::regclass, 'f');
+DROP TABLE fuzz_features;

@@ -259,6 +259,13 @@ BEGIN
                   DETAIL = 'The relation form of kmeans_report reads the features column of an existing table or view.',
                   HINT = 'Pass an existing table or view, for example ''public.customers''::regclass.';
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = relation AND attname = features_column AND attnum > 0 AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'kmeans_report: column "%" of % does not exist', features_column, relation
+            USING ERRCODE = 'undefined_column',
+                  DETAIL = 'The relation form of kmeans_report reads the features column of an existing table or view.',
+                  HINT = 'Pass the name of its float8[] column, for example (''public.customers'', ''features'').';
+    END IF;
     -- the relation prints schema-qualified (search_path is the catalog's)
     RETURN QUERY SELECT * FROM segment.kmeans_report(format('SELECT %I FROM %s', features_column, relation),
                                                      k_min, k_max, options, sample_size);

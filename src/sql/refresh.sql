@@ -100,11 +100,13 @@ END $$;
 COMMENT ON FUNCTION segment._check_own_tables(segment.segmentations) IS
     'Internal: error unless the segmentation''s target and history tables are partitioned tables owned by its owner.';
 
--- A process that holds or awaits a lock on one of the tables while it waits,
--- directly or through others, for this transaction to end: REINDEX
+-- A process that holds a lock on one of the tables while it waits, directly
+-- or through others, for this transaction to end: REINDEX
 -- CONCURRENTLY, CREATE INDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY
 -- wait for older transactions that way.  The swap's short attempts are no
 -- lock wait the deadlock detector sees, so the cycle is looked for here.
+-- (A process merely waiting for one of the tables is no cycle: this
+-- transaction's own lock request may go before it.)
 CREATE FUNCTION segment._lock_cycle(rels regclass[]) RETURNS int4
     LANGUAGE sql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -112,7 +114,7 @@ CREATE FUNCTION segment._lock_cycle(rels regclass[]) RETURNS int4
     WITH RECURSIVE chain (root, pid, depth) AS (
         SELECT DISTINCT l.pid, l.pid, 1
         FROM pg_locks AS l
-        WHERE l.locktype = 'relation' AND l.relation = ANY (rels) AND l.pid <> pg_backend_pid()
+        WHERE l.locktype = 'relation' AND l.relation = ANY (rels) AND l.granted AND l.pid <> pg_backend_pid()
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
         UNION
         SELECT c.root, b.pid, c.depth + 1
@@ -122,7 +124,7 @@ CREATE FUNCTION segment._lock_cycle(rels regclass[]) RETURNS int4
     SELECT root FROM chain WHERE pid = pg_backend_pid() LIMIT 1
 $$;
 COMMENT ON FUNCTION segment._lock_cycle(regclass[]) IS
-    'Internal: a process holding or awaiting a lock on one of the tables that waits (through at most 8 others) for this transaction, else NULL.';
+    'Internal: a process holding a lock on one of the tables that waits (through at most 8 others) for this transaction, else NULL.';
 
 -- The tables are locked in the order given, all in one attempt: a parent,
 -- then the partitions to detach (which a manual VACUUM may hold).  Each
@@ -148,7 +150,7 @@ BEGIN
         IF cycle IS NOT NULL THEN
             RAISE EXCEPTION 'the swap of % is in a lock cycle with another process', rels[1]
                 USING ERRCODE = 'deadlock_detected',
-                      DETAIL = format('Process %s holds or awaits a lock on %s and waits for this transaction to end (REINDEX CONCURRENTLY, CREATE INDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY wait so): neither could go on. The refresh is rolled back; the current table is kept.',
+                      DETAIL = format('Process %s holds a lock on %s and waits for this transaction to end (REINDEX CONCURRENTLY, CREATE INDEX CONCURRENTLY and DETACH PARTITION CONCURRENTLY wait so): neither could go on. The refresh is rolled back; the current table is kept.',
                                       cycle, rels[1]),
                       HINT = 'Refresh again when that command has finished, and run such maintenance between refreshes.';
         END IF;
