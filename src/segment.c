@@ -15,6 +15,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "pgtime.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
@@ -105,12 +106,29 @@ register_launcher(void)
 	RegisterBackgroundWorker(&worker);
 }
 
+/*
+ * segment.timezone must name a zone: a bad one would stop every cron job of
+ * every database (each scheduler pass fails), so it is refused when set --
+ * by ALTER SYSTEM, or by a reload, which then keeps the previous value.
+ */
+static bool
+check_segment_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;			/* the server's TimeZone */
+	if (pg_tzset(*newval) != NULL)
+		return true;
+	GUC_check_errdetail("Time zone \"%s\" is not recognized; cron schedules could not be read in it.", *newval);
+	GUC_check_errhint("Use a name from pg_timezone_names, such as 'Europe/Paris', or '' for the server's TimeZone.");
+	return false;
+}
+
 static void
 define_scheduler_settings(void)
 {
 	DefineCustomBoolVariable("segment.enabled",
 							 "Runs scheduled refreshes.",
-							 "Off, the schedulers stop; schedules are kept.",
+							 "Off, no new run starts; running ones finish, then the schedulers stop. Schedules are kept.",
 							 &segment_enabled, true, PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("segment.max_workers",
 							"Most scheduled refreshes running at once in the cluster.",
@@ -119,7 +137,8 @@ define_scheduler_settings(void)
 	DefineCustomStringVariable("segment.timezone",
 							   "Time zone of cron schedules.",
 							   "Empty: the server's TimeZone setting.",
-							   &segment_timezone, "", PGC_SIGHUP, 0, NULL, NULL, NULL);
+							   &segment_timezone, "", PGC_SIGHUP, 0,
+							   check_segment_timezone, NULL, NULL);
 	DefineCustomIntVariable("segment.job_timeout",
 							"Longest a scheduled refresh may run, unless its schedule sets its own.",
 							"0: no limit.",

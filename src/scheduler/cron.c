@@ -256,11 +256,17 @@ schedule_parse(const char *text, Schedule *schedule)
 	schedule->weekdays = (uint32) (weekdays & 0x7F);
 }
 
+const char *
+schedule_timezone_name(void)
+{
+	return (segment_timezone != NULL && segment_timezone[0] != '\0') ?
+		segment_timezone : GetConfigOptionResetString("TimeZone");
+}
+
 pg_tz *
 schedule_timezone(void)
 {
-	const char *name = (segment_timezone != NULL && segment_timezone[0] != '\0') ?
-		segment_timezone : GetConfigOptionResetString("TimeZone");
+	const char *name = schedule_timezone_name();
 	pg_tz	   *tz = pg_tzset(name);
 
 	if (tz == NULL)

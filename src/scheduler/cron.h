@@ -36,6 +36,7 @@ extern TimestampTz schedule_next(const Schedule *schedule, TimestampTz after, Ti
 
 /* segment.timezone, or else the server's TimeZone setting */
 extern pg_tz *schedule_timezone(void);
+extern const char *schedule_timezone_name(void);
 
 
 #endif							/* SEGMENT_CRON_H */

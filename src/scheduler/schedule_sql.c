@@ -4,6 +4,8 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -23,6 +25,7 @@ PG_FUNCTION_INFO_V1(wake_launcher);
 PG_FUNCTION_INFO_V1(report_progress);
 PG_FUNCTION_INFO_V1(refresh_progress);
 PG_FUNCTION_INFO_V1(scheduler_pid);
+PG_FUNCTION_INFO_V1(scheduler_status);
 PG_FUNCTION_INFO_V1(default_job_timeout);
 
 /*
@@ -150,6 +153,56 @@ scheduler_pid(PG_FUNCTION_ARGS)
 	if (pid <= 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT32(pid);
+}
+
+/*
+ * segment._scheduler_status() → (pid int4, error text, failing_since
+ * timestamptz): this database's scheduler (pid NULL when none runs), and
+ * while its passes fail, why and since when.  The message may name other
+ * roles' objects: as the scheduler's query in pg_stat_activity, it is shown
+ * to members of pg_read_all_stats, others are sent to the server log.
+ */
+Datum
+scheduler_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[3] = {0};
+	bool		nulls[3] = {true, true, true};
+	pid_t		pid = 0;
+	TimestampTz since = 0;
+	char		error[SCHEDULER_ERROR_BYTES] = "";
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (segment_shared != NULL)
+	{
+		SchedulerSlot *slot;
+
+		LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+		slot = segment_slot(MyDatabaseId, false);
+		if (slot != NULL)
+		{
+			pid = slot->pid;
+			since = slot->failing_since;
+			strlcpy(error, slot->error, sizeof(error));
+		}
+		LWLockRelease(segment_shared->lock);
+	}
+	if (pid > 0)
+	{
+		values[0] = Int32GetDatum(pid);
+		nulls[0] = false;
+	}
+	if (since != 0)
+	{
+		if (has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS))
+			values[1] = CStringGetTextDatum(error);
+		else
+			values[1] = CStringGetTextDatum("the scheduler of this database is failing: see the server log");
+		values[2] = TimestampTzGetDatum(since);
+		nulls[1] = nulls[2] = false;
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }
 
 /*

@@ -12,8 +12,12 @@
  * Rules: a job that comes due while its previous run still runs is logged
  * as skipped; a failed run is retried after 5 s, 10 s, 20 s ... but never
  * later than its next regular time; after a restart, an overdue job runs
- * once; runs left 'running' by a crash are marked failed when the scheduler
- * starts.
+ * once, and the firings it missed are logged in one skipped row; runs left
+ * 'running' by a crash are marked failed when the scheduler starts.
+ *
+ * segment.enabled off: no new run starts, the running ones finish and are
+ * logged, then the scheduler leaves.  A pass that fails is logged and shown
+ * in segment.jobs (the slot's error) until a pass goes well.
  */
 #include "postgres.h"
 
@@ -32,6 +36,7 @@
 #include "tcop/tcopprot.h"
 #include "catalog/namespace.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -46,6 +51,7 @@
 #define RETRY_BASE_MS	5000
 #define TERMINATE_GRACE_MS 10000
 #define PRUNE_EVERY_MS	(3600 * 1000)
+#define MISSED_COUNT_CAP 1000	/* missed firings counted one by one (cron) */
 
 /* A job worker this scheduler started. */
 typedef struct RunningJob
@@ -69,6 +75,7 @@ typedef struct Job
 static List *running = NIL;		/* of RunningJob *, in TopMemoryContext */
 static SchedulerSlot *my_slot = NULL;
 static TimestampTz last_prune = 0;
+static char cron_zone[TZ_STRLEN_MAX + 1];	/* the zone next_run_at was computed in */
 
 /* SPI helpers, each in a transaction of its own ----------------------------- */
 
@@ -298,6 +305,22 @@ log_not_started(const Job *job, const char *status, const char *message, Timesta
 			4, types, values, NULL, SPI_OK_UPDATE);
 }
 
+/* sleep_ms, or less when a running job's deadline comes first. */
+static long
+deadlines_sleep(TimestampTz now, long sleep_ms)
+{
+	ListCell   *lc;
+
+	foreach(lc, running)
+	{
+		RunningJob *r = lfirst(lc);
+
+		if (r->deadline != 0)
+			sleep_ms = Min(sleep_ms, Max((long) ((r->deadline - now) / 1000), 0L) + 1);
+	}
+	return Max(sleep_ms, 1L);
+}
+
 /* A due job and what becomes of it this round. */
 typedef struct Decision
 {
@@ -305,7 +328,74 @@ typedef struct Decision
 	TimestampTz next;
 	bool		skip;			/* its previous run still runs */
 	int64		run_id;
+	int64		missed;			/* firings after its due time, up to now */
+	TimestampTz first_missed;
+	TimestampTz last_missed;
 } Decision;
+
+/*
+ * The firings of a schedule after its due time "due" and up to now: an
+ * overdue job runs once, so these are never made up.  Cron firings are
+ * counted one by one, at most MISSED_COUNT_CAP of them.
+ */
+static int64
+missed_firings(const char *text, TimestampTz due, TimestampTz now, TimestampTz *first, TimestampTz *last)
+{
+	Schedule	schedule;
+	pg_tz	   *tz;
+	int64		n = 0;
+	TimestampTz t = due;
+
+	if (due == DT_NOBEGIN || due >= now)
+		return 0;
+	schedule_parse(text, &schedule);
+	if (schedule.is_interval)
+	{
+		n = (now - due) / schedule.interval_usecs;
+		*first = due + schedule.interval_usecs;
+		*last = due + n * schedule.interval_usecs;
+		return n;
+	}
+	tz = schedule_timezone();
+	while (n < MISSED_COUNT_CAP)
+	{
+		t = schedule_next(&schedule, t, t, tz);
+		if (TIMESTAMP_NOT_FINITE(t) || t > now)
+			break;
+		if (n == 0)
+			*first = t;
+		*last = t;
+		n++;
+	}
+	return n;
+}
+
+/* One skipped row for the firings a due job missed (before its own run's row). */
+static void
+log_missed(const Decision *d)
+{
+	Oid			types[3] = {TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[3];
+	char		first[MAXDATELEN + 1];
+	char		message[512];
+
+	strlcpy(first, timestamptz_to_str(d->first_missed), sizeof(first));
+	if (d->missed == 1)
+		snprintf(message, sizeof(message), "1 scheduled run, at %s, was missed", first);
+	else
+		snprintf(message, sizeof(message), "%s" INT64_FORMAT " scheduled runs, from %s to %s, were missed",
+				 d->missed >= MISSED_COUNT_CAP ? "at least " : "", d->missed, first,
+				 timestamptz_to_str(d->last_missed));
+	strlcat(message, ": no scheduler ran then (the server was down, the scheduler was stopped or held off,"
+			" segment.enabled was off) or every worker was busy (segment.max_workers);"
+			" an overdue job runs once, not once per missed run", sizeof(message));
+	values[0] = CStringGetTextDatum(d->job->segmentation);
+	values[1] = CStringGetTextDatum(message);
+	values[2] = TimestampTzGetDatum(d->first_missed);
+	execute("INSERT INTO segment.runs (segmentation, started_at, finished_at, status, error_message, scheduled_for)"
+			" VALUES ($1, clock_timestamp(), clock_timestamp(), 'skipped', $2, $3)",
+			3, types, values, NULL, SPI_OK_INSERT);
+}
 
 /*
  * Starts the due jobs it can; returns the milliseconds until it should look
@@ -359,11 +449,12 @@ run_due_jobs(TimestampTz now)
 				continue;
 			}
 		}
+		d->missed = missed_firings(job->schedule, job->next_run_at, now, &d->first_missed, &d->last_missed);
 		decisions = lappend(decisions, d);
 		sleep_ms = Min(sleep_ms, (long) ((d->next - now) / 1000) + 1);
 	}
 	if (decisions == NIL)
-		goto deadlines;
+		return deadlines_sleep(now, sleep_ms);
 
 	begin_work();
 	foreach(lc, decisions)
@@ -374,6 +465,9 @@ run_due_jobs(TimestampTz now)
 		char		nulls[3] = {' ', ' ', d->job->next_run_at == DT_NOBEGIN ? 'n' : ' '};
 		bool		isnull;
 
+		/* first, so that the run's own row is the job's last */
+		if (d->missed > 0)
+			log_missed(d);
 		if (d->skip)
 		{
 			log_not_started(d->job, "skipped", "the previous run was still running", d->next);
@@ -432,16 +526,7 @@ run_due_jobs(TimestampTz now)
 		MemoryContextSwitchTo(old);
 	}
 
-deadlines:
-	/* the deadlines of the running ones */
-	foreach(lc, running)
-	{
-		RunningJob *r = lfirst(lc);
-
-		if (r->deadline != 0)
-			sleep_ms = Min(sleep_ms, Max((long) ((r->deadline - now) / 1000), 0L) + 1);
-	}
-	return Max(sleep_ms, 1L);
+	return deadlines_sleep(now, sleep_ms);
 }
 
 /*
@@ -491,6 +576,83 @@ prune_run_log(TimestampTz now)
 	execute("DELETE FROM segment.runs WHERE finished_at < clock_timestamp() - make_interval(secs => $1)",
 			1, types, values, NULL, SPI_OK_DELETE);
 	end_work();
+}
+
+/*
+ * The zone of cron schedules is not the one their next runs were computed in
+ * (a reload changed segment.timezone or TimeZone; or this scheduler just
+ * started and cannot know): the next runs of the active cron jobs that are
+ * not yet due are computed again.  Due ones run now and keep theirs, as do
+ * jobs waiting for a retry after a failure; intervals do not depend on the
+ * zone.  A next run already right stays as it is: the first firing after now
+ * is the first after the time it was computed at, as none came between.
+ */
+static void
+recompute_cron_runs(TimestampTz now)
+{
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2];
+	SPITupleTable *jobs;
+	uint64		njobs;
+	const char *zone = schedule_timezone_name();
+	pg_tz	   *tz;
+
+	if (strcmp(zone, cron_zone) == 0)
+		return;
+	tz = schedule_timezone();
+	begin_work();
+	values[1] = TimestampTzGetDatum(now);
+	execute("SELECT segmentation, schedule, next_run_at FROM segment.schedules"
+			" WHERE active AND schedule IS NOT NULL AND consecutive_failures = 0 AND next_run_at > $2",
+			2, types, values, NULL, SPI_OK_SELECT);
+	/* kept until SPI_finish, whatever runs in between */
+	jobs = SPI_tuptable;
+	njobs = SPI_processed;
+	for (uint64 i = 0; i < njobs; i++)
+	{
+		Schedule	schedule;
+		bool		isnull;
+		TimestampTz next;
+
+		schedule_parse(SPI_getvalue(jobs->vals[i], jobs->tupdesc, 2), &schedule);
+		if (schedule.is_interval)
+			continue;
+		next = schedule_next(&schedule, now, now, tz);
+		if (next == DatumGetTimestampTz(SPI_getbinval(jobs->vals[i], jobs->tupdesc, 3, &isnull)))
+			continue;
+		values[0] = SPI_getbinval(jobs->vals[i], jobs->tupdesc, 1, &isnull);
+		values[1] = TimestampTzGetDatum(next);
+		execute("UPDATE segment.schedules SET next_run_at = $2 WHERE segmentation = $1",
+				2, types, values, NULL, SPI_OK_UPDATE);
+	}
+	end_work();
+	if (njobs > 0)
+		ereport(LOG,
+				(errmsg("segment scheduler: the next runs of cron schedules are read in time zone \"%s\"", zone)));
+	strlcpy(cron_zone, zone, sizeof(cron_zone));
+}
+
+/* A pass failed: segment.jobs shows why, and since when, until one goes well. */
+static void
+set_scheduler_error(const char *message)
+{
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	if (my_slot->failing_since == 0)
+		my_slot->failing_since = GetCurrentTimestamp();
+	strlcpy(my_slot->error, message, sizeof(my_slot->error));
+	LWLockRelease(segment_shared->lock);
+}
+
+static void
+clear_scheduler_error(void)
+{
+	/* only this process sets it */
+	if (my_slot->failing_since == 0)
+		return;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	my_slot->failing_since = 0;
+	my_slot->error[0] = '\0';
+	LWLockRelease(segment_shared->lock);
 }
 
 /* The extension, at a version with scheduling, is installed here. */
@@ -543,6 +705,8 @@ scheduler_exit(int code, Datum arg)
 		my_slot->pid = 0;
 		my_slot->latch = NULL;
 		my_slot->running_jobs = 0;
+		my_slot->failing_since = 0;
+		my_slot->error[0] = '\0';
 	}
 	LWLockRelease(segment_shared->lock);
 }
@@ -569,6 +733,8 @@ segment_scheduler_main(Datum arg)
 		my_slot->pid = MyProcPid;
 		my_slot->latch = &MyProc->procLatch;
 		my_slot->running_jobs = 0;
+		my_slot->failing_since = 0;
+		my_slot->error[0] = '\0';
 	}
 	LWLockRelease(segment_shared->lock);
 	if (!claimed)
@@ -601,8 +767,13 @@ segment_scheduler_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (!segment_enabled)
-			proc_exit(0);		/* the launcher starts it again when enabled */
+		/*
+		 * Off: no new run starts, the running ones finish and are logged (a
+		 * worker's end wakes it), then it leaves; the launcher starts it
+		 * again when enabled.
+		 */
+		if (!segment_enabled && running == NIL)
+			proc_exit(0);
 		leave_without_extension();
 		old = MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
@@ -611,22 +782,33 @@ segment_scheduler_main(Datum arg)
 			pgstat_report_activity(STATE_RUNNING, "segment scheduler: checking jobs");
 			reap_jobs(now);
 			log_ended_refreshes();
-			sleep_ms = run_due_jobs(now);
+			recompute_cron_runs(now);
+			if (segment_enabled)
+				sleep_ms = run_due_jobs(now);
+			else
+				sleep_ms = deadlines_sleep(now, sleep_ms);
 			prune_run_log(now);
+			clear_scheduler_error();
 		}
 		PG_CATCH();
 		{
-			/* logged, and tried again after a nap: the scheduler stays up */
+			ErrorData  *edata;
+
+			/* logged, shown in segment.jobs, tried again after a nap: the scheduler stays up */
 			MemoryContextSwitchTo(loop_cxt);
+			edata = CopyErrorData();
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
+			set_scheduler_error(edata->message != NULL ? edata->message : "unknown error");
 			sleep_ms = (long) segment_naptime_s * 1000L;
 		}
 		PG_END_TRY();
 		pgstat_report_activity(STATE_IDLE, NULL);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(loop_cxt);
+		if (!segment_enabled && running == NIL)
+			continue;			/* the last running job ended: leave now */
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, sleep_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);

@@ -17,6 +17,7 @@
 #define SCHEDULER_SLOTS 4096		/* databases the launcher can tell apart */
 #define SEGMENTATION_NAME_BYTES 64	/* names are at most 48 bytes */
 #define RUN_LOG_WRITERS 8			/* run-log writers at once, one per role */
+#define SCHEDULER_ERROR_BYTES 256	/* longer messages are cut */
 
 /* One database's scheduler. */
 typedef struct SchedulerSlot
@@ -28,6 +29,8 @@ typedef struct SchedulerSlot
 	bool		no_extension;	/* it found no segment extension and left */
 	TimestampTz held_until;		/* not restarted before (DROP DATABASE and the like) */
 	int			running_jobs;	/* its job workers now running */
+	TimestampTz failing_since;	/* 0: its last pass went well */
+	char		error[SCHEDULER_ERROR_BYTES];	/* why its passes fail, while they do */
 } SchedulerSlot;
 
 /* A refresh in progress, for segment.refresh_progress. */

@@ -1,8 +1,11 @@
 /*
  * utility_hook.c -- a scheduler never stands in the way of DROP DATABASE,
  * ALTER DATABASE ... RENAME or CREATE DATABASE ... TEMPLATE: before those
- * run, the database's scheduler (and its job workers) are stopped and kept
- * off for a while.
+ * run, the database's scheduler (and its job workers) are stopped and held
+ * off.  The hold ends when the command does -- the launcher, woken, starts
+ * the scheduler again at once -- except after a DROP DATABASE that
+ * succeeded, whose database is gone (the hold then only bounds the time
+ * until the drop commits).
  */
 #include "postgres.h"
 
@@ -24,7 +27,8 @@
 
 static ProcessUtility_hook_type previous_hook = NULL;
 
-static void
+/* Stops the scheduler of a database; returns the database held off, or InvalidOid. */
+static Oid
 stop_scheduler(const char *dbname)
 {
 	Oid			database = get_database_oid(dbname, true);
@@ -33,7 +37,7 @@ stop_scheduler(const char *dbname)
 
 	/* only for those who may run the command: others would just fail it */
 	if (!OidIsValid(database) || segment_shared == NULL || !database_ownercheck(database, GetUserId()))
-		return;
+		return InvalidOid;
 	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
 	slot = segment_slot(database, true);
 	if (slot != NULL)
@@ -42,8 +46,10 @@ stop_scheduler(const char *dbname)
 		pid = slot->pid;
 	}
 	LWLockRelease(segment_shared->lock);
+	if (slot == NULL)
+		return InvalidOid;
 	if (pid <= 0)
-		return;
+		return database;
 	kill(pid, SIGTERM);
 	/* its exit callback stops its job workers; wait until it is gone */
 	for (int waited = 0; waited < WAIT_FOR_EXIT_MS; waited += 10)
@@ -58,17 +64,42 @@ stop_scheduler(const char *dbname)
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(10000L);
 	}
+	return database;
+}
+
+/* Ends the hold of a database and wakes the launcher, which starts its scheduler. */
+static void
+release_scheduler(Oid database)
+{
+	SchedulerSlot *slot;
+	Latch	   *latch = NULL;
+
+	if (!OidIsValid(database))
+		return;
+	LWLockAcquire(segment_shared->lock, LW_EXCLUSIVE);
+	slot = segment_slot(database, false);
+	if (slot != NULL)
+		slot->held_until = 0;
+	latch = segment_shared->launcher_latch;
+	LWLockRelease(segment_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 static void
 segment_process_utility(UTILITY_HOOK_PARAMS)
 {
 	Node	   *stmt = pstmt->utilityStmt;
+	Oid			held = InvalidOid;
+	bool		dropping = false;
 
 	if (IsA(stmt, DropdbStmt))
-		stop_scheduler(((DropdbStmt *) stmt)->dbname);
+	{
+		held = stop_scheduler(((DropdbStmt *) stmt)->dbname);
+		dropping = true;
+	}
 	else if (IsA(stmt, RenameStmt) && ((RenameStmt *) stmt)->renameType == OBJECT_DATABASE)
-		stop_scheduler(((RenameStmt *) stmt)->subname);
+		held = stop_scheduler(((RenameStmt *) stmt)->subname);
 	else if (IsA(stmt, CreatedbStmt))
 	{
 		ListCell   *lc;
@@ -78,13 +109,25 @@ segment_process_utility(UTILITY_HOOK_PARAMS)
 			DefElem    *option = lfirst(lc);
 
 			if (strcmp(option->defname, "template") == 0 && option->arg != NULL)
-				stop_scheduler(defGetString(option));
+				held = stop_scheduler(defGetString(option));
 		}
 	}
-	if (previous_hook != NULL)
-		previous_hook(UTILITY_HOOK_ARGS);
-	else
-		standard_ProcessUtility(UTILITY_HOOK_ARGS);
+	/* the copy or the rename is done, or failed: the scheduler comes back */
+	PG_TRY();
+	{
+		if (previous_hook != NULL)
+			previous_hook(UTILITY_HOOK_ARGS);
+		else
+			standard_ProcessUtility(UTILITY_HOOK_ARGS);
+	}
+	PG_CATCH();
+	{
+		release_scheduler(held);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (!dropping)
+		release_scheduler(held);
 }
 
 void

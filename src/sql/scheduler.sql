@@ -59,6 +59,12 @@ CREATE FUNCTION segment._scheduler_pid() RETURNS int4
 COMMENT ON FUNCTION segment._scheduler_pid() IS
     'Internal: the process id of this database''s scheduler, or NULL when none runs.';
 
+CREATE FUNCTION segment._scheduler_status(OUT pid int4, OUT error text, OUT failing_since timestamptz)
+    AS 'MODULE_PATHNAME', 'scheduler_status'
+    LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION segment._scheduler_status() IS
+    'Internal: this database''s scheduler (pid NULL when none runs) and, while its passes fail, why (to members of pg_read_all_stats; others are sent to the server log) and since when.';
+
 CREATE FUNCTION segment._default_job_timeout() RETURNS interval
     AS 'MODULE_PATHNAME', 'default_job_timeout'
     LANGUAGE C STABLE PARALLEL SAFE;
@@ -188,8 +194,11 @@ SELECT s.name AS segmentation, s.owner, j.schedule,
        coalesce(j.consecutive_failures, 0) AS consecutive_failures,
        coalesce(j.timeout, segment._default_job_timeout()) AS timeout,
        p.phase AS running_phase,
-       d.start_delay AS last_start_delay
+       d.start_delay AS last_start_delay,
+       st.error AS scheduler_error,
+       st.failing_since AS scheduler_failing_since
 FROM segment.segmentations AS s
+CROSS JOIN segment._scheduler_status() AS st
 LEFT JOIN segment.schedules AS j ON j.segmentation = s.name
 LEFT JOIN LATERAL (SELECT r.started_at, r.finished_at, r.status, r.error_message FROM segment.runs AS r
                    WHERE r.segmentation = s.name AND r.status <> 'running'
@@ -214,6 +223,8 @@ COMMENT ON COLUMN segment.jobs.consecutive_failures IS 'Scheduled runs failed si
 COMMENT ON COLUMN segment.jobs.timeout IS 'Longest a scheduled run may take (NULL: no limit).';
 COMMENT ON COLUMN segment.jobs.running_phase IS 'Phase of a refresh running now (see segment.refresh_progress), else NULL.';
 COMMENT ON COLUMN segment.jobs.last_start_delay IS 'How late the last scheduled run started after it was due: a scheduler falling behind (too few segment.max_workers, runs longer than the schedule) shows here.';
+COMMENT ON COLUMN segment.jobs.scheduler_error IS 'While this database''s scheduler fails (every job then waits), why: the same on every row. NULL when its last pass went well.';
+COMMENT ON COLUMN segment.jobs.scheduler_failing_since IS 'Since when this database''s scheduler fails (NULL: it does not).';
 GRANT SELECT ON segment.jobs TO PUBLIC;
 
 CREATE VIEW segment.refresh_progress WITH (security_barrier) AS
