@@ -15,7 +15,6 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
-#include "pgtime.h"
 #include "postmaster/postmaster.h"
 #include "storage/ipc.h"
 #include "utils/guc.h"
@@ -24,6 +23,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/shared.h"
 #include "segment.h"
+#include "time_zone.h"
 
 PG_MODULE_MAGIC;
 
@@ -116,7 +116,7 @@ check_segment_timezone(char **newval, void **extra, GucSource source)
 {
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;			/* the server's TimeZone */
-	if (pg_tzset(*newval) != NULL)
+	if (time_zone_known(*newval))
 		return true;
 	GUC_check_errdetail("Time zone \"%s\" is not recognized; cron schedules could not be read in it.", *newval);
 	GUC_check_errhint("Use a name from pg_timezone_names, such as 'Europe/Paris', or '' for the server's TimeZone.");
