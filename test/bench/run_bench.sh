@@ -33,8 +33,11 @@
 # models for three segment types (attribution_ms from the run log), against
 # (g) a plain GROUP BY channel over the touchpoints, and once on the SQL path
 # (ts); and the Markov model fitted and solved for 1M paths over 50 channels.
-# BENCH_ONLY=rfm, kmeans, refresh, scheduler or attribution runs one part (the
-# 10M orders are made for the first three only).
+# Then the scheduler's soak (test/t/006_scheduler_soak.pl for BENCH_SOAK_SECONDS,
+# default 600, where make test runs it 90 s): its memory every 10 s and the
+# run log against what the schedules imply.
+# BENCH_ONLY=rfm, kmeans, refresh, scheduler, attribution or soak runs one part
+# (the 10M orders are made for the first three only).
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -43,8 +46,8 @@ PORT=${BENCH_PORT:-54329}
 AS_OF='2026-01-01 00:00:00+00'
 ONLY=${BENCH_ONLY:-}
 case "$ONLY" in
-	"" | rfm | kmeans | refresh | scheduler | attribution) ;;
-	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, scheduler or attribution, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh | scheduler | attribution | soak) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, scheduler, attribution or soak, not '$ONLY'" >&2; exit 1 ;;
 esac
 # part NAME: whether that part runs
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -661,14 +664,35 @@ attribution_summary() {
 	printf '  Markov, 1M paths over 50 channels: fit %s ms, removal effects %s ms (target < 1000 ms)\n' "$fit" "$solve"
 }
 
+# The soak test on a cluster of its own, longer than in make test.
+soak_bench() {
+	local work
+	work=$(server_user_dir soak)
+	cp -r "$SEGMENT_ROOT/test" "$work/"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
+	say "soak: 300 scheduled segmentations for ${BENCH_SOAK_SECONDS:-600} s"
+	soak_log=$( (cd "$work" && as_server_user env SOAK_SECONDS="${BENCH_SOAK_SECONDS:-600}" \
+		PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" TESTDIR="$work" \
+		prove -v -I "$PGXS_DIR/test/perl" test/t/006_scheduler_soak.pl) 2>&1 || true)
+	rm -rf "$work"
+}
+
+soak_summary() {
+	echo
+	echo "Scheduler soak: 300 segmentations, about 17 runs a second, segment.max_workers 4, $(nproc) cores"
+	echo "$soak_log" | grep -E '^# (scheduler memory|scheduled runs|runs in the window)|^(not )?ok|^Result' | sed 's/^/  /'
+}
+
 if part rfm; then rfm_bench; fi
 if part kmeans; then make_kmeans_features; kmeans_bench; fi
 if part refresh; then refresh_bench; fi
 if part scheduler; then scheduler_bench; fi
 if part attribution; then attribution_bench; fi
+if part soak; then soak_bench; fi
 if part rfm; then rfm_summary; fi
 if part kmeans; then kmeans_summary; fi
 if part refresh; then refresh_summary; fi
 if part scheduler; then scheduler_summary; fi
 if part attribution; then attribution_summary; fi
-[ -z "$refresh_error" ]
+if part soak; then soak_summary; fi
+[ -z "${refresh_error:-}" ]
