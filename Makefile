@@ -8,21 +8,26 @@ EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
 
 MODULE_big = segment
-OBJS = src/segment.o src/textio.o src/quantile.o src/quantile_state.o \
-       src/quantile_edges.o src/quantile_score.o src/rfm_segment.o \
-       src/kmeans_input.o src/kmeans_fit.o src/kmeans_model.o src/kmeans_agg.o \
-       src/kmeans_step.o src/kmeans_align.o src/kmeans_report.o src/facts_scan.o \
-       src/run_log.o src/money.o src/facts_read.o src/lifecycle.o \
-       src/row_writer.o src/segment_build.o src/identity.o src/relation_check.o src/refresh_entry.o src/time_zone.o \
-       src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o \
-       src/scheduler/scheduler.o src/scheduler/job.o src/scheduler/utility_hook.o \
-       src/scheduler/schedule_sql.o src/interner.o src/attribution_credits.o src/attribution_sums.o src/attribution_query.o src/attribution_scan.o src/markov.o
-
-# The install script is assembled from one file per concern, in this order.
-SQL_SOURCES = src/sql/quantile.sql src/sql/rfm_segment.sql src/sql/kmeans.sql \
-              src/sql/segmentation.sql src/sql/history.sql src/sql/refresh.sql \
-              src/sql/segment_views.sql src/sql/scheduler.sql src/sql/attribution.sql src/sql/attribution_views.sql \
-              src/sql/demo_data.sql
+# One folder per concern (see the README's Layout); segment.c registers the settings and workers.
+OBJS = src/segment.o \
+       src/common/textio.o src/common/money.o src/common/interner.o src/common/time_zone.o \
+       src/rfm/quantile.o src/rfm/quantile_state.o src/rfm/quantile_edges.o src/rfm/quantile_score.o \
+       src/rfm/rfm_segment.o \
+       src/kmeans/kmeans_input.o src/kmeans/kmeans_fit.o src/kmeans/kmeans_model.o src/kmeans/kmeans_agg.o \
+       src/kmeans/kmeans_step.o src/kmeans/kmeans_align.o src/kmeans/kmeans_report.o \
+       src/security/identity.o src/security/relation_check.o \
+       src/refresh/facts_scan.o src/refresh/facts_read.o src/refresh/lifecycle.o src/refresh/row_writer.o \
+       src/refresh/segment_build.o src/refresh/run_log.o src/refresh/refresh_entry.o \
+       src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o src/scheduler/scheduler.o \
+       src/scheduler/job.o src/scheduler/utility_hook.o src/scheduler/schedule_sql.o \
+       src/attribution/attribution_credits.o src/attribution/attribution_sums.o \
+       src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o
+# The install script is assembled from the SQL files of the concerns, in this order.
+SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql \
+              src/refresh/segmentation.sql src/refresh/history.sql src/refresh/refresh.sql \
+              src/refresh/segment_views.sql src/scheduler/scheduler.sql \
+              src/attribution/attribution.sql src/attribution/attribution_views.sql \
+              src/demo/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 
@@ -42,7 +47,7 @@ ifneq ($(PGXS),)
 include $(PGXS)
 
 # a header change rebuilds every object (PGXS tracks no header dependencies)
-$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/scheduler/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
 else
 all:
 	@echo "pg_config not found: run 'make test' or 'make demo', which install PostgreSQL 15 and its headers" >&2; exit 1

@@ -19,11 +19,11 @@
 #include "storage/ipc.h"
 #include "utils/guc.h"
 
-#include "compat.h"
+#include "common/compat.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/shared.h"
 #include "segment.h"
-#include "time_zone.h"
+#include "common/time_zone.h"
 
 PG_MODULE_MAGIC;
 

@@ -27,7 +27,7 @@
 #include "utils/guc.h"
 #include "utils/timestamp.h"
 
-#include "cron.h"
+#include "scheduler/cron.h"
 #include "segment.h"
 
 #define SCHEDULE_EXAMPLES "Use 5 cron fields, for example '*/15 * * * *' (every 15 minutes) or '30 2 * * mon-fri', " \

@@ -27,10 +27,10 @@
 #include "utils/syscache.h"
 #include "utils/timeout.h"
 
-#include "refresh_entry.h"
-#include "scheduler.h"
+#include "refresh/refresh_entry.h"
+#include "scheduler/scheduler.h"
 #include "segment.h"
-#include "shared.h"
+#include "scheduler/shared.h"
 
 #define MAX_MESSAGE 4000
 

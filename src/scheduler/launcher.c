@@ -24,9 +24,9 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "scheduler.h"
+#include "scheduler/scheduler.h"
 #include "segment.h"
-#include "shared.h"
+#include "scheduler/shared.h"
 
 PGDLLEXPORT void segment_launcher_main(Datum arg);
 

@@ -13,10 +13,10 @@
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
-#include "cron.h"
-#include "identity.h"
+#include "scheduler/cron.h"
+#include "security/identity.h"
 #include "segment.h"
-#include "shared.h"
+#include "scheduler/shared.h"
 
 PG_FUNCTION_INFO_V1(next_run);
 PG_FUNCTION_INFO_V1(check_schedule);

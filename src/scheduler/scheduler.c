@@ -43,10 +43,10 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "cron.h"
-#include "scheduler.h"
+#include "scheduler/cron.h"
+#include "scheduler/scheduler.h"
 #include "segment.h"
-#include "shared.h"
+#include "scheduler/shared.h"
 
 #define RETRY_BASE_MS	5000
 #define TERMINATE_GRACE_MS 10000

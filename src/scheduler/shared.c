@@ -13,7 +13,7 @@
 #include "storage/shmem.h"
 #include "utils/timestamp.h"
 
-#include "shared.h"
+#include "scheduler/shared.h"
 
 SegmentShared *segment_shared = NULL;
 

@@ -19,8 +19,8 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
-#include "compat.h"
-#include "shared.h"
+#include "common/compat.h"
+#include "scheduler/shared.h"
 
 #define HOLD_OFF_MS 30000
 #define WAIT_FOR_EXIT_MS 5000

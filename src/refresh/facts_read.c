@@ -1,0 +1,250 @@
+/*
+ * facts_read.c -- the build's hash table of customer facts: creating it,
+ * finding customers, and filling it from the queries refresh.sql gives
+ * (the facts of the SQL path, and the customers of touchpoints and carts).
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
+
+#include "refresh/facts.h"
+
+void
+facts_init(FactsTable *facts, Oid customer_type, Oid collation)
+{
+	TypeCacheEntry *typentry;
+
+	memset(facts, 0, sizeof(FactsTable));
+	money_init();
+	facts->customer_type = customer_type;
+	facts->cxt = AllocSetContextCreate(CurrentMemoryContext, "segment facts", ALLOCSET_DEFAULT_SIZES);
+	typentry = lookup_type_cache(customer_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
+	/* int8 is hashed directly only where it is passed by value */
+	facts->ops.int_key = (customer_type == INT2OID || customer_type == INT4OID ||
+						  (customer_type == INT8OID && FLOAT8PASSBYVAL));
+	if (!facts->ops.int_key && (!OidIsValid(typentry->hash_proc) || !OidIsValid(typentry->eq_opr)))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("customer type %s has no hash function", format_type_be(customer_type)),
+				 errdetail("A refresh finds customers by hashing their identifiers."),
+				 errhint("Register a view that casts the customer column to text or bigint.")));
+	facts->ops.hash_fn = &typentry->hash_proc_finfo;
+	facts->ops.eq_fn = &typentry->eq_opr_finfo;
+	facts->ops.collation = collation;
+	get_typlenbyval(customer_type, &facts->typlen, &facts->typbyval);
+	facts->hash = facts_create(facts->cxt, 1024, &facts->ops);
+}
+
+/* A key as the hash holds it: small integers widened to int8. */
+Datum
+facts_hash_key(const FactsTable *facts, Datum key)
+{
+	if (facts->customer_type == INT2OID)
+		return Int64GetDatum((int64) DatumGetInt16(key));
+	if (facts->customer_type == INT4OID)
+		return Int64GetDatum((int64) DatumGetInt32(key));
+	return key;
+}
+
+/* The customer's entry, new and zeroed if absent (key already widened). */
+CustomerFacts *
+facts_find_or_add(FactsTable *facts, Datum key)
+{
+	bool		found;
+	CustomerFacts *entry = facts_insert(facts->hash, key, &found);
+
+	if (!found)
+	{
+		Datum		stored = entry->key;
+
+		memset(((char *) entry) + offsetof(CustomerFacts, has_amount), 0,
+			   sizeof(CustomerFacts) - offsetof(CustomerFacts, has_amount));
+		if (!facts->typbyval)
+		{
+			MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+			stored = datumCopy(key, false, facts->typlen);
+			MemoryContextSwitchTo(old);
+		}
+		entry->key = stored;
+		entry->id = facts->next_id++;
+	}
+	return entry;
+}
+
+CustomerFacts *
+facts_find(FactsTable *facts, Datum key)
+{
+	return facts_lookup(facts->hash, facts_hash_key(facts, key));
+}
+
+/* A key of the hash as a datum of the customer column's type. */
+Datum
+facts_output_key(const FactsTable *facts, Datum key)
+{
+	if (facts->customer_type == INT2OID)
+		return Int16GetDatum((int16) DatumGetInt64(key));
+	if (facts->customer_type == INT4OID)
+		return Int32GetDatum((int32) DatumGetInt64(key));
+	return key;
+}
+
+char *
+facts_key_text(const FactsTable *facts, Datum key)
+{
+	Oid			output;
+	bool		varlena;
+
+	getTypeOutputInfo(facts->customer_type, &output, &varlena);
+	return OidOutputFunctionCall(output, facts_output_key(facts, key));
+}
+
+/*
+ * Runs a query of the refresh (as the current role), checks that its
+ * columns have the given types (InvalidOid: the customer type) and hands
+ * each row to add_row, a batch at a time.
+ */
+static void
+read_query(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+		   const Oid *types, int ntypes, void (*add_row) (FactsTable *facts, Datum *v, bool *isnull))
+{
+	Portal		portal;
+	Datum		v[8];
+	bool		isnull[8];
+	MemoryContext caller = CurrentMemoryContext;
+
+	Assert(ntypes <= lengthof(v));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	portal = SPI_cursor_open_with_args(NULL, query, nargs, argtypes, args, nulls, true, 0);
+	for (;;)
+	{
+		TupleDesc	desc;
+
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		desc = SPI_tuptable->tupdesc;
+		for (int c = 0; c < desc->natts || c < ntypes; c++)
+		{
+			Oid			want = c < ntypes && OidIsValid(types[c]) ? types[c] : facts->customer_type;
+
+			if (c >= desc->natts || c >= ntypes || TupleDescAttr(desc, c)->atttypid != want)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATATYPE_MISMATCH),
+						 errmsg("a query of the refresh returned other columns than segment reads"),
+						 errdetail("Column %d differs from the %d expected.", c + 1, ntypes),
+						 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+		}
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			MemoryContext old;
+
+			if ((r & 0xFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			heap_deform_tuple(SPI_tuptable->vals[r], desc, v, isnull);
+			old = MemoryContextSwitchTo(caller);
+			add_row(facts, v, isnull);
+			MemoryContextSwitchTo(old);
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	SPI_finish();
+}
+
+/*
+ * A row of the SQL path's facts: customer, valid_rows, skipped_rows,
+ * first_order_at, last_order_at, frequency, monetary.  A row without a
+ * customer carries the count of skipped rows.
+ */
+static void
+add_facts_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	CustomerFacts *entry;
+
+	facts->orders_scanned += isnull[1] ? 0 : DatumGetInt64(v[1]);
+	facts->rows_skipped += isnull[2] ? 0 : DatumGetInt64(v[2]);
+	if (isnull[0] || isnull[1] || DatumGetInt64(v[1]) == 0)
+		return;
+	entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
+	entry->valid_rows = DatumGetInt64(v[1]);
+	entry->has_positive = !isnull[3] && !isnull[4];
+	if (entry->has_positive)
+	{
+		entry->first_at = DatumGetTimestampTz(v[3]);
+		entry->last_at = DatumGetTimestampTz(v[4]);
+	}
+	entry->frequency = isnull[5] ? 0 : DatumGetInt64(v[5]);
+	entry->has_amount = !isnull[6];
+	if (entry->has_amount)
+	{
+		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+		entry->money = datumCopy(v[6], false, -1);
+		MemoryContextSwitchTo(old);
+		if (!money_from_numeric(entry->money, &entry->sum, &entry->dscale, &entry->special))
+			facts->numeric_money = true;
+	}
+}
+
+void
+facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback)
+{
+	static const Oid types[7] = {InvalidOid, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, NUMERICOID};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INTERVALOID};
+	Datum		args[2] = {TimestampTzGetDatum(as_of), PointerGetDatum(lookback)};
+	char		nulls[2] = {' ', lookback == NULL ? 'n' : ' '};
+
+	read_query(facts, query, 2, argtypes, args, nulls, types, lengthof(types), add_facts_row);
+}
+
+/*
+ * A customer of the touchpoints or carts and the time of their last cart
+ * old enough to count as abandoned (NULL: none).  Those without orders
+ * become prospects.
+ */
+static void
+add_extras_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	CustomerFacts *entry;
+	Datum		key;
+
+	if (isnull[0])
+		return;
+	key = facts_hash_key(facts, v[0]);
+	entry = facts_lookup(facts->hash, key);
+	if (entry == NULL)
+	{
+		entry = facts_find_or_add(facts, key);
+		entry->is_prospect = true;
+	}
+	if (!isnull[1])
+	{
+		entry->has_cart = true;
+		entry->last_cart_at = DatumGetTimestampTz(v[1]);
+	}
+}
+
+void
+facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of)
+{
+	static const Oid types[2] = {InvalidOid, TIMESTAMPTZOID};
+	Oid			argtypes[1] = {TIMESTAMPTZOID};
+	Datum		args[1] = {TimestampTzGetDatum(as_of)};
+
+	read_query(facts, query, 1, argtypes, args, NULL, types, lengthof(types), add_extras_row);
+}

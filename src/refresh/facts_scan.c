@@ -1,0 +1,618 @@
+/*
+ * facts_scan.c -- the refresh's fast path: one pass over an order table
+ * accumulating per-customer facts in the build's hash table.
+ *
+ * Per customer: the rows in the window, the first and last time of an order
+ * with a positive amount, the number of such orders (distinct order ids when
+ * an order id column is given) and the exact net amount.  Rows without a
+ * time are skipped and counted; rows outside (as_of - lookback, as_of] are
+ * ignored; then rows without a customer are skipped and counted -- the same
+ * rules as the SQL path's GROUP BY in refresh.sql.
+ *
+ * It refuses (ERRCODE_FEATURE_NOT_SUPPORTED) what a heap scan cannot see
+ * right or what it does not decode: views, partitioned or foreign tables,
+ * inheritance children, row-level security, float amounts, non-integer order
+ * ids, amounts with more than 8 decimals; and it stops
+ * (ERRCODE_PROGRAM_LIMIT_EXCEEDED) past segment.scan_memory.  The refresh
+ * then takes the SQL path, which handles any of them.
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/relation.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "optimizer/paths.h"
+#include "optimizer/optimizer.h"
+#include "storage/bufmgr.h"
+#include "storage/proc.h"
+#include "storage/shm_mq.h"
+#include "storage/shm_toc.h"
+#include "storage/spin.h"
+#include "utils/acl.h"
+#include "utils/datum.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "common/compat.h"
+#include "refresh/facts.h"
+#include "security/relation_check.h"
+#include "scheduler/shared.h"
+#include "segment.h"
+
+/* The set of (customer, order id) pairs seen, to count distinct orders. */
+typedef struct OrderKey
+{
+	int64		customer;
+	int64		order_id;
+} OrderKey;
+
+typedef struct OrderEntry
+{
+	OrderKey	key;
+	uint32		hash;
+	char		status;
+} OrderEntry;
+
+#define SH_PREFIX orders
+#define SH_ELEMENT_TYPE OrderEntry
+#define SH_KEY_TYPE OrderKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) \
+	facts_mix64((uint64) (k).customer * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (k).order_id)
+#define SH_EQUAL(tb, a, b) ((a).customer == (b).customer && (a).order_id == (b).order_id)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+static void
+not_supported(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("the fast scan does not support %s", why),
+			 errdetail("The refresh computes the facts with SQL instead."),
+			 errhint("Nothing to do: this message is caught by segment.refresh().")));
+}
+
+TimestampTz
+to_timestamptz(Datum d, Oid type)
+{
+	int			overflow = 0;
+
+	switch (type)
+	{
+		case TIMESTAMPTZOID:
+			return DatumGetTimestampTz(d);
+		case TIMESTAMPOID:
+			return timestamp2timestamptz_opt_overflow(DatumGetTimestamp(d), &overflow);
+		default:
+			return date2timestamptz_opt_overflow(DatumGetDateADT(d), &overflow);
+	}
+}
+
+AttrNumber
+scan_column_number(Relation rel, const char *column, Oid *type)
+{
+	AttrNumber	attnum = relation_column(rel, column, InvalidOid, "segmentation's source");
+
+	*type = TupleDescAttr(RelationGetDescr(rel), attnum - 1)->atttypid;
+	return attnum;
+}
+
+/*
+ * Opens a relation to scan its heap, with the caller's SELECT privilege
+ * checked.  scan_refusal() says why its heap is not what a query would see,
+ * or NULL.
+ */
+Relation
+scan_open(Oid relid)
+{
+	return relation_open_readable(relid, AccessShareLock, "source");
+}
+
+const char *
+scan_refusal(Relation rel)
+{
+	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_MATVIEW)
+		return "views, partitioned or foreign tables";
+	/* another access method may keep its rows elsewhere (columnar, Citus) */
+	if (rel->rd_tableam != GetHeapamTableAmRoutine())
+		return "tables of another access method than heap";
+	if (is_distributed_table(RelationGetRelid(rel)))
+		return "Citus tables, whose rows are on other nodes";
+	/* a scan of the heap would see neither children nor row-level security */
+	if (rel->rd_rel->relhassubclass || check_enable_rls(RelationGetRelid(rel), InvalidOid, true) != RLS_NONE ||
+		!RelationIsPopulated(rel))
+		return "tables with inheritance children, row-level security or no data yet";
+	return NULL;
+}
+
+const char *
+scan_order_columns(Relation rel, const char *customer_column, const char *time_column,
+				   const char *amount_column, const char *order_id_column, Oid customer_type,
+				   OrderColumns *cols)
+{
+	Oid			found_customer_type;
+
+	memset(cols, 0, sizeof(OrderColumns));
+	cols->customer_att = scan_column_number(rel, customer_column, &found_customer_type);
+	cols->time_att = scan_column_number(rel, time_column, &cols->time_type);
+	cols->amount_att = scan_column_number(rel, amount_column, &cols->amount_type);
+	if (order_id_column != NULL)
+		cols->order_att = scan_column_number(rel, order_id_column, &cols->order_type);
+	cols->last_att = Max(Max(cols->customer_att, cols->time_att), Max(cols->amount_att, cols->order_att));
+	cols->customer_type = customer_type;
+	if (found_customer_type != customer_type)
+		return "a customer column whose type changed since registration";
+	if (cols->amount_type != NUMERICOID && cols->amount_type != INT2OID && cols->amount_type != INT4OID &&
+		cols->amount_type != INT8OID)
+		return "amounts that are not numeric or integers";
+	if (cols->time_type != TIMESTAMPTZOID && cols->time_type != TIMESTAMPOID && cols->time_type != DATEOID)
+		return "this type of time column";
+	if (cols->order_att != InvalidAttrNumber && cols->order_type != INT2OID && cols->order_type != INT4OID &&
+		cols->order_type != INT8OID)
+		return "order ids that are not integers";
+	return NULL;
+}
+
+static void
+check_memory(FactsTable *facts)
+{
+	if (MemoryContextMemAllocated(facts->cxt, true) > (Size) segment_scan_memory_kb * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the fast scan needs more than segment.scan_memory (%d kB)",
+						segment_scan_memory_kb),
+				 errdetail("The refresh computes the facts with SQL instead, which can spill to disk."),
+				 errhint("Raise segment.scan_memory for faster refreshes of this many customers.")));
+}
+
+#ifdef HAVE_INT128
+
+/* What a scan reads: the columns, their types and the time window. */
+typedef struct ScanSpec
+{
+	Oid			relid;
+	Oid			collation;
+	OrderColumns cols;
+	bool		has_lookback;
+	TimestampTz as_of;
+	TimestampTz lower;
+	int			progress;		/* the refresh's progress slot, or -1 */
+} ScanSpec;
+
+/* Adds one order row to the facts. */
+static inline void
+add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_hash *order_set)
+{
+	Datum	   *values;
+	bool	   *nulls;
+	TimestampTz t;
+	Datum		key;
+	CustomerFacts *entry;
+	ScaledMoney amount = 0;
+	int16		dscale = 0;
+	bool		special = false;
+
+	slot_getsomeattrs(slot, spec->cols.last_att);
+	values = slot->tts_values;
+	nulls = slot->tts_isnull;
+	/* as the SQL path: no time or an infinite one, skipped; outside the
+	 * window, ignored; then no customer, skipped */
+	if (nulls[spec->cols.time_att - 1])
+	{
+		facts->rows_skipped++;
+		return;
+	}
+	t = to_timestamptz(values[spec->cols.time_att - 1], spec->cols.time_type);
+	if (TIMESTAMP_NOT_FINITE(t))
+	{
+		facts->rows_skipped++;
+		return;
+	}
+	if (t > spec->as_of || (spec->has_lookback && t <= spec->lower))
+		return;
+	if (nulls[spec->cols.customer_att - 1])
+	{
+		facts->rows_skipped++;
+		return;
+	}
+
+	key = values[spec->cols.customer_att - 1];
+	if (spec->cols.customer_type == INT2OID)
+		key = Int64GetDatum((int64) DatumGetInt16(key));
+	else if (spec->cols.customer_type == INT4OID)
+		key = Int64GetDatum((int64) DatumGetInt32(key));
+	entry = facts_find_or_add(facts, key);
+	entry->valid_rows++;
+	facts->orders_scanned++;
+	if (nulls[spec->cols.amount_att - 1])
+		return;
+	switch (spec->cols.amount_type)
+	{
+		case NUMERICOID:
+			if (!money_from_numeric(values[spec->cols.amount_att - 1], &amount, &dscale, &special))
+				not_supported("amounts with more than 8 decimals or of 10^22 or more");
+			break;
+		case INT2OID:
+			amount = money_of_integer(DatumGetInt16(values[spec->cols.amount_att - 1]));
+			break;
+		case INT4OID:
+			amount = money_of_integer(DatumGetInt32(values[spec->cols.amount_att - 1]));
+			break;
+		default:
+			amount = money_of_integer(DatumGetInt64(values[spec->cols.amount_att - 1]));
+			break;
+	}
+	entry->has_amount = true;
+	if (special)
+	{
+		entry->special = true;
+		return;
+	}
+	if (!money_add(&entry->sum, amount))
+		not_supported("sums beyond 10^30 per customer");
+	entry->dscale = Max(entry->dscale, dscale);
+	if (amount <= 0)
+		return;
+	if (!entry->has_positive || t < entry->first_at)
+		entry->first_at = t;
+	if (!entry->has_positive || t > entry->last_at)
+		entry->last_at = t;
+	entry->has_positive = true;
+	if (order_set == NULL)
+		entry->frequency++;
+	else if (!nulls[spec->cols.order_att - 1])
+	{
+		OrderKey	okey;
+		Datum		id = values[spec->cols.order_att - 1];
+		bool		found;
+
+		okey.customer = entry->id;
+		okey.order_id = spec->cols.order_type == INT8OID ? DatumGetInt64(id) :
+			spec->cols.order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+		orders_insert(order_set, okey, &found);
+		if (!found)
+			entry->frequency++;
+	}
+}
+
+/* Every row a (serial or parallel) scan returns. */
+static void
+scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc scan)
+{
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	orders_hash *order_set = NULL;
+	int64		rows = 0;
+
+	if (spec->cols.order_att != InvalidAttrNumber)
+		order_set = orders_create(facts->cxt, 1024, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		if ((++rows & 0xFFFF) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			check_memory(facts);
+			if (spec->progress >= 0)
+				pg_atomic_fetch_add_u64(&segment_shared->progress[spec->progress].orders_done, 0x10000);
+		}
+		add_row(facts, spec, slot, order_set);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	check_memory(facts);
+	if (order_set != NULL)
+		orders_destroy(order_set);
+}
+
+/* Parallel scan ------------------------------------------------------------
+ *
+ * As a parallel CREATE INDEX does: the leader and its workers share a
+ * parallel heap scan; each worker builds the facts of its share of the
+ * blocks and sends them to the leader through a shared memory queue, and
+ * the leader merges them into its own table.  Not with order ids (an order's
+ * lines may fall to different workers, and a distinct count does not add
+ * up), temporary tables or small tables.
+ */
+#define SCAN_KEY_SHARED		UINT64CONST(0x5E6A000000000001)
+#define SCAN_KEY_QUEUES		UINT64CONST(0x5E6A000000000002)
+#define SCAN_QUEUE_SIZE		((Size) 1024 * 1024)
+#define SCAN_BATCH_BYTES	(64 * 1024)
+
+typedef struct ScanShared
+{
+	ScanSpec	spec;
+	slock_t		mutex;
+	int64		orders_scanned;
+	int64		rows_skipped;
+	/* the ParallelTableScanDesc follows, buffer-aligned */
+} ScanShared;
+
+#define SCAN_PARALLEL_DESC(shared) \
+	((ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScanShared))))
+
+/* One customer's partial facts as a worker sends them, followed by its key. */
+typedef struct PartialFacts
+{
+	int64		valid_rows;
+	int64		frequency;
+	TimestampTz first_at;
+	TimestampTz last_at;
+	ScaledMoney sum;
+	int16		dscale;
+	bool		has_amount;
+	bool		special;
+	bool		has_positive;
+	uint32		key_size;		/* bytes of the key image after this struct */
+} PartialFacts;
+
+static int
+scan_workers(Relation rel, const ScanSpec *spec)
+{
+	BlockNumber blocks;
+	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
+	int			workers = 0;
+
+	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
+		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0)
+		return 0;
+	blocks = RelationGetNumberOfBlocks(rel);
+	/* as the planner sizes a parallel scan: one more worker each time the table triples */
+	while (blocks >= threshold && workers < max_parallel_maintenance_workers)
+	{
+		workers++;
+		if (threshold > MaxBlockNumber / 3)
+			break;
+		threshold *= 3;
+	}
+	return workers;
+}
+
+static void
+send_batch(shm_mq_handle *mqh, StringInfo batch)
+{
+	if (batch->len == 0)
+		return;
+	if (shm_mq_send_flushed(mqh, batch->len, batch->data) != SHM_MQ_SUCCESS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("segment: the leader of a parallel scan went away")));
+	resetStringInfo(batch);
+}
+
+/* The entry point of a parallel scan's workers (see CreateParallelContext). */
+PGDLLEXPORT void facts_scan_worker(dsm_segment *seg, shm_toc *toc);
+
+void
+facts_scan_worker(dsm_segment *seg, shm_toc *toc)
+{
+	ScanShared *shared = shm_toc_lookup(toc, SCAN_KEY_SHARED, false);
+	char	   *queues = shm_toc_lookup(toc, SCAN_KEY_QUEUES, false);
+	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * SCAN_QUEUE_SIZE);
+	shm_mq_handle *mqh;
+	Relation	rel;
+	FactsTable	facts;
+	facts_iterator iter;
+	CustomerFacts *e;
+	StringInfoData batch;
+
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	rel = relation_open(shared->spec.relid, AccessShareLock);
+	facts_init(&facts, shared->spec.cols.customer_type, shared->spec.collation);
+	scan_rows(&facts, &shared->spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	relation_close(rel, AccessShareLock);
+
+	initStringInfo(&batch);
+	facts_start_iterate(facts.hash, &iter);
+	while ((e = facts_iterate(facts.hash, &iter)) != NULL)
+	{
+		PartialFacts p;
+
+		memset(&p, 0, sizeof(p));
+		p.valid_rows = e->valid_rows;
+		p.frequency = e->frequency;
+		p.first_at = e->first_at;
+		p.last_at = e->last_at;
+		p.sum = e->sum;
+		p.dscale = e->dscale;
+		p.has_amount = e->has_amount;
+		p.special = e->special;
+		p.has_positive = e->has_positive;
+		p.key_size = facts.typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts.typlen);
+		appendBinaryStringInfo(&batch, (char *) &p, sizeof(p));
+		if (facts.typbyval)
+			appendBinaryStringInfo(&batch, (char *) &e->key, sizeof(Datum));
+		else
+			appendBinaryStringInfo(&batch, DatumGetPointer(e->key), p.key_size);
+		if (batch.len >= SCAN_BATCH_BYTES)
+			send_batch(mqh, &batch);
+	}
+	send_batch(mqh, &batch);
+	SpinLockAcquire(&shared->mutex);
+	shared->orders_scanned += facts.orders_scanned;
+	shared->rows_skipped += facts.rows_skipped;
+	SpinLockRelease(&shared->mutex);
+}
+
+/* Merges a batch of a worker's partial facts into the leader's table. */
+static void
+merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffer)
+{
+	Size		pos = 0;
+
+	while (pos < size)
+	{
+		PartialFacts p;
+		Datum		key;
+		CustomerFacts *e;
+
+		memcpy(&p, data + pos, sizeof(p));
+		pos += sizeof(p);
+		if (facts->typbyval)
+			memcpy(&key, data + pos, sizeof(Datum));
+		else
+		{
+			/* an aligned copy, for the type's hash and equality functions */
+			resetStringInfo(key_buffer);
+			appendBinaryStringInfo(key_buffer, data + pos, p.key_size);
+			key = PointerGetDatum(key_buffer->data);
+		}
+		pos += p.key_size;
+		e = facts_find_or_add(facts, key);
+		e->valid_rows += p.valid_rows;
+		e->frequency += p.frequency;
+		e->has_amount |= p.has_amount;
+		e->special |= p.special;
+		if (!money_add(&e->sum, p.sum))
+			not_supported("sums beyond 10^30 per customer");
+		e->dscale = Max(e->dscale, p.dscale);
+		if (p.has_positive)
+		{
+			if (!e->has_positive || p.first_at < e->first_at)
+				e->first_at = p.first_at;
+			if (!e->has_positive || p.last_at > e->last_at)
+				e->last_at = p.last_at;
+			e->has_positive = true;
+		}
+	}
+}
+
+/* False when no dynamic shared memory could be had: scan serially then. */
+static bool
+parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworkers)
+{
+	ParallelContext *pcxt;
+	Snapshot	snapshot = GetActiveSnapshot();
+	Size		shared_size = BUFFERALIGN(sizeof(ScanShared)) + table_parallelscan_estimate(rel, snapshot);
+	ScanShared *shared;
+	char	   *queues;
+	shm_mq_handle **handles;
+	StringInfoData key_buffer;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("segment", "facts_scan_worker", nworkers);
+	shm_toc_estimate_chunk(&pcxt->estimator, shared_size);
+	shm_toc_estimate_chunk(&pcxt->estimator, mul_size(SCAN_QUEUE_SIZE, nworkers));
+	shm_toc_estimate_keys(&pcxt->estimator, 2);
+	InitializeParallelDSM(pcxt);
+	if (pcxt->seg == NULL)
+	{
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
+	shared = shm_toc_allocate(pcxt->toc, shared_size);
+	shared->spec = *spec;
+	SpinLockInit(&shared->mutex);
+	shared->orders_scanned = shared->rows_skipped = 0;
+	table_parallelscan_initialize(rel, SCAN_PARALLEL_DESC(shared), snapshot);
+	shm_toc_insert(pcxt->toc, SCAN_KEY_SHARED, shared);
+	queues = shm_toc_allocate(pcxt->toc, mul_size(SCAN_QUEUE_SIZE, nworkers));
+	for (int i = 0; i < nworkers; i++)
+		shm_mq_set_receiver(shm_mq_create(queues + i * SCAN_QUEUE_SIZE, SCAN_QUEUE_SIZE), MyProc);
+	shm_toc_insert(pcxt->toc, SCAN_KEY_QUEUES, queues);
+
+	LaunchParallelWorkers(pcxt);
+	facts->scan_workers = pcxt->nworkers_launched;
+	handles = palloc0(sizeof(shm_mq_handle *) * nworkers);
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+	{
+		handles[i] = shm_mq_attach((shm_mq *) (queues + i * SCAN_QUEUE_SIZE), pcxt->seg, NULL);
+		shm_mq_set_handle(handles[i], pcxt->worker[i].bgwhandle);
+	}
+
+	/* the leader scans its share too (as parallel_leader_participation
+	 * says, and always when no worker started), then takes in the workers' facts */
+	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
+		scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	initStringInfo(&key_buffer);
+	for (int i = 0; i < pcxt->nworkers_launched; i++)
+	{
+		for (;;)
+		{
+			Size		size;
+			void	   *data;
+
+			/* detached: the worker is done, or failed (reported below) */
+			if (shm_mq_receive(handles[i], &size, &data, false) != SHM_MQ_SUCCESS)
+				break;
+			merge_batch(facts, data, size, &key_buffer);
+			CHECK_FOR_INTERRUPTS();
+		}
+		check_memory(facts);
+	}
+	/* rethrows a worker's error, with its SQLSTATE (a fall-back to SQL included) */
+	WaitForParallelWorkersToFinish(pcxt);
+	facts->orders_scanned += shared->orders_scanned;
+	facts->rows_skipped += shared->rows_skipped;
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	return true;
+}
+
+void
+facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
+				  const char *time_column, const char *amount_column,
+				  const char *order_id_column, TimestampTz as_of,
+				  bool has_lookback, TimestampTz lower)
+{
+	Relation	rel;
+	ScanSpec	spec;
+	const char *why;
+	int			nworkers;
+
+	if (!segment_fast_scan)
+		not_supported("anything while segment.fast_scan is off");
+
+	rel = scan_open(relid);
+	if (scan_refusal(rel) != NULL)
+		not_supported(scan_refusal(rel));
+	memset(&spec, 0, sizeof(spec));
+	spec.relid = relid;
+	why = scan_order_columns(rel, customer_column, time_column, amount_column, order_id_column,
+							 facts->customer_type, &spec.cols);
+	if (why != NULL)
+		not_supported(why);
+	spec.collation = facts->ops.collation;
+	spec.as_of = as_of;
+	spec.has_lookback = has_lookback;
+	spec.lower = lower;
+
+	/* progress: the rows the planner expects, and a count as the scan goes */
+	spec.progress = -1;
+	if (progress_slot() != NULL)
+	{
+		progress_slot()->orders_estimated = rel->rd_rel->reltuples > 0 ? (int64) rel->rd_rel->reltuples : -1;
+		spec.progress = (int) (progress_slot() - segment_shared->progress);
+	}
+	nworkers = scan_workers(rel, &spec);
+	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
+		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
+}
+
+#else							/* no 128-bit integers: always the SQL path */
+
+void
+facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
+				  const char *time_column, const char *amount_column,
+				  const char *order_id_column, TimestampTz as_of,
+				  bool has_lookback, TimestampTz lower)
+{
+	not_supported("builds without 128-bit integers");
+}
+
+#endif

@@ -1,0 +1,1034 @@
+/*
+ * segment_build.c -- segment._build_segments(): the body of a refresh, in C.
+ *
+ * From the per-customer facts (the fast scan of the orders, or the SQL
+ * path's facts table) and the customers of the touchpoints and carts, it
+ *   clusters  k-means on ln(1 + recency, frequency, monetary), numbered
+ *             after the previous model, every customer with an order
+ *   scores    exact R, F and M scores (quantile_score's rule), rfm_code,
+ *             rfm_segment, VIPs (the top vip_share by net revenue) and the
+ *             lifecycle segment (the compiled rules)
+ *   writes    the new partition, then the history snapshot, in multi-row
+ *             inserts
+ *   measures  per segment the metrics of segment.summaries, and against the
+ *             previous contents the moves of segment.migrations and the churn
+ * all in memory, in one pass each, with no SQL over the customers.  The
+ * refresh (refresh.sql) makes the tables before and indexes, attaches and
+ * swaps them after.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/tableam.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/numeric.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "common/compat.h"
+#include "refresh/facts.h"
+#include "security/identity.h"
+#include "kmeans/kmeans.h"
+#include "kmeans/kmeans_space.h"
+#include "refresh/lifecycle.h"
+#include "rfm/quantile.h"
+#include "security/relation_check.h"
+#include "refresh/row_writer.h"
+#include "scheduler/shared.h"
+
+PG_FUNCTION_INFO_V1(build_segments);
+
+typedef enum SegmentType
+{
+	TYPE_RFM,
+	TYPE_LIFECYCLE,
+	TYPE_CLUSTER,
+	NUM_TYPES
+} SegmentType;
+
+static const char *const type_names[NUM_TYPES] = {"rfm", "lifecycle", "cluster"};
+
+#define RFM_BINS 5				/* named RFM segments exist for 5 bins */
+#define CLUSTER_FEATURES 3
+
+/* One segment of one type, and its metrics in the new contents. */
+typedef struct Label
+{
+	SegmentType type;
+	char	   *name;
+	int			len;
+	Datum		text;
+	int32		cluster;		/* TYPE_CLUSTER: the number */
+	int64		customers;
+	int64		with_frequency;
+	int64		orders;
+	int64		repeaters;
+	int64		with_monetary;
+	int64		with_recency;
+	float8		recency_sum;
+	ScaledMoney revenue;		/* scaled form */
+	Datum		revenue_numeric;	/* numeric form */
+	int16		dscale;
+	int64		active_before;	/* previous contents: active customers */
+	int64		lapsed_now;		/* ... of whom Lapsed or gone now */
+} Label;
+
+typedef struct MoveKey
+{
+	int32		type;
+	int32		from;			/* label, or NO_LABEL: new customer */
+	int32		to;				/* label, or NO_LABEL: gone */
+} MoveKey;
+
+typedef struct Move
+{
+	MoveKey		key;
+	int64		customers;
+} Move;
+
+/* The parameters of the segmentation (a row of segment.segmentations). */
+typedef struct Params
+{
+	char	   *name;
+	Oid			orders;
+	char	   *customer_column;
+	char	   *time_column;
+	char	   *amount_column;
+	char	   *order_id_column;
+	int32		bins;
+	int32		clusters;
+	float8		vip_share;
+	float8		lapse_days;
+	bool		has_lookback;
+	Interval   *lookback;
+	bool		has_carts;
+	bool		has_previous_refresh;
+	TimestampTz previous_refresh;
+	KMeansModel *previous_model;
+	TimestampTz as_of;
+	TimestampTz refreshed;
+} Params;
+
+typedef struct Build
+{
+	Params		p;
+	FactsTable	facts;
+	int64		n;				/* customers, prospects included */
+	int64		n_ordered;		/* customers with orders in the window */
+	int64		previous_ordered;	/* the same in the previous contents */
+	CustomerFacts **rows;
+	float8	   *recency;		/* valid where rows[i]->has_positive */
+	float8	   *monetary;		/* valid where rows[i]->has_amount */
+	int32	   *score[3];		/* R, F, M; 0 = NULL */
+	int32	   *cluster;		/* model position, -1 = none */
+	int32	   *label[NUM_TYPES];	/* NO_LABEL = NULL */
+	bool	   *is_vip;
+	KMeansModel *model;
+	Label	   *labels;
+	int32		nlabels;
+	int32		labels_capacity;
+	int32		rfm_labels[RFM_BINS * RFM_BINS * RFM_BINS];
+	int32	   *cluster_labels; /* by model position */
+	HTAB	   *moves;
+} Build;
+
+static float8
+ms_since(TimestampTz start)
+{
+	return (float8) (GetCurrentTimestamp() - start) / 1000.0;
+}
+
+/* Labels ------------------------------------------------------------------ */
+
+static int32
+add_label(Build *b, SegmentType type, const char *name, int len)
+{
+	Label	   *label;
+	MemoryContext old;
+
+	for (int32 i = 0; i < b->nlabels; i++)
+		if (b->labels[i].type == type && b->labels[i].len == len && memcmp(b->labels[i].name, name, len) == 0)
+			return i;
+	/* labels outlive SPI calls and per-row contexts */
+	old = MemoryContextSwitchTo(b->facts.cxt);
+	if (b->nlabels == b->labels_capacity)
+	{
+		b->labels_capacity *= 2;
+		b->labels = repalloc(b->labels, sizeof(Label) * b->labels_capacity);
+	}
+	label = &b->labels[b->nlabels];
+	memset(label, 0, sizeof(Label));
+	label->type = type;
+	label->name = pnstrdup(name, len);
+	label->len = len;
+	label->text = PointerGetDatum(cstring_to_text_with_len(name, len));
+	label->revenue_numeric = DirectFunctionCall3(numeric_in, CStringGetDatum("0"),
+												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	MemoryContextSwitchTo(old);
+	return b->nlabels++;
+}
+
+static int32
+label_of_text(Build *b, SegmentType type, text *t)
+{
+	return add_label(b, type, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+}
+
+static int32
+cluster_label(Build *b, int32 cluster)
+{
+	char		name[16];
+	int32		label;
+
+	snprintf(name, sizeof(name), "%d", cluster);
+	label = add_label(b, TYPE_CLUSTER, name, strlen(name));
+	b->labels[label].cluster = cluster;
+	return label;
+}
+
+/* The rfm_segment name of every R, F, M, from segment.rfm_segment(). */
+static void
+load_rfm_labels(Build *b)
+{
+	if (b->p.bins != RFM_BINS)
+		return;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	if (SPI_execute("SELECT segment.rfm_segment(r, f, m) FROM generate_series(1, 5) AS r,"
+					" generate_series(1, 5) AS f, generate_series(1, 5) AS m ORDER BY r, f, m",
+					true, 0) != SPI_OK_SELECT || SPI_processed != lengthof(b->rfm_labels))
+		elog(ERROR, "segment: could not read the RFM segment names");
+	for (int i = 0; i < lengthof(b->rfm_labels); i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		b->rfm_labels[i] = name == NULL ? NO_LABEL : add_label(b, TYPE_RFM, name, strlen(name));
+	}
+	SPI_finish();
+}
+
+/* Parameters ---------------------------------------------------------------- */
+
+static Datum
+field(HeapTupleHeader row, const char *name, bool *isnull)
+{
+	return GetAttributeByName(row, name, isnull);
+}
+
+static Datum
+required_field(HeapTupleHeader row, const char *name)
+{
+	bool		isnull;
+	Datum		d = GetAttributeByName(row, name, &isnull);
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the segmentation's %s is NULL", name),
+				 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+	return d;
+}
+
+static char *
+name_field(HeapTupleHeader row, const char *name, bool required)
+{
+	bool		isnull;
+	Datum		d = field(row, name, &isnull);
+
+	if (isnull)
+	{
+		if (required)
+			required_field(row, name);	/* errors */
+		return NULL;
+	}
+	return pstrdup(NameStr(*DatumGetName(d)));
+}
+
+static void
+read_params(Params *p, HeapTupleHeader row)
+{
+	bool		isnull;
+	Datum		d;
+
+	p->name = TextDatumGetCString(required_field(row, "name"));
+	p->orders = DatumGetObjectId(required_field(row, "orders"));
+	p->customer_column = name_field(row, "customer_column", true);
+	p->time_column = name_field(row, "time_column", true);
+	p->amount_column = name_field(row, "amount_column", true);
+	p->order_id_column = name_field(row, "order_id_column", false);
+	p->bins = DatumGetInt32(required_field(row, "bins"));
+	p->clusters = DatumGetInt32(required_field(row, "clusters"));
+	p->vip_share = DatumGetFloat8(required_field(row, "vip_share"));
+	/* the catalog's own checks, for a row value made up by a caller */
+	if (p->bins < 2 || p->bins > 100 || p->clusters < 0 || p->clusters > 1000 ||
+		!(p->vip_share > 0 && p->vip_share < 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the segmentation's bins, clusters or vip_share are out of range"),
+				 errdetail("bins must be 2 to 100, clusters 0 to 1000 and vip_share between 0 and 1."),
+				 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+	d = field(row, "lookback", &isnull);
+	p->has_lookback = !isnull;
+	if (p->has_lookback)
+		p->lookback = DatumGetIntervalP(d);
+	field(row, "carts", &isnull);
+	p->has_carts = !isnull;
+	d = field(row, "last_refreshed_at", &isnull);
+	p->has_previous_refresh = !isnull;
+	if (!isnull)
+		p->previous_refresh = DatumGetTimestampTz(d);
+	d = field(row, "model", &isnull);
+	p->previous_model = isnull ? NULL : DatumGetKMeansModel(d);
+}
+
+/* Facts to per-customer arrays ---------------------------------------------- */
+
+/*
+ * Days from last to as_of exactly as date_part('epoch', as_of - last) / 86400
+ * computes them: the interval's whole days and remaining microseconds,
+ * converted and added in that order.
+ */
+static float8
+recency_days(TimestampTz as_of, TimestampTz last)
+{
+	int64		diff = as_of - last;
+	int64		days = diff / USECS_PER_DAY;
+	int64		usecs = diff - days * USECS_PER_DAY;
+
+	return (usecs / 1000000.0 + (float8) SECS_PER_DAY * days) / SECS_PER_DAY;
+}
+
+static float8
+money_float8(const Build *b, const CustomerFacts *e)
+{
+	if (b->facts.numeric_money)
+		return DatumGetFloat8(DirectFunctionCall1(numeric_float8, e->money));
+	return money_to_float8(e->sum);
+}
+
+static void
+collect_rows(Build *b)
+{
+	facts_iterator iter;
+	CustomerFacts *e;
+	int64		i = 0;
+
+	b->n = b->facts.hash->members;
+	b->rows = palloc_extended(sizeof(CustomerFacts *) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	b->recency = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	b->monetary = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	facts_start_iterate(b->facts.hash, &iter);
+	while ((e = facts_iterate(b->facts.hash, &iter)) != NULL)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (e->special)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the orders of customer %s have a NaN or infinite amount",
+							facts_key_text(&b->facts, e->key)),
+					 errdetail("Column %s of %s holds NaN or Infinity for this customer.",
+							   quote_identifier(b->p.amount_column),
+							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->p.orders)),
+														  get_rel_name(b->p.orders))),
+					 errhint("Fix or filter those orders (register a view that leaves them out).")));
+		e->row = (int32) i;
+		b->rows[i] = e;
+		if (!e->is_prospect)
+			b->n_ordered++;
+		if (e->has_positive)
+			b->recency[i] = recency_days(b->p.as_of, e->last_at);
+		if (e->has_amount)
+			b->monetary[i] = money_float8(b, e);
+		i++;
+	}
+}
+
+/* Scores ---------------------------------------------------------------------- */
+
+typedef struct ValueAtRow
+{
+	float8		value;			/* first: the sort key */
+	int64		row;
+} ValueAtRow;
+
+/* quantile_score(value, bins) OVER () of every row; 0 where the value is NULL */
+static int32 *
+scores(Build *b, int which)
+{
+	int32	   *out = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ValueAtRow *v = palloc_extended(sizeof(ValueAtRow) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	int64		n = 0;
+	int64		below = 0;
+
+	for (int64 i = 0; i < b->n; i++)
+	{
+		CustomerFacts *e = b->rows[i];
+
+		if (e->is_prospect)
+			continue;
+		if (which == 0 && e->has_positive)
+			v[n].value = -b->recency[i];
+		else if (which == 1)
+			v[n].value = (float8) e->frequency;
+		else if (which == 2 && e->has_amount)
+			v[n].value = b->monetary[i];
+		else
+			continue;
+		v[n++].row = i;
+	}
+	CHECK_FOR_INTERRUPTS();
+	segment_sort_by_float8(v, n, sizeof(ValueAtRow));
+	for (int64 i = 0; i < n; i++)
+	{
+		/* equal values share the rank of the first of them */
+		if (i == 0 || v[i].value != v[i - 1].value)
+			below = i;
+		out[v[i].row] = segment_score_from_rank(below, n, b->p.bins);
+	}
+	pfree(v);
+	return out;
+}
+
+/* VIPs: net revenue at least the k-th largest, k = ceil(vip_share * customers). */
+
+static int
+cmp_money_desc(const void *a, const void *b)
+{
+	ScaledMoney x = *(const ScaledMoney *) a;
+	ScaledMoney y = *(const ScaledMoney *) b;
+
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
+static int
+cmp_numeric_desc(const void *a, const void *b)
+{
+	return -DatumGetInt32(DirectFunctionCall2(numeric_cmp, *(const Datum *) a, *(const Datum *) b));
+}
+
+static void
+mark_vips(Build *b)
+{
+	int64		k = (int64) ceil(b->p.vip_share * (float8) b->n_ordered);
+	int64		m = 0;
+	bool		numeric = b->facts.numeric_money;
+	ScaledMoney *sums = NULL;
+	Datum	   *nums = NULL;
+	ScaledMoney threshold = 0;
+	Datum		numeric_threshold = (Datum) 0;
+
+	b->is_vip = palloc_extended(sizeof(bool) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	if (k <= 0)
+		return;
+	if (numeric)
+		nums = palloc_extended(sizeof(Datum) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	else
+		sums = palloc_extended(sizeof(ScaledMoney) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < b->n; i++)
+		if (b->rows[i]->has_amount)
+		{
+			if (numeric)
+				nums[m++] = b->rows[i]->money;
+			else
+				sums[m++] = b->rows[i]->sum;
+		}
+	if (m == 0)
+		return;
+	/* a full sort: simple, and small beside the scan */
+	CHECK_FOR_INTERRUPTS();
+	if (numeric)
+	{
+		qsort(nums, m, sizeof(Datum), cmp_numeric_desc);
+		numeric_threshold = nums[Min(k, m) - 1];
+	}
+	else
+	{
+		qsort(sums, m, sizeof(ScaledMoney), cmp_money_desc);
+		threshold = sums[Min(k, m) - 1];
+	}
+	for (int64 i = 0; i < b->n; i++)
+	{
+		CustomerFacts *e = b->rows[i];
+
+		if (!e->has_amount)
+			continue;
+		if (numeric)
+			b->is_vip[i] = DatumGetInt32(DirectFunctionCall2(numeric_cmp, e->money, numeric_threshold)) >= 0;
+		else
+			b->is_vip[i] = e->sum >= threshold;
+	}
+}
+
+/* Clusters -------------------------------------------------------------------- */
+
+static void
+cluster_features(const Build *b, int64 i, float8 *x)
+{
+	x[0] = log(1.0 + b->recency[i]);
+	x[1] = log(1.0 + (float8) b->rows[i]->frequency);
+	x[2] = log(1.0 + Max(b->monetary[i], 0.0));
+}
+
+/*
+ * What segment.kmeans(features, clusters, '{"allow_fewer_clusters": true}')
+ * over the customers with an order returns, aligned to the previous model;
+ * then each of them assigned to its nearest centroid.
+ */
+static void
+cluster(Build *b)
+{
+	int64		n = 0;
+	float8	   *x;
+	float8	   *weights;
+	int64		unique;
+	KMeansOptions options;
+	int32		k = b->p.clusters;
+
+	b->cluster = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < b->n; i++)
+		b->cluster[i] = -1;
+	if (k == 0)
+		return;
+	x = palloc_extended(sizeof(float8) * CLUSTER_FEATURES * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < b->n; i++)
+		if (!b->rows[i]->is_prospect && b->rows[i]->has_positive)
+			cluster_features(b, i, x + CLUSTER_FEATURES * n++);
+	if (n == 0)
+		return;
+	kmeans_default_options(&options);
+	options.allow_fewer_clusters = true;
+	weights = palloc_extended(sizeof(float8) * n, MCXT_ALLOC_HUGE);
+	unique = kmeans_sort_unique(x, n, CLUSTER_FEATURES, weights);
+	b->model = kmeans_fit(x, weights, unique, CLUSTER_FEATURES, (int32) Min(k, unique), &options);
+	b->model->requested_k = k;
+	pfree(x);
+	pfree(weights);
+	if (b->p.previous_model != NULL)
+		b->model = (KMeansModel *) DatumGetPointer(DirectFunctionCall2(kmeans_align,
+																	   PointerGetDatum(b->model),
+																	   PointerGetDatum(b->p.previous_model)));
+	b->cluster_labels = palloc(sizeof(int32) * b->model->k);
+	for (int32 c = 0; c < b->model->k; c++)
+		b->cluster_labels[c] = cluster_label(b, KM_IDS(b->model)[c]);
+	for (int64 i = 0; i < b->n; i++)
+	{
+		float8		f[CLUSTER_FEATURES];
+		float8		z[CLUSTER_FEATURES];
+		float8		d;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (b->rows[i]->is_prospect || !b->rows[i]->has_positive)
+			continue;
+		cluster_features(b, i, f);
+		kmeans_standardize_row(b->model, f, z);
+		b->cluster[i] = kmeans_nearest(z, KM_CENTROIDS(b->model), b->model->k, CLUSTER_FEATURES, &d);
+	}
+}
+
+/* Writing ----------------------------------------------------------------------- */
+
+static Datum
+monetary_numeric(const Build *b, const CustomerFacts *e)
+{
+	return b->facts.numeric_money ? e->money : money_to_numeric(e->sum, e->dscale);
+}
+
+static void
+count_in_label(Build *b, int32 label, int64 i, Datum monetary)
+{
+	Label	   *l = &b->labels[label];
+	CustomerFacts *e = b->rows[i];
+
+	l->customers++;
+	if (e->is_prospect)
+		return;
+	l->with_frequency++;
+	l->orders += e->frequency;
+	l->repeaters += e->frequency >= 2;
+	if (e->has_positive)
+	{
+		l->with_recency++;
+		l->recency_sum += b->recency[i];
+	}
+	if (e->has_amount)
+	{
+		l->with_monetary++;
+		if (b->facts.numeric_money)
+		{
+			MemoryContext old = MemoryContextSwitchTo(b->facts.cxt);
+
+			l->revenue_numeric = DirectFunctionCall2(numeric_add, l->revenue_numeric, monetary);
+			MemoryContextSwitchTo(old);
+		}
+		else if (!money_add(&l->revenue, e->sum))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the revenue of segment \"%s\" is out of range", l->name),
+					 errdetail("It reaches 10^30."),
+					 errhint("Check the order amounts for mistakes.")));
+		l->dscale = Max(l->dscale, e->dscale);
+	}
+}
+
+/*
+ * The new partition: customer, recency_days, frequency, monetary, r_score,
+ * f_score, m_score, rfm_code, rfm_segment, lifecycle_segment, cluster,
+ * first_order_at, last_order_at, refreshed_at.
+ */
+static void
+write_segments(Build *b, Oid relid)
+{
+	RowWriter	w;
+	LifecycleRules rules;
+
+	Oid			types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID, INT4OID,
+		TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+	lifecycle_compile(&rules);
+	for (int t = 0; t < NUM_TYPES; t++)
+		b->label[t] = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	row_writer_open(&w, relid, types, lengthof(types));
+	for (int64 i = 0; i < b->n; i++)
+	{
+		CustomerFacts *e = b->rows[i];
+		TupleTableSlot *slot = row_writer_next(&w);
+		Datum	   *v = slot->tts_values;
+		bool	   *isnull = slot->tts_isnull;
+		MemoryContext old = MemoryContextSwitchTo(w.batch_cxt);
+		LifecycleFacts lf;
+		int32		r = b->score[0][i],
+					f = b->score[1][i],
+					m = b->score[2][i];
+		Datum		monetary = e->has_amount ? monetary_numeric(b, e) : (Datum) 0;
+		text	   *lifecycle;
+
+		memset(isnull, true, sizeof(bool) * 14);
+		v[0] = facts_output_key(&b->facts, e->key);
+		isnull[0] = false;
+		if (!e->is_prospect)
+		{
+			v[2] = Int64GetDatum(e->frequency);
+			isnull[2] = false;
+		}
+		if (e->has_positive)
+		{
+			v[1] = Float8GetDatum(b->recency[i]);
+			v[11] = TimestampTzGetDatum(e->first_at);
+			v[12] = TimestampTzGetDatum(e->last_at);
+			isnull[1] = isnull[11] = isnull[12] = false;
+		}
+		if (e->has_amount)
+		{
+			v[3] = monetary;
+			isnull[3] = false;
+		}
+		v[4] = Int32GetDatum(r);
+		v[5] = Int32GetDatum(f);
+		v[6] = Int32GetDatum(m);
+		isnull[4] = r == 0;
+		isnull[5] = f == 0;
+		isnull[6] = m == 0;
+		b->label[TYPE_RFM][i] = NO_LABEL;
+		if (r != 0 && f != 0 && m != 0)
+		{
+			char		code[40];
+
+			snprintf(code, sizeof(code), "%d%d%d", r, f, m);
+			v[7] = PointerGetDatum(cstring_to_text(code));
+			isnull[7] = false;
+			if (b->p.bins == RFM_BINS)
+				b->label[TYPE_RFM][i] = b->rfm_labels[((r - 1) * RFM_BINS + (f - 1)) * RFM_BINS + (m - 1)];
+		}
+
+		lf.recency_null = !e->has_positive;
+		lf.recency_days = e->has_positive ? b->recency[i] : 0.0;
+		lf.frequency_null = e->is_prospect;
+		lf.frequency = e->frequency;
+		lf.monetary_null = !e->has_amount;
+		lf.monetary = monetary;
+		lf.is_vip = b->is_vip[i];
+		lf.is_lapsed = !e->has_positive || b->recency[i] > b->p.lapse_days;
+		lf.has_abandoned_cart = !e->is_prospect && e->has_cart &&
+			(!e->has_positive || e->last_cart_at > e->last_at);
+		lf.is_prospect = e->is_prospect;
+		lifecycle = lifecycle_classify(&rules, &lf);
+		b->label[TYPE_LIFECYCLE][i] = lifecycle == NULL ? NO_LABEL :
+			label_of_text(b, TYPE_LIFECYCLE, lifecycle);
+		if ((i & 1023) == 1023)
+			ResetExprContext(rules.econtext);
+
+		b->label[TYPE_CLUSTER][i] = b->cluster[i] < 0 ? NO_LABEL : b->cluster_labels[b->cluster[i]];
+		if (b->label[TYPE_RFM][i] != NO_LABEL)
+			v[8] = b->labels[b->label[TYPE_RFM][i]].text;
+		if (b->label[TYPE_LIFECYCLE][i] != NO_LABEL)
+			v[9] = b->labels[b->label[TYPE_LIFECYCLE][i]].text;
+		if (b->cluster[i] >= 0)
+			v[10] = Int32GetDatum(KM_IDS(b->model)[b->cluster[i]]);
+		isnull[8] = b->label[TYPE_RFM][i] == NO_LABEL;
+		isnull[9] = b->label[TYPE_LIFECYCLE][i] == NO_LABEL;
+		isnull[10] = b->cluster[i] < 0;
+		v[13] = TimestampTzGetDatum(b->p.refreshed);
+		isnull[13] = false;
+		for (int t = 0; t < NUM_TYPES; t++)
+			if (b->label[t][i] != NO_LABEL)
+				count_in_label(b, b->label[t][i], i, monetary);
+		MemoryContextSwitchTo(old);
+		row_writer_add(&w);
+	}
+	row_writer_close(&w);
+	FreeExprContext(rules.econtext, true);
+}
+
+/* The history snapshot: customer, rfm_segment, lifecycle_segment, cluster, refreshed_at. */
+static void
+write_history(Build *b, Oid relid)
+{
+	RowWriter	w;
+	Oid			types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+
+	row_writer_open(&w, relid, types, lengthof(types));
+	for (int64 i = 0; i < b->n; i++)
+	{
+		TupleTableSlot *slot = row_writer_next(&w);
+		Datum	   *v = slot->tts_values;
+		bool	   *isnull = slot->tts_isnull;
+
+		v[0] = facts_output_key(&b->facts, b->rows[i]->key);
+		isnull[0] = false;
+		for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
+		{
+			isnull[1 + t] = b->label[t][i] == NO_LABEL;
+			if (!isnull[1 + t])
+				v[1 + t] = b->labels[b->label[t][i]].text;
+		}
+		isnull[3] = b->cluster[i] < 0;
+		if (!isnull[3])
+			v[3] = Int32GetDatum(KM_IDS(b->model)[b->cluster[i]]);
+		v[4] = TimestampTzGetDatum(b->p.refreshed);
+		isnull[4] = false;
+		row_writer_add(&w);
+	}
+	row_writer_close(&w);
+}
+
+/* Moves and churn against the previous contents ------------------------------- */
+
+static void
+count_move(Build *b, int type, int32 from, int32 to)
+{
+	MoveKey		key;
+	Move	   *move;
+	bool		found;
+
+	if (from == NO_LABEL && to == NO_LABEL)
+		return;
+	memset(&key, 0, sizeof(key));
+	key.type = type;
+	key.from = from;
+	key.to = to;
+	move = hash_search(b->moves, &key, HASH_ENTER, &found);
+	if (!found)
+		move->customers = 0;
+	move->customers++;
+}
+
+/*
+ * Reads the previous contents (customer, rfm_segment, lifecycle_segment,
+ * cluster) and finds each customer in the new ones: the moves between
+ * segments, and per previous segment its active customers (not Lapsed nor
+ * Prospect) and how many of them are Lapsed now or gone.
+ */
+static void
+measure_moves(Build *b, Oid previous)
+{
+	HASHCTL		ctl;
+	bool	   *seen = palloc_extended(sizeof(bool) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	Relation	rel;
+	TupleTableSlot *slot;
+	TableScanDesc scan;
+	AttrNumber	atts[5];
+	int64		rows = 0;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment moves row", ALLOCSET_SMALL_SIZES);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(MoveKey);
+	ctl.entrysize = sizeof(Move);
+	ctl.hcxt = CurrentMemoryContext;
+	b->moves = hash_create("segment moves", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	if (OidIsValid(previous))
+	{
+		rel = relation_open_readable(previous, AccessShareLock, "previous contents");
+		relation_check_plain(rel, "previous contents");
+		atts[0] = relation_column(rel, b->p.customer_column, b->facts.customer_type, "previous contents");
+		atts[1] = relation_column(rel, "rfm_segment", TEXTOID, "previous contents");
+		atts[2] = relation_column(rel, "lifecycle_segment", TEXTOID, "previous contents");
+		atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
+		/* NULL for prospects: the others had orders in the window */
+		atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
+		slot = table_slot_create(rel, NULL);
+		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+		{
+			bool		isnull[5];
+			Datum		v[5];
+			CustomerFacts *e;
+			int32		from[NUM_TYPES];
+			bool		active;
+			bool		lapsed_now;
+			MemoryContext old;
+
+			if ((++rows & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			for (int c = 0; c < 5; c++)
+				v[c] = slot_getattr(slot, atts[c], &isnull[c]);
+			if (isnull[0])
+				continue;
+			b->previous_ordered += !isnull[4];
+			old = MemoryContextSwitchTo(row_cxt);
+			e = facts_find(&b->facts, v[0]);
+			from[TYPE_RFM] = isnull[1] ? NO_LABEL : label_of_text(b, TYPE_RFM, DatumGetTextPP(v[1]));
+			from[TYPE_LIFECYCLE] = isnull[2] ? NO_LABEL : label_of_text(b, TYPE_LIFECYCLE, DatumGetTextPP(v[2]));
+			from[TYPE_CLUSTER] = isnull[3] ? NO_LABEL : cluster_label(b, DatumGetInt32(v[3]));
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(row_cxt);
+			active = from[TYPE_LIFECYCLE] != NO_LABEL &&
+				strcmp(b->labels[from[TYPE_LIFECYCLE]].name, "Lapsed") != 0 &&
+				strcmp(b->labels[from[TYPE_LIFECYCLE]].name, "Prospect") != 0;
+			lapsed_now = e == NULL ||
+				(b->label[TYPE_LIFECYCLE][e->row] != NO_LABEL &&
+				 strcmp(b->labels[b->label[TYPE_LIFECYCLE][e->row]].name, "Lapsed") == 0);
+			if (e != NULL)
+				seen[e->row] = true;
+			for (int t = 0; t < NUM_TYPES; t++)
+			{
+				count_move(b, t, from[t], e == NULL ? NO_LABEL : b->label[t][e->row]);
+				if (from[t] != NO_LABEL && active)
+				{
+					b->labels[from[t]].active_before++;
+					b->labels[from[t]].lapsed_now += lapsed_now;
+				}
+			}
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		/* held until the refresh ends: one state of the sources throughout */
+		relation_close(rel, NoLock);
+	}
+	for (int64 i = 0; i < b->n; i++)
+		if (!seen[i])
+			for (int t = 0; t < NUM_TYPES; t++)
+				count_move(b, t, NO_LABEL, b->label[t][i]);
+	MemoryContextDelete(row_cxt);
+}
+
+/* segment.summaries and segment.migrations -------------------------------------- */
+
+static void
+store_metrics(Build *b)
+{
+	Oid			summary_types[14] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	INT8OID, NUMERICOID, FLOAT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+	Oid			move_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	SPIPlanPtr	plan;
+	int64		totals[NUM_TYPES] = {0};
+	HASH_SEQ_STATUS status;
+	Move	   *move;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	plan = SPI_prepare("INSERT INTO segment.summaries (segmentation, refreshed_at, segment_type, segment,"
+					   " customers, customer_share, orders, revenue, aov, avg_recency_days, avg_frequency,"
+					   " avg_monetary, repeat_rate, churn_rate, historical_clv)"
+					   " VALUES ($1, $2, $3, $4, $5, $5::float8 / $6, $7, $8, $8 / nullif($7, 0),"
+					   " $9 / nullif($10, 0), ($7::numeric / nullif($11, 0))::float8, $8 / nullif($12, 0),"
+					   " ($13::numeric / nullif($11, 0))::float8, $14, $8 / $5)",
+					   lengthof(summary_types), summary_types);
+	if (plan == NULL)
+		elog(ERROR, "segment: could not prepare the summary insert: %s", SPI_result_code_string(SPI_result));
+	for (int32 i = 0; i < b->nlabels; i++)
+		totals[b->labels[i].type] += b->labels[i].customers;
+	for (int32 i = 0; i < b->nlabels; i++)
+	{
+		Label	   *l = &b->labels[i];
+		Datum		v[14];
+		char		nulls[14];
+
+		if (l->customers == 0)
+			continue;
+		memset(nulls, ' ', sizeof(nulls));
+		v[0] = CStringGetTextDatum(b->p.name);
+		v[1] = TimestampTzGetDatum(b->p.refreshed);
+		v[2] = CStringGetTextDatum(type_names[l->type]);
+		v[3] = l->text;
+		v[4] = Int64GetDatum(l->customers);
+		v[5] = Int64GetDatum(totals[l->type]);
+		v[6] = Int64GetDatum(l->orders);
+		v[7] = b->facts.numeric_money ? l->revenue_numeric : money_to_numeric(l->revenue, l->dscale);
+		v[8] = Float8GetDatum(l->recency_sum);
+		v[9] = Int64GetDatum(l->with_recency);
+		v[10] = Int64GetDatum(l->with_frequency);
+		v[11] = Int64GetDatum(l->with_monetary);
+		v[12] = Int64GetDatum(l->repeaters);
+		/* churn: the share of last refresh's active customers now Lapsed or gone */
+		v[13] = Float8GetDatum(l->active_before > 0 ? (float8) l->lapsed_now / (float8) l->active_before : 0.0);
+		if (!b->p.has_previous_refresh || l->active_before == 0)
+			nulls[13] = 'n';
+		if (SPI_execute_plan(plan, v, nulls, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "segment: could not insert into segment.summaries");
+	}
+
+	if (b->p.has_previous_refresh)
+	{
+		plan = SPI_prepare("INSERT INTO segment.migrations (segmentation, segment_type, from_segment, to_segment,"
+						   " customers, from_refreshed_at, to_refreshed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+						   lengthof(move_types), move_types);
+		if (plan == NULL)
+			elog(ERROR, "segment: could not prepare the migration insert: %s", SPI_result_code_string(SPI_result));
+		hash_seq_init(&status, b->moves);
+		while ((move = hash_seq_search(&status)) != NULL)
+		{
+			Datum		v[7];
+
+			v[0] = CStringGetTextDatum(b->p.name);
+			v[1] = CStringGetTextDatum(type_names[move->key.type]);
+			v[2] = move->key.from == NO_LABEL ? CStringGetTextDatum("(new)") : b->labels[move->key.from].text;
+			v[3] = move->key.to == NO_LABEL ? CStringGetTextDatum("(gone)") : b->labels[move->key.to].text;
+			v[4] = Int64GetDatum(move->customers);
+			v[5] = TimestampTzGetDatum(b->p.previous_refresh);
+			v[6] = TimestampTzGetDatum(b->p.refreshed);
+			if (SPI_execute_plan(plan, v, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "segment: could not insert into segment.migrations");
+		}
+	}
+	SPI_finish();
+}
+
+/*
+ * segment._build_segments(s segment.segmentations, facts_query text,
+ *     extras_query text, new_part regclass, history_part regclass,
+ *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
+ *     lapse_days float8)
+ * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
+ *    cluster_ms, score_ms, history_ms, ordering_customers,
+ *    previous_ordering_customers)
+ * facts_query NULL: the fast scan of the orders, else the SQL path's facts
+ * ($1 as_of, $2 lookback); extras_query: the customers of the touchpoints
+ * and carts ($1 as_of); extras_query, previous_part: NULL if none.  Only a
+ * refresh calls it, as the owner; the partitions must be its new ones.
+ */
+Datum
+build_segments(PG_FUNCTION_ARGS)
+{
+	Build		b;
+	TupleDesc	result_desc;
+	Datum		result[11];
+	bool		result_null[11] = {false};
+	TimestampTz phase;
+	Relation	part;
+	AttrNumber	customer_att;
+	Oid			customer_type;
+	Oid			collation;
+
+	check_internal_call(fcinfo);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(6) || PG_ARGISNULL(7) ||
+		PG_ARGISNULL(8))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("segment._build_segments: only facts_query, extras_query and previous_part may be NULL"),
+				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
+	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE ||
+		result_desc->natts != lengthof(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("segment._build_segments is declared with other result columns than the library returns"),
+				 errdetail("The installed SQL objects and the shared library are of different versions."),
+				 errhint("Run ALTER EXTENSION segment UPDATE, or drop and create the extension again.")));
+	memset(&b, 0, sizeof(b));
+	read_params(&b.p, PG_GETARG_HEAPTUPLEHEADER(0));
+	b.p.refreshed = PG_GETARG_TIMESTAMPTZ(6);
+	b.p.as_of = PG_GETARG_TIMESTAMPTZ(7);
+	b.p.lapse_days = PG_GETARG_FLOAT8(8);
+
+	/* the customer column's type is the new partition's (the rest is checked when written) */
+	part = relation_open_existing(PG_GETARG_OID(3), AccessShareLock, "new partition");
+	relation_check_made_here(part);
+	customer_att = relation_column(part, b.p.customer_column, InvalidOid, "segment table");
+	customer_type = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->atttypid;
+	collation = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->attcollation;
+	relation_close(part, AccessShareLock);
+	facts_init(&b.facts, customer_type, collation);
+	b.labels_capacity = 64;
+	b.labels = MemoryContextAlloc(b.facts.cxt, sizeof(Label) * b.labels_capacity);
+
+	/* scan */
+	progress_phase("scanning");
+	phase = GetCurrentTimestamp();
+	if (PG_ARGISNULL(1))
+	{
+		TimestampTz lower = 0;
+
+		if (b.p.has_lookback)
+			lower = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+															TimestampTzGetDatum(b.p.as_of),
+															IntervalPGetDatum(b.p.lookback)));
+		facts_scan_orders(&b.facts, b.p.orders, b.p.customer_column, b.p.time_column,
+						  b.p.amount_column, b.p.order_id_column, b.p.as_of, b.p.has_lookback, lower);
+	}
+	else
+		facts_read_query(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(1)), b.p.as_of,
+						 b.p.has_lookback ? b.p.lookback : NULL);
+	if (!PG_ARGISNULL(2))
+		facts_read_extras(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(2)), b.p.as_of);
+	collect_rows(&b);
+	result[5] = Float8GetDatum(ms_since(phase));
+
+	/* cluster */
+	progress_phase("clustering");
+	phase = GetCurrentTimestamp();
+	cluster(&b);
+	result[6] = Float8GetDatum(ms_since(phase));
+
+	/* score and write the new partition */
+	progress_phase("scoring");
+	phase = GetCurrentTimestamp();
+	for (int s = 0; s < 3; s++)
+		b.score[s] = scores(&b, s);
+	mark_vips(&b);
+	load_rfm_labels(&b);
+	write_segments(&b, PG_GETARG_OID(3));
+	result[7] = Float8GetDatum(ms_since(phase));
+
+	/* history, moves, metrics */
+	progress_phase("history");
+	phase = GetCurrentTimestamp();
+	write_history(&b, PG_GETARG_OID(4));
+	measure_moves(&b, PG_ARGISNULL(5) ? InvalidOid : PG_GETARG_OID(5));
+	store_metrics(&b);
+	result[8] = Float8GetDatum(ms_since(phase));
+
+	result[0] = Int64GetDatum(b.n);
+	result[1] = Int64GetDatum(b.facts.orders_scanned);
+	result[2] = Int64GetDatum(b.facts.rows_skipped);
+	result[3] = Int32GetDatum(b.facts.scan_workers);
+	result[4] = PointerGetDatum(b.model);
+	result_null[4] = b.model == NULL;
+	result[9] = Int64GetDatum(b.n_ordered);
+	result[10] = Int64GetDatum(b.previous_ordered);
+	result_null[10] = PG_ARGISNULL(5);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
+}
