@@ -10,7 +10,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = segment
 # One folder per concern (see the README's Layout); segment.c registers the settings and workers.
 OBJS = src/segment.o \
-       src/common/textio.o src/common/money.o src/common/interner.o src/common/time_zone.o \
+       src/common/textio.o src/common/money.o src/common/interner.o src/common/time_zone.o src/common/catalog_version.o \
        src/rfm/quantile.o src/rfm/quantile_state.o src/rfm/quantile_edges.o src/rfm/quantile_score.o \
        src/rfm/rfm_segment.o \
        src/kmeans/kmeans_input.o src/kmeans/kmeans_fit.o src/kmeans/kmeans_model.o src/kmeans/kmeans_agg.o \
@@ -30,8 +30,16 @@ SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql
               src/demo/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
+# Earlier versions' install scripts, frozen as released, and the upgrade
+# scripts from each to the next: ALTER EXTENSION segment UPDATE follows them.
+DATA = $(wildcard src/upgrade/$(EXTENSION)--*.sql)
+# The upgrade scripts of the version being made: src/upgrade/<from>--<to>.sql
+# with the version's routines generated in (scripts/upgrade_routines.pl).
+UPGRADES = $(patsubst src/upgrade/%.sql,$(EXTENSION)--%.sql,$(wildcard src/upgrade/*--$(EXTVERSION).sql))
+DATA_built += $(UPGRADES)
+EXTRA_CLEAN += $(UPGRADES)
 
-PG_CPPFLAGS = -I$(srcdir)/src
+PG_CPPFLAGS = -I$(srcdir)/src -DSEGMENT_VERSION='"$(EXTVERSION)"'
 
 # pg_regress suites (sql/, expected/) and isolation specs (test/specs/).
 # `make test` runs them, and the TAP tests, on throwaway clusters;
@@ -55,6 +63,11 @@ endif
 
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	{ printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $(SQL_SOURCES); } > $@
+
+$(UPGRADES): $(EXTENSION)--%.sql: src/upgrade/%.sql $(SQL_SOURCES) scripts/upgrade_routines.pl
+	perl scripts/upgrade_routines.pl $(SQL_SOURCES) > $@.routines
+	sed -e '/^-- @routines@$$/{r $@.routines' -e 'd;}' $< > $@
+	rm -f $@.routines
 
 .PHONY: test demo demo-stop bench valgrind
 test:

@@ -39,6 +39,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "common/catalog_version.h"
 #include "security/identity.h"
 #include "refresh/refresh_entry.h"
 #include "refresh/run_log.h"
@@ -373,8 +374,8 @@ record_success(const char *name, int64 run_id, Datum outcome)
 int64
 segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 {
-	Segmentation s = own_segmentation(name_arg);
-	TimestampTz started = GetCurrentTimestamp();
+	Segmentation s;
+	TimestampTz started;
 	int64		run_id = scheduled_run;
 	Oid			argtypes[3] = {TEXTOID, INT8OID, BOOLOID};
 	Datum		args[3];
@@ -383,6 +384,10 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	bool		result_null;
 	Datum		outcome;
 	int64		rows;
+
+	require_catalog_version("segment.refresh()");
+	s = own_segmentation(name_arg);
+	started = GetCurrentTimestamp();
 
 	if (name_in(refreshing, s.name))
 		ereport(ERROR,
@@ -480,13 +485,16 @@ refresh_segmentation(PG_FUNCTION_ARGS)
 Datum
 drop_segmentation(PG_FUNCTION_ARGS)
 {
-	Segmentation s = own_segmentation(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	Segmentation s;
 	Oid			argtypes[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(s.name)};
+	Datum		args[1];
 	bool		nulls[1] = {false};
 	ErrorData  *error;
 	bool		result_null;
 
+	require_catalog_version("segment.drop_segmentation()");
+	s = own_segmentation(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0));
+	args[0] = CStringGetTextDatum(s.name);
 	/* a refresh running meanwhile is waited for, on the tables' locks */
 	call_as_owner(s.owner, internal_function("_drop_tables", 1, argtypes), 1, args, nulls, &error, &result_null);
 	if (error != NULL)

@@ -52,10 +52,11 @@ CREATE TABLE segment.segmentations (
     attribution_lookback interval NOT NULL DEFAULT '30 days' CHECK (attribution_lookback > '0'),
     half_life interval NOT NULL DEFAULT '7 days' CHECK (half_life > '0'),
     attribution_period interval CHECK (attribution_period > '0'),
-    max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
     model segment.kmeans_model,
     created_at timestamptz NOT NULL DEFAULT now(),
     last_refreshed_at timestamptz,
+    -- added in 0.2.0 (an update appends them: the same order here)
+    max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
     time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
     UNIQUE (target_table),
     UNIQUE (history_table)

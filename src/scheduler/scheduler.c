@@ -43,6 +43,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "common/catalog_version.h"
 #include "scheduler/cron.h"
 #include "scheduler/scheduler.h"
 #include "segment.h"
@@ -689,6 +690,47 @@ leave_without_extension(void)
 	proc_exit(0);
 }
 
+/*
+ * The database's SQL objects are the version this library serves.  If not
+ * (the package was upgraded, the database not yet), no job runs: the old
+ * objects are not what this code reads and writes.  Said once in the log
+ * and in segment.jobs (scheduler_error, once updated); an ALTER EXTENSION
+ * segment UPDATE lets the next pass run the jobs, without a restart.
+ */
+static bool
+catalog_current(void)
+{
+	static bool reported = false;
+	char		message[SCHEDULER_ERROR_BYTES];
+	bool		current;
+
+	StartTransactionCommand();
+	{
+		char	   *version = catalog_version();
+
+		current = version != NULL && strcmp(version, SEGMENT_LIBRARY_VERSION) == 0;
+		if (!current)
+			snprintf(message, sizeof(message),
+					 "the segment extension of this database is at version %s, the library at %s:"
+					 " no job runs until ALTER EXTENSION segment UPDATE",
+					 version != NULL ? version : "(none)", SEGMENT_LIBRARY_VERSION);
+	}
+	CommitTransactionCommand();
+	if (current)
+	{
+		reported = false;
+		return true;
+	}
+	if (!reported)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("segment scheduler: %s", message),
+				 errhint("Run ALTER EXTENSION segment UPDATE in database \"%s\".", get_database_name(MyDatabaseId))));
+	reported = true;
+	set_scheduler_error(message);
+	return false;
+}
+
 static void
 scheduler_exit(int code, Datum arg)
 {
@@ -775,6 +817,13 @@ segment_scheduler_main(Datum arg)
 		if (!segment_enabled && running == NIL)
 			proc_exit(0);
 		leave_without_extension();
+		if (!catalog_current())
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 (long) segment_naptime_s * 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			continue;
+		}
 		old = MemoryContextSwitchTo(loop_cxt);
 		PG_TRY();
 		{

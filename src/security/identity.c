@@ -16,6 +16,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "common/catalog_version.h"
 #include "security/identity.h"
 
 /* the owner of the refresh running in this backend, InvalidOid if none */
@@ -88,6 +89,9 @@ check_internal_call(FunctionCallInfo fcinfo)
 {
 	if (in_refresh_as_owner())
 		return;
+	/* the SQL of an earlier version calls it with other arguments: say so first */
+	require_catalog_version(psprintf("segment.%s()",
+									 fcinfo->flinfo != NULL ? get_func_name(fcinfo->flinfo->fn_oid) : "?"));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("function segment.%s is internal to segment",
@@ -104,6 +108,7 @@ internal_only(PG_FUNCTION_ARGS)
 {
 	if (in_refresh_as_owner())
 		PG_RETURN_VOID();
+	require_catalog_version(psprintf("segment.%s()", PG_ARGISNULL(0) ? "?" : text_to_cstring(PG_GETARG_TEXT_PP(0))));
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("function segment.%s is internal to segment",
