@@ -3,6 +3,7 @@
 #   make demo   the same set-up, then a throwaway cluster with demo data (make demo-stop)
 #   make bench  the RFM benchmark on 10M generated orders
 #   make valgrind  the C functions' SQL tests under valgrind memcheck
+#   make dist   the PGXN zip, dist/segment-<version>.zip, from the last commit
 
 EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -69,7 +70,7 @@ $(UPGRADES): $(EXTENSION)--%.sql: src/upgrade/%.sql $(SQL_SOURCES) scripts/upgra
 	sed -e '/^-- @routines@$$/{r $@.routines' -e 'd;}' $< > $@
 	rm -f $@.routines
 
-.PHONY: test demo demo-stop bench valgrind
+.PHONY: test demo demo-stop bench valgrind dist
 test:
 	@bash test/run_tests.sh
 demo:
@@ -80,3 +81,8 @@ bench:
 	@bash test/bench/run_bench.sh
 valgrind:
 	@bash test/valgrind.sh
+# PGXS has no dist target (only PostgreSQL's own source tree does), so this one
+# does not override anything.  DIST_DIR=<dir> writes the zip elsewhere.
+DIST_DIR ?= dist
+dist:
+	@bash scripts/dist.sh $(DIST_DIR)

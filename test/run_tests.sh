@@ -79,6 +79,8 @@ run_counted fuzz.log "$SEGMENT_ROOT/test/fuzz/run.sh"
 # random queries (sqlsmith) as a non-superuser with segmentations
 run_counted sqlsmith.log "$SEGMENT_ROOT/test/sqlsmith/run.sh"
 run_counted valgrind.log "$SEGMENT_ROOT/test/valgrind.sh"
+# META.json against the PGXN Meta Spec, and the zip of `make dist`
+run_counted meta.log "$SEGMENT_ROOT/test/meta_check.sh"
 if [ "$status" != 0 ]; then
 	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
 	echo "test files kept in $work"
