@@ -702,11 +702,14 @@ catalog_current(void)
 {
 	static bool reported = false;
 	char		message[SCHEDULER_ERROR_BYTES];
+	char		database[NAMEDATALEN];
 	bool		current;
 
 	StartTransactionCommand();
 	{
 		char	   *version = catalog_version();
+
+		strlcpy(database, get_database_name(MyDatabaseId), sizeof(database));
 
 		current = version != NULL && strcmp(version, SEGMENT_LIBRARY_VERSION) == 0;
 		if (!current)
@@ -725,7 +728,7 @@ catalog_current(void)
 		ereport(WARNING,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("segment scheduler: %s", message),
-				 errhint("Run ALTER EXTENSION segment UPDATE in database \"%s\".", get_database_name(MyDatabaseId))));
+				 errhint("Run ALTER EXTENSION segment UPDATE in database \"%s\".", database)));
 	reported = true;
 	set_scheduler_error(message);
 	return false;

@@ -16,9 +16,11 @@ git -C "$SEGMENT_ROOT" cat-file -e "$RELEASE_0_1_0^{commit}" 2>/dev/null || {
 src=$(mktemp -d)
 trap 'rm -rf "$src"' EXIT
 mkdir -p "$dest"
-(cd / && cp -a --parents "${PG_BINDIR#/}/.." "$(dirname "$("$PG_CONFIG" --sharedir)")" "$dest/" 2>/dev/null) ||
-	(cd / && cp -a --parents "$("$PG_CONFIG" --pkglibdir | sed 's|^/||')" "$("$PG_CONFIG" --bindir | sed 's|^/||')" \
-		"$("$PG_CONFIG" --sharedir | sed 's|^/||')" "$dest/")
+libroot=$(cd "$PG_BINDIR/.." && pwd)
+sharedir=$("$PG_CONFIG" --sharedir)
+(cd / && cp -a --parents "${libroot#/}" "${sharedir#/}" "$dest/")
+# none of this tree's segment: only 0.1.0's
+rm -f "$dest$("$PG_CONFIG" --pkglibdir)"/segment.so "$dest$sharedir"/extension/segment[.-]*
 git -C "$SEGMENT_ROOT" archive "$RELEASE_0_1_0" | tar -x -C "$src"
 make -C "$src" -s -j"$(nproc)" PG_CONFIG="$PG_CONFIG" >/dev/null
 make -C "$src" -s PG_CONFIG="$PG_CONFIG" install DESTDIR="$dest" >/dev/null
