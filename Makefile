@@ -3,6 +3,7 @@
 #   make demo   the same set-up, then a throwaway cluster with demo data (make demo-stop)
 #   make bench  the RFM benchmark on 10M generated orders
 #   make valgrind  the C functions' SQL tests under valgrind memcheck
+#   make deb    the Debian package postgresql-15-segment into dist/ (Debian's tooling, lintian)
 
 EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -56,7 +57,7 @@ endif
 $(EXTENSION)--$(EXTVERSION).sql: $(SQL_SOURCES) $(EXTENSION).control
 	{ printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; cat $(SQL_SOURCES); } > $@
 
-.PHONY: test demo demo-stop bench valgrind
+.PHONY: test demo demo-stop bench valgrind deb
 test:
 	@bash test/run_tests.sh
 demo:
@@ -67,3 +68,5 @@ bench:
 	@bash test/bench/run_bench.sh
 valgrind:
 	@bash test/valgrind.sh
+deb:
+	@bash scripts/deb.sh
