@@ -79,6 +79,9 @@ run_counted fuzz.log "$SEGMENT_ROOT/test/fuzz/run.sh"
 # random queries (sqlsmith) as a non-superuser with segmentations
 run_counted sqlsmith.log "$SEGMENT_ROOT/test/sqlsmith/run.sh"
 run_counted valgrind.log "$SEGMENT_ROOT/test/valgrind.sh"
+# the Debian package (make deb, lintian), installed with apt-get, make installcheck against it;
+# ends with the source build installed again
+run_counted package.log "$SEGMENT_ROOT/test/package.sh"
 if [ "$status" != 0 ]; then
 	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
 	echo "test files kept in $work"
