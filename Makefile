@@ -4,6 +4,7 @@
 #   make bench  the RFM benchmark on 10M generated orders
 #   make valgrind  the C functions' SQL tests under valgrind memcheck
 #   make dist   the PGXN zip, dist/segment-<version>.zip, from the last commit
+#   make deb    the Debian package postgresql-15-segment into dist/ (Debian's tooling, lintian)
 
 EXTENSION = segment
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).control)
@@ -70,7 +71,7 @@ $(UPGRADES): $(EXTENSION)--%.sql: src/upgrade/%.sql $(SQL_SOURCES) scripts/upgra
 	sed -e '/^-- @routines@$$/{r $@.routines' -e 'd;}' $< > $@
 	rm -f $@.routines
 
-.PHONY: test demo demo-stop bench valgrind dist
+.PHONY: test demo demo-stop bench valgrind dist deb
 test:
 	@bash test/run_tests.sh
 demo:
@@ -86,3 +87,5 @@ valgrind:
 DIST_DIR ?= dist
 dist:
 	@bash scripts/dist.sh $(DIST_DIR)
+deb:
+	@bash scripts/deb.sh

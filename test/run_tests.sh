@@ -81,6 +81,9 @@ run_counted sqlsmith.log "$SEGMENT_ROOT/test/sqlsmith/run.sh"
 run_counted valgrind.log "$SEGMENT_ROOT/test/valgrind.sh"
 # META.json against the PGXN Meta Spec, and the zip of `make dist`
 run_counted meta.log "$SEGMENT_ROOT/test/meta_check.sh"
+# the Debian package (make deb, lintian), installed with apt-get, make installcheck against it;
+# ends with the source build installed again
+run_counted package.log "$SEGMENT_ROOT/test/package.sh"
 if [ "$status" != 0 ]; then
 	for f in tmp_check/log/*; do [ -f "$f" ] && { echo "--- $f"; tail -n 40 "$f"; }; done
 	echo "test files kept in $work"
