@@ -50,8 +50,12 @@ run_suite pg_regress "$PGXS_DIR/test/regress/pg_regress" "$work" "$work" \
 run_suite isolation "$PGXS_DIR/test/isolation/pg_isolation_regress" "$work/test" "$work/isolation" \
 	$(cd test/specs && ls *.spec | sed 's/\.spec$//')
 
+# 0.1.0 built from its release commit, for the upgrade test (009_upgrade.pl)
+say "building segment 0.1.0 for the upgrade test"
+bash "$SEGMENT_ROOT/test/upgrade/install_0.1.0.sh" "$work/old_install"
 say "TAP: $(cd test/t && ls *.pl | tr '\n' ' ')"
 if ! as_server_user env PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" TESTDIR="$work" \
+	SEGMENT_OLD_INSTALL="$work/old_install" \
 	prove -I "$PGXS_DIR/test/perl" test/t/*.pl 2>&1 | tee tap.log; then
 	status=1
 fi
