@@ -82,6 +82,13 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/* A hint to fetch memory about to be written into the cache. */
+#if defined(__GNUC__) || defined(__clang__)
+#define segment_prefetch(p) __builtin_prefetch((p), 1, 3)
+#else
+#define segment_prefetch(p) ((void) 0)
+#endif
+
 /* shmem_request_hook arrived in 15; before, space is requested in _PG_init. */
 #define HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
 

@@ -113,6 +113,7 @@ typedef struct FactsTable
 /* facts_read.c */
 extern void facts_init(FactsTable *facts, Oid customer_type, Oid collation);
 extern CustomerFacts *facts_find_or_add(FactsTable *facts, Datum key);
+extern CustomerFacts *facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash);
 extern CustomerFacts *facts_find(FactsTable *facts, Datum key);
 extern Datum facts_hash_key(const FactsTable *facts, Datum key);
 extern Datum facts_output_key(const FactsTable *facts, Datum key);

@@ -59,6 +59,25 @@ facts_hash_key(const FactsTable *facts, Datum key)
 	return key;
 }
 
+/* A new entry zeroed, its key copied into the table's memory, numbered. */
+static void
+init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
+{
+	Datum		stored = entry->key;
+
+	memset(((char *) entry) + offsetof(CustomerFacts, has_amount), 0,
+		   sizeof(CustomerFacts) - offsetof(CustomerFacts, has_amount));
+	if (!facts->typbyval)
+	{
+		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+		stored = datumCopy(key, false, facts->typlen);
+		MemoryContextSwitchTo(old);
+	}
+	entry->key = stored;
+	entry->id = facts->next_id++;
+}
+
 /* The customer's entry, new and zeroed if absent (key already widened). */
 CustomerFacts *
 facts_find_or_add(FactsTable *facts, Datum key)
@@ -67,21 +86,19 @@ facts_find_or_add(FactsTable *facts, Datum key)
 	CustomerFacts *entry = facts_insert(facts->hash, key, &found);
 
 	if (!found)
-	{
-		Datum		stored = entry->key;
+		init_entry(facts, entry, key);
+	return entry;
+}
 
-		memset(((char *) entry) + offsetof(CustomerFacts, has_amount), 0,
-			   sizeof(CustomerFacts) - offsetof(CustomerFacts, has_amount));
-		if (!facts->typbyval)
-		{
-			MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+/* The same with the key's hash already computed (facts_key_hash's). */
+CustomerFacts *
+facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash)
+{
+	bool		found;
+	CustomerFacts *entry = facts_insert_hash(facts->hash, key, hash, &found);
 
-			stored = datumCopy(key, false, facts->typlen);
-			MemoryContextSwitchTo(old);
-		}
-		entry->key = stored;
-		entry->id = facts->next_id++;
-	}
+	if (!found)
+		init_entry(facts, entry, key);
 	return entry;
 }
 

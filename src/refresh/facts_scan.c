@@ -192,18 +192,29 @@ typedef struct ScanSpec
 	int			progress;		/* the refresh's progress slot, or -1 */
 } ScanSpec;
 
-/* Adds one order row to the facts. */
-static inline void
-add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_hash *order_set)
+/* One order row as the scan keeps it between decoding and adding it. */
+typedef struct OrderRow
+{
+	Datum		key;			/* widened to int8 for small integer keys */
+	uint32		hash;			/* of the key, for int keys (0 otherwise) */
+	TimestampTz t;
+	ScaledMoney amount;
+	int16		dscale;
+	bool		has_amount;
+	bool		special;		/* a NaN or infinite amount */
+	bool		has_order_id;
+	int64		order_id;
+} OrderRow;
+
+/*
+ * Decodes one row; false when it is not added (skipped rows are counted).
+ * The amount is decoded here, while the row's buffer is pinned.
+ */
+static inline bool
+decode_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, OrderRow *r)
 {
 	Datum	   *values;
 	bool	   *nulls;
-	TimestampTz t;
-	Datum		key;
-	CustomerFacts *entry;
-	ScaledMoney amount = 0;
-	int16		dscale = 0;
-	bool		special = false;
 
 	slot_getsomeattrs(slot, spec->cols.last_att);
 	values = slot->tts_values;
@@ -213,78 +224,126 @@ add_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, orders_ha
 	if (nulls[spec->cols.time_att - 1])
 	{
 		facts->rows_skipped++;
-		return;
+		return false;
 	}
-	t = to_timestamptz(values[spec->cols.time_att - 1], spec->cols.time_type);
-	if (TIMESTAMP_NOT_FINITE(t))
+	r->t = to_timestamptz(values[spec->cols.time_att - 1], spec->cols.time_type);
+	if (TIMESTAMP_NOT_FINITE(r->t))
 	{
 		facts->rows_skipped++;
-		return;
+		return false;
 	}
-	if (t > spec->as_of || (spec->has_lookback && t <= spec->lower))
-		return;
+	if (r->t > spec->as_of || (spec->has_lookback && r->t <= spec->lower))
+		return false;
 	if (nulls[spec->cols.customer_att - 1])
 	{
 		facts->rows_skipped++;
-		return;
+		return false;
 	}
-
-	key = values[spec->cols.customer_att - 1];
+	r->key = values[spec->cols.customer_att - 1];
 	if (spec->cols.customer_type == INT2OID)
-		key = Int64GetDatum((int64) DatumGetInt16(key));
+		r->key = Int64GetDatum((int64) DatumGetInt16(r->key));
 	else if (spec->cols.customer_type == INT4OID)
-		key = Int64GetDatum((int64) DatumGetInt32(key));
-	entry = facts_find_or_add(facts, key);
+		r->key = Int64GetDatum((int64) DatumGetInt32(r->key));
+	r->hash = facts->ops.int_key ? facts_mix64((uint64) DatumGetInt64(r->key)) : 0;
+	r->amount = 0;
+	r->dscale = 0;
+	r->special = false;
+	r->has_amount = !nulls[spec->cols.amount_att - 1];
+	if (r->has_amount)
+	{
+		Datum		a = values[spec->cols.amount_att - 1];
+
+		switch (spec->cols.amount_type)
+		{
+			case NUMERICOID:
+				if (!money_from_numeric(a, &r->amount, &r->dscale, &r->special))
+					not_supported("amounts with more than 8 decimals or of 10^22 or more");
+				break;
+			case INT2OID:
+				r->amount = money_of_integer(DatumGetInt16(a));
+				break;
+			case INT4OID:
+				r->amount = money_of_integer(DatumGetInt32(a));
+				break;
+			default:
+				r->amount = money_of_integer(DatumGetInt64(a));
+				break;
+		}
+	}
+	r->has_order_id = spec->cols.order_att != InvalidAttrNumber && !nulls[spec->cols.order_att - 1];
+	if (r->has_order_id)
+	{
+		Datum		id = values[spec->cols.order_att - 1];
+
+		r->order_id = spec->cols.order_type == INT8OID ? DatumGetInt64(id) :
+			spec->cols.order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+	}
+	return true;
+}
+
+/* Adds a decoded row to its customer's entry. */
+static inline void
+add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry, orders_hash *order_set)
+{
 	entry->valid_rows++;
 	facts->orders_scanned++;
-	if (nulls[spec->cols.amount_att - 1])
+	if (!r->has_amount)
 		return;
-	switch (spec->cols.amount_type)
-	{
-		case NUMERICOID:
-			if (!money_from_numeric(values[spec->cols.amount_att - 1], &amount, &dscale, &special))
-				not_supported("amounts with more than 8 decimals or of 10^22 or more");
-			break;
-		case INT2OID:
-			amount = money_of_integer(DatumGetInt16(values[spec->cols.amount_att - 1]));
-			break;
-		case INT4OID:
-			amount = money_of_integer(DatumGetInt32(values[spec->cols.amount_att - 1]));
-			break;
-		default:
-			amount = money_of_integer(DatumGetInt64(values[spec->cols.amount_att - 1]));
-			break;
-	}
 	entry->has_amount = true;
-	if (special)
+	if (r->special)
 	{
 		entry->special = true;
 		return;
 	}
-	if (!money_add(&entry->sum, amount))
+	if (!money_add(&entry->sum, r->amount))
 		not_supported("sums beyond 10^30 per customer");
-	entry->dscale = Max(entry->dscale, dscale);
-	if (amount <= 0)
+	entry->dscale = Max(entry->dscale, r->dscale);
+	if (r->amount <= 0)
 		return;
-	if (!entry->has_positive || t < entry->first_at)
-		entry->first_at = t;
-	if (!entry->has_positive || t > entry->last_at)
-		entry->last_at = t;
+	if (!entry->has_positive || r->t < entry->first_at)
+		entry->first_at = r->t;
+	if (!entry->has_positive || r->t > entry->last_at)
+		entry->last_at = r->t;
 	entry->has_positive = true;
 	if (order_set == NULL)
 		entry->frequency++;
-	else if (!nulls[spec->cols.order_att - 1])
+	else if (r->has_order_id)
 	{
 		OrderKey	okey;
-		Datum		id = values[spec->cols.order_att - 1];
 		bool		found;
 
 		okey.customer = entry->id;
-		okey.order_id = spec->cols.order_type == INT8OID ? DatumGetInt64(id) :
-			spec->cols.order_type == INT4OID ? DatumGetInt32(id) : DatumGetInt16(id);
+		okey.order_id = r->order_id;
 		orders_insert(order_set, okey, &found);
 		if (!found)
 			entry->frequency++;
+	}
+}
+
+/*
+ * Rows are decoded in batches, and the hash buckets of a batch's customers
+ * fetched into the cache before any is used: in a table in time order each
+ * row's customer is another than the last one's, and with a million
+ * customers nearly every lookup would otherwise wait for memory.
+ */
+#define ROW_BATCH 32
+
+static inline void
+add_batch(FactsTable *facts, OrderRow *rows, int n, orders_hash *order_set)
+{
+	facts_hash *tb = facts->hash;
+
+	if (facts->ops.int_key)
+	{
+		for (int i = 0; i < n; i++)
+			segment_prefetch(&tb->data[rows[i].hash & tb->sizemask]);
+		for (int i = 0; i < n; i++)
+			add_row(facts, &rows[i], facts_find_or_add_hash(facts, rows[i].key, rows[i].hash), order_set);
+	}
+	else
+	{
+		for (int i = 0; i < n; i++)
+			add_row(facts, &rows[i], facts_find_or_add(facts, rows[i].key), order_set);
 	}
 }
 
@@ -295,6 +354,10 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
 	orders_hash *order_set = NULL;
 	int64		rows = 0;
+	OrderRow	batch[ROW_BATCH];
+	int			n = 0;
+	/* a key not passed by value points into the row's buffer: one at a time */
+	int			batch_size = facts->ops.int_key ? ROW_BATCH : 1;
 
 	if (spec->cols.order_att != InvalidAttrNumber)
 		order_set = orders_create(facts->cxt, 1024, NULL);
@@ -307,8 +370,13 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 			if (spec->progress >= 0)
 				pg_atomic_fetch_add_u64(&segment_shared->progress[spec->progress].orders_done, 0x10000);
 		}
-		add_row(facts, spec, slot, order_set);
+		if (decode_row(facts, spec, slot, &batch[n]) && ++n == batch_size)
+		{
+			add_batch(facts, batch, n, order_set);
+			n = 0;
+		}
 	}
+	add_batch(facts, batch, n, order_set);
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	check_memory(facts);
