@@ -4,7 +4,8 @@
 #   (b) hand-written NTILE(5) RFM    (c) the README's RFM from segment's blocks
 #   (d) the same RFM in DuckDB (if node is present)
 # Prints the median of BENCH_RUNS runs of each, the backend's peak RSS, and
-# the ratios c/a, c/f, b/c and c/d.  BENCH_CUSTOMERS scales the data (default 1M).
+# the ratios c/a, c/f, b/c and c/d.  BENCH_CUSTOMERS scales the data (default 1M),
+# BENCH_MEAN_ORDERS the orders per customer (default 10).
 # The orders are in time order, customers interleaved, as real order tables
 # grow; BENCH_LAYOUT=customer keeps each customer's orders together instead.
 # Then k-means on the customers' log recency, frequency and monetary (k = 8):
@@ -43,6 +44,7 @@
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
+MEAN_ORDERS=${BENCH_MEAN_ORDERS:-10}
 RUNS=${BENCH_RUNS:-3}
 PORT=${BENCH_PORT:-54329}
 AS_OF='2026-01-01 00:00:00+00'
@@ -82,9 +84,9 @@ psql_bench() { as_server_user psql -X -q -h "$dir" -p "$PORT" -d postgres -v ON_
 
 psql_bench -c "CREATE EXTENSION segment"
 if [ "$ONLY" != scheduler ] && [ "$ONLY" != attribution ]; then
-	say "generating $CUSTOMERS customers (about 10 orders each)"
+	say "generating $CUSTOMERS customers (about $MEAN_ORDERS orders each)"
 	start=$(date +%s)
-	psql_bench -c "SELECT * FROM segment.generate_demo_data('bench', customers => $CUSTOMERS, mean_orders => 10, touches_per_order => 0)"
+	psql_bench -c "SELECT * FROM segment.generate_demo_data('bench', customers => $CUSTOMERS, mean_orders => $MEAN_ORDERS, touches_per_order => 0)"
 	# generate_demo_data writes each customer's orders together; real order
 	# tables grow in time order, customers interleaved (BENCH_LAYOUT=customer
 	# keeps the grouped layout)
