@@ -79,6 +79,10 @@ SELECT scan_method FROM segment.job_runs WHERE segmentation = 'readme';
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_maintenance_workers = 2;
 SET parallel_leader_participation = off;
+-- (statistics of few customers per row: the scan shares out only when the
+-- workers' tables are much smaller than the rows they read)
+ALTER TABLE paths.orders ALTER COLUMN customer_id SET (n_distinct = 1000);
+ANALYZE paths.orders;
 SELECT segment.create_segmentation('parallel', 'paths.orders', 'customer_id', 'ordered_at', 'amount',
     as_of => '2026-01-01', lookback => '2 years', carts => 'paths.carts', cart_time_column => 'added_at') AS customers;
 SELECT * FROM refresh_both('parallel');
@@ -90,6 +94,8 @@ WHERE segmentation = 'parallel' ORDER BY run_id DESC LIMIT 2;
 DROP TABLE fast_result, sql_result;
 CREATE TABLE paths.orders_text AS
 SELECT 'C-' || customer_id AS customer, ordered_at, amount::numeric AS amount FROM paths.orders;
+ALTER TABLE paths.orders_text ALTER COLUMN customer SET (n_distinct = 1000);
+ANALYZE paths.orders_text;
 SELECT segment.create_segmentation('parallel_text', 'paths.orders_text', 'customer', 'ordered_at', 'amount',
     clusters => 3, as_of => '2026-01-01') AS customers;
 SELECT * FROM refresh_both('parallel_text');
@@ -102,6 +108,12 @@ INSERT INTO paths.orders_text VALUES ('C-5', '2025-06-01', 0.000000001);
 SELECT segment.refresh('parallel_text') AS customers;
 SELECT scan_method, monetary FROM segment.job_runs, parallel_text_segments
 WHERE segmentation = 'parallel_text' AND customer = 'C-5' ORDER BY run_id DESC LIMIT 1;
+-- statistics of 2 orders per customer: the scan runs alone (merging each
+-- worker's table of nearly every customer would cost more than it saves)
+ALTER TABLE paths.orders ALTER COLUMN customer_id SET (n_distinct = -0.5);
+ANALYZE paths.orders;
+SELECT segment.refresh('parallel') AS customers;
+SELECT scan_method, scan_workers FROM segment.job_runs WHERE segmentation = 'parallel' ORDER BY run_id DESC LIMIT 1;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_maintenance_workers;
 RESET parallel_leader_participation;

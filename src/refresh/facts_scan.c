@@ -21,6 +21,7 @@
 #include "access/parallel.h"
 #include "access/relation.h"
 #include "access/tableam.h"
+#include "catalog/pg_statistic.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -39,6 +40,7 @@
 #include "utils/rel.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "common/compat.h"
@@ -425,15 +427,47 @@ typedef struct PartialFacts
 	uint32		key_size;		/* bytes of the key image after this struct */
 } PartialFacts;
 
+/*
+ * Rows per customer below which the scan runs alone: each worker's table
+ * then holds nearly every customer, and merging them into the leader's
+ * costs more than sharing the scan saves (measured on time-ordered orders:
+ * at 10 per customer two workers took the scan from 4.2 s to 2.9 s; at 4
+ * per customer from 9.0 s to 12.7 s).
+ */
+#define PARALLEL_MIN_ROWS_PER_CUSTOMER 6
+
+/* The distinct customers the column's statistics give (0: never analyzed). */
+static double
+expected_customers(Relation rel, AttrNumber attnum)
+{
+	HeapTuple	tuple = SearchSysCache3(STATRELATTINH, ObjectIdGetDatum(RelationGetRelid(rel)),
+										Int16GetDatum(attnum), BoolGetDatum(false));
+	double		distinct = 0;
+
+	if (HeapTupleIsValid(tuple))
+	{
+		float4		stadistinct = ((Form_pg_statistic) GETSTRUCT(tuple))->stadistinct;
+
+		distinct = stadistinct >= 0 ? stadistinct : -stadistinct * Max(rel->rd_rel->reltuples, 0);
+		ReleaseSysCache(tuple);
+	}
+	return distinct;
+}
+
 static int
 scan_workers(Relation rel, const ScanSpec *spec)
 {
 	BlockNumber blocks;
 	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
 	int			workers = 0;
+	double		customers;
 
 	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
 		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0)
+		return 0;
+	customers = expected_customers(rel, spec->cols.customer_att);
+	if (customers > 0 && rel->rd_rel->reltuples > 0 &&
+		rel->rd_rel->reltuples < customers * PARALLEL_MIN_ROWS_PER_CUSTOMER)
 		return 0;
 	blocks = RelationGetNumberOfBlocks(rel);
 	/* as the planner sizes a parallel scan: one more worker each time the table triples */
