@@ -102,6 +102,7 @@ SELECT segment._attribute_scan('sec_bob.secret7', 'customer_id', 'ordered_at', '
 SELECT * FROM segment._attribution_by_segment('SELECT 1', '1 day');
 SELECT segment._new_partition(NULL, NULL, NULL);
 SELECT segment._lock_for_swap('{sec_bob.bob_segments}');
+SELECT segment._lock_cycle('{sec_bob.bob_segments}');
 SELECT segment._progress('bobseg', 'scanning');
 SELECT segment._prune_history(s) FROM segment.segmentations AS s WHERE name = 'aliceseg';
 SELECT segment._attribute(s, 'sec_alice.orders', now(), now()) FROM segment.segmentations AS s WHERE name = 'aliceseg';

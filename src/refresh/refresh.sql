@@ -108,21 +108,24 @@ COMMENT ON FUNCTION segment._check_own_tables(segment.segmentations) IS
 -- (A process merely waiting for one of the tables is no cycle: this
 -- transaction's own lock request may go before it.)
 CREATE FUNCTION segment._lock_cycle(rels regclass[]) RETURNS int4
-    LANGUAGE sql VOLATILE
+    LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
     AS $$
-    WITH RECURSIVE chain (root, pid, depth) AS (
-        SELECT DISTINCT l.pid, l.pid, 1
-        FROM pg_locks AS l
-        WHERE l.locktype = 'relation' AND l.relation = ANY (rels) AND l.granted AND l.pid <> pg_backend_pid()
-          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        UNION
-        SELECT c.root, b.pid, c.depth + 1
-        FROM chain AS c CROSS JOIN LATERAL unnest(pg_blocking_pids(c.pid)) AS b (pid)
-        WHERE c.depth < 8 AND c.pid <> pg_backend_pid()
-    )
-    SELECT root FROM chain WHERE pid = pg_backend_pid() LIMIT 1
-$$;
+BEGIN
+    PERFORM segment._internal_only('_lock_cycle');
+    RETURN (
+        WITH RECURSIVE chain (root, pid, depth) AS (
+            SELECT DISTINCT l.pid, l.pid, 1
+            FROM pg_locks AS l
+            WHERE l.locktype = 'relation' AND l.relation = ANY (rels) AND l.granted AND l.pid <> pg_backend_pid()
+              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            UNION
+            SELECT c.root, b.pid, c.depth + 1
+            FROM chain AS c CROSS JOIN LATERAL unnest(pg_blocking_pids(c.pid)) AS b (pid)
+            WHERE c.depth < 8 AND c.pid <> pg_backend_pid()
+        )
+        SELECT root FROM chain WHERE pid = pg_backend_pid() LIMIT 1);
+END $$;
 COMMENT ON FUNCTION segment._lock_cycle(regclass[]) IS
     'Internal: a process holding a lock on one of the tables that waits (through at most 8 others) for this transaction, else NULL.';
 
