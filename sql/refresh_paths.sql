@@ -130,7 +130,7 @@ SELECT count(*) AS differing_rows FROM (
     (SELECT customer_id, recency_days, frequency, monetary, rfm_code, rfm_segment, lifecycle_segment FROM public.readme_segments
      EXCEPT SELECT customer_id, recency_days, frequency, monetary, rfm_code, rfm_segment, lifecycle_segment FROM public.viewed_segments)) AS d;
 
--- past segment.scan_memory the refresh falls back to SQL, with the same result
+-- past segment.scan_memory the C scan spills to partition files, with the same result
 SET segment.scan_memory = '1MB';
 SELECT segment.refresh('readme') AS customers;
 RESET segment.scan_memory;

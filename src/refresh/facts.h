@@ -82,7 +82,15 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 	return DatumGetBool(FunctionCall2Coll(ops->eq_fn, ops->collation, a, b));
 }
 
+/*
+ * The table doubles at 90% full, or at 80% when an insertion probes far (by
+ * default from 10%): a scan within a budget checks before each doubling
+ * (facts_near_growth).
+ */
+#define FACTS_GROW_MIN_FILL 0.8
+
 #define SH_PREFIX facts
+#define SH_GROW_MIN_FILLFACTOR FACTS_GROW_MIN_FILL
 #define SH_ELEMENT_TYPE CustomerFacts
 #define SH_KEY_TYPE Datum
 #define SH_KEY key
@@ -95,10 +103,98 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * After a scan that spilled (facts_spill.c) the entries no longer live in the
+ * hash table but in chunks of FACTS_CHUNK, found through a smaller index.
+ */
+#define FACTS_CHUNK_BITS 16
+#define FACTS_CHUNK (1 << FACTS_CHUNK_BITS)
+
+typedef struct FactsIndexEntry
+{
+	Datum		key;
+	uint32		hash;
+	char		status;
+	uint32		entry;			/* number of the entry in the chunks */
+} FactsIndexEntry;
+
+#define SH_PREFIX facts_index
+#define SH_ELEMENT_TYPE FactsIndexEntry
+#define SH_KEY_TYPE Datum
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) facts_key_hash((tb)->private_data, k)
+#define SH_EQUAL(tb, a, b) facts_key_equal((tb)->private_data, a, b)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* The set of (customer entry, order id) pairs seen, to count distinct orders. */
+typedef struct OrderKey
+{
+	int64		customer;
+	int64		order_id;
+} OrderKey;
+
+typedef struct OrderEntry
+{
+	OrderKey	key;
+	uint32		hash;
+	char		status;
+} OrderEntry;
+
+#define SH_PREFIX orders
+#define SH_ELEMENT_TYPE OrderEntry
+#define SH_KEY_TYPE OrderKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) \
+	facts_mix64((uint64) (k).customer * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (k).order_id)
+#define SH_EQUAL(tb, a, b) ((a).customer == (b).customer && (a).order_id == (b).order_id)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/*
+ * One customer's partial facts, followed by its key's image: what a parallel
+ * worker sends the leader, and what a scan past its memory budget writes to
+ * a partition file (one row, or one worker's facts, of one customer).
+ */
+typedef struct PartialFacts
+{
+	int64		valid_rows;
+	int64		frequency;
+	TimestampTz first_at;
+	TimestampTz last_at;
+	ScaledMoney sum;
+	int64		order_id;		/* a spilled row's, when has_order_id */
+	int16		dscale;
+	bool		has_amount;
+	bool		special;
+	bool		has_positive;
+	bool		has_order_id;	/* a positive row whose order id is still to count */
+	uint32		hash;			/* of the key (facts_key_hash) */
+	uint32		key_size;		/* bytes of the key image after this struct */
+} PartialFacts;
+
+struct FactsSpill;
+
+/* Whether inserting coming more customers may double the table. */
+static inline bool
+facts_near_growth(const facts_hash *table, int coming)
+{
+	return (double) (table->members + coming) >= FACTS_GROW_MIN_FILL * table->size;
+}
+
 typedef struct FactsTable
 {
 	MemoryContext cxt;			/* the table, its keys and numerics */
-	facts_hash *hash;
+	facts_hash *hash;			/* NULL after a spilled scan: see chunks */
+	orders_hash *order_set;		/* while a scan counts distinct order ids */
 	KeyOps		ops;
 	Oid			customer_type;
 	int16		typlen;
@@ -108,7 +204,24 @@ typedef struct FactsTable
 	int64		orders_scanned;	/* rows with a customer and a time, in the window */
 	int64		rows_skipped;	/* rows without a customer or a time */
 	int			scan_workers;	/* parallel workers that helped the scan */
+	/* past segment.scan_memory (facts_spill.c) */
+	struct shm_mq_handle *worker_queue; /* a parallel worker's, to the leader */
+	double		expected_customers; /* from the statistics, 0 if unknown */
+	struct FactsSpill *spill;	/* the scan's partition files, once it spills */
+	int64		spilled_rows;	/* records written to partition files */
+	int			partitions;		/* partition files aggregated */
+	CustomerFacts **chunks;		/* after a spilled scan: the entries */
+	int			nchunks;
+	int64		stored;
+	facts_index_hash *index;
 } FactsTable;
+
+/* Every entry of a table, in hash or chunks (facts_cursor_begin, facts_cursor_next). */
+typedef struct FactsCursor
+{
+	facts_iterator iter;
+	int64		next;
+} FactsCursor;
 
 /* facts_read.c */
 extern void facts_init(FactsTable *facts, Oid customer_type, Oid collation);
@@ -120,6 +233,19 @@ extern Datum facts_output_key(const FactsTable *facts, Datum key);
 extern char *facts_key_text(const FactsTable *facts, Datum key);
 extern void facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback);
 extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of);
+
+extern int64 facts_count(const FactsTable *facts);
+extern void facts_cursor_begin(FactsTable *facts, FactsCursor *cursor);
+extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);
+extern void facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key);
+
+/* facts_spill.c */
+extern bool facts_may_grow(const FactsTable *facts, MemoryContext cxt, const facts_hash *table);
+extern void facts_start_spill(FactsTable *facts);
+extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
+extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
+extern void facts_finish_spill(FactsTable *facts, bool count_orders);
+extern CustomerFacts *facts_store_find(FactsTable *facts, Datum key, bool add);
 
 /* a timestamptz, timestamp or date as timestamptz */
 extern TimestampTz to_timestamptz(Datum d, Oid type);

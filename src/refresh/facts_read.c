@@ -60,8 +60,8 @@ facts_hash_key(const FactsTable *facts, Datum key)
 }
 
 /* A new entry zeroed, its key copied into the table's memory, numbered. */
-static void
-init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
+void
+facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 {
 	Datum		stored = entry->key;
 
@@ -83,10 +83,13 @@ CustomerFacts *
 facts_find_or_add(FactsTable *facts, Datum key)
 {
 	bool		found;
-	CustomerFacts *entry = facts_insert(facts->hash, key, &found);
+	CustomerFacts *entry;
 
+	if (facts->hash == NULL)
+		return facts_store_find(facts, key, true);
+	entry = facts_insert(facts->hash, key, &found);
 	if (!found)
-		init_entry(facts, entry, key);
+		facts_init_entry(facts, entry, key);
 	return entry;
 }
 
@@ -98,14 +101,43 @@ facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash)
 	CustomerFacts *entry = facts_insert_hash(facts->hash, key, hash, &found);
 
 	if (!found)
-		init_entry(facts, entry, key);
+		facts_init_entry(facts, entry, key);
 	return entry;
 }
 
 CustomerFacts *
 facts_find(FactsTable *facts, Datum key)
 {
+	if (facts->hash == NULL)
+		return facts_store_find(facts, facts_hash_key(facts, key), false);
 	return facts_lookup(facts->hash, facts_hash_key(facts, key));
+}
+
+int64
+facts_count(const FactsTable *facts)
+{
+	return facts->hash != NULL ? (int64) facts->hash->members : facts->stored;
+}
+
+void
+facts_cursor_begin(FactsTable *facts, FactsCursor *cursor)
+{
+	cursor->next = 0;
+	if (facts->hash != NULL)
+		facts_start_iterate(facts->hash, &cursor->iter);
+}
+
+CustomerFacts *
+facts_cursor_next(FactsTable *facts, FactsCursor *cursor)
+{
+	int64		i = cursor->next;
+
+	if (facts->hash != NULL)
+		return facts_iterate(facts->hash, &cursor->iter);
+	if (i >= facts->stored)
+		return NULL;
+	cursor->next++;
+	return &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
 }
 
 /* A key of the hash as a datum of the customer column's type. */

@@ -49,34 +49,6 @@
 #include "scheduler/shared.h"
 #include "segment.h"
 
-/* The set of (customer, order id) pairs seen, to count distinct orders. */
-typedef struct OrderKey
-{
-	int64		customer;
-	int64		order_id;
-} OrderKey;
-
-typedef struct OrderEntry
-{
-	OrderKey	key;
-	uint32		hash;
-	char		status;
-} OrderEntry;
-
-#define SH_PREFIX orders
-#define SH_ELEMENT_TYPE OrderEntry
-#define SH_KEY_TYPE OrderKey
-#define SH_KEY key
-#define SH_HASH_KEY(tb, k) \
-	facts_mix64((uint64) (k).customer * UINT64CONST(0x9E3779B97F4A7C15) ^ (uint64) (k).order_id)
-#define SH_EQUAL(tb, a, b) ((a).customer == (b).customer && (a).order_id == (b).order_id)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) a->hash
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 static void
 not_supported(const char *why)
 {
@@ -168,19 +140,30 @@ scan_order_columns(Relation rel, const char *customer_column, const char *time_c
 	return NULL;
 }
 
+#ifdef HAVE_INT128
+
+static void send_facts(FactsTable *facts);
+
+/*
+ * Past the budget the scan spills (facts_spill.c), or, in a parallel worker,
+ * sends the leader what it has and starts an empty table.
+ */
+static void
+make_room(FactsTable *facts)
+{
+	if (facts->worker_queue != NULL)
+		send_facts(facts);
+	else
+		facts_start_spill(facts);
+}
+
 static void
 check_memory(FactsTable *facts)
 {
-	if (MemoryContextMemAllocated(facts->cxt, true) > (Size) segment_scan_memory_kb * 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("the fast scan needs more than segment.scan_memory (%d kB)",
-						segment_scan_memory_kb),
-				 errdetail("The refresh computes the facts with SQL instead, which can spill to disk."),
-				 errhint("Raise segment.scan_memory for faster refreshes of this many customers.")));
+	if (facts->spill == NULL &&
+		MemoryContextMemAllocated(facts->cxt, true) > (Size) segment_scan_memory_kb * 1024)
+		make_room(facts);
 }
-
-#ifdef HAVE_INT128
 
 /* What a scan reads: the columns, their types and the time window. */
 typedef struct ScanSpec
@@ -285,8 +268,10 @@ decode_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, OrderR
 
 /* Adds a decoded row to its customer's entry. */
 static inline void
-add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry, orders_hash *order_set)
+add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry)
 {
+	orders_hash *order_set = facts->order_set;
+
 	entry->valid_rows++;
 	facts->orders_scanned++;
 	if (!r->has_amount)
@@ -330,22 +315,86 @@ add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry, orders_hash 
  */
 #define ROW_BATCH 32
 
+/* A decoded row of a customer the full table does not hold, to its partition. */
+static void
+spill_row(FactsTable *facts, const ScanSpec *spec, const OrderRow *r)
+{
+	PartialFacts p;
+
+	memset(&p, 0, sizeof(p));
+	p.valid_rows = 1;
+	p.has_amount = r->has_amount;
+	p.special = r->has_amount && r->special;
+	if (r->has_amount && !r->special)
+	{
+		p.sum = r->amount;
+		p.dscale = r->dscale;
+		if (r->amount > 0)
+		{
+			p.has_positive = true;
+			p.first_at = p.last_at = r->t;
+			if (spec->cols.order_att == InvalidAttrNumber)
+				p.frequency = 1;
+			else if (r->has_order_id)
+			{
+				p.has_order_id = true;
+				p.order_id = r->order_id;
+			}
+		}
+	}
+	p.hash = facts->ops.int_key ? r->hash : facts_key_hash(&facts->ops, r->key);
+	p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(r->key, false, facts->typlen);
+	facts->orders_scanned++;
+	facts_spill(facts, &p, r->key);
+}
+
+/* Stops adding customers when the table could not double within the budget. */
 static inline void
-add_batch(FactsTable *facts, OrderRow *rows, int n, orders_hash *order_set)
+check_growth(FactsTable *facts, int coming)
 {
 	facts_hash *tb = facts->hash;
 
+	if (facts->spill == NULL && facts_near_growth(tb, coming) && !facts_may_grow(facts, facts->cxt, tb))
+		make_room(facts);
+}
+
+static inline void
+add_batch(FactsTable *facts, const ScanSpec *spec, OrderRow *rows, int n)
+{
+	facts_hash *tb;
+	CustomerFacts *e;
+
+	check_growth(facts, n);
+	tb = facts->hash;
 	if (facts->ops.int_key)
 	{
 		for (int i = 0; i < n; i++)
 			segment_prefetch(&tb->data[rows[i].hash & tb->sizemask]);
 		for (int i = 0; i < n; i++)
-			add_row(facts, &rows[i], facts_find_or_add_hash(facts, rows[i].key, rows[i].hash), order_set);
+		{
+			if (facts->spill == NULL)
+				e = facts_find_or_add_hash(facts, rows[i].key, rows[i].hash);
+			else if ((e = facts_lookup_hash(tb, rows[i].key, rows[i].hash)) == NULL)
+			{
+				spill_row(facts, spec, &rows[i]);
+				continue;
+			}
+			add_row(facts, &rows[i], e);
+		}
 	}
 	else
 	{
 		for (int i = 0; i < n; i++)
-			add_row(facts, &rows[i], facts_find_or_add(facts, rows[i].key), order_set);
+		{
+			if (facts->spill == NULL)
+				e = facts_find_or_add(facts, rows[i].key);
+			else if ((e = facts_lookup(tb, rows[i].key)) == NULL)
+			{
+				spill_row(facts, spec, &rows[i]);
+				continue;
+			}
+			add_row(facts, &rows[i], e);
+		}
 	}
 }
 
@@ -354,7 +403,6 @@ static void
 scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc scan)
 {
 	TupleTableSlot *slot = table_slot_create(rel, NULL);
-	orders_hash *order_set = NULL;
 	int64		rows = 0;
 	OrderRow	batch[ROW_BATCH];
 	int			n = 0;
@@ -362,7 +410,7 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 	int			batch_size = facts->ops.int_key ? ROW_BATCH : 1;
 
 	if (spec->cols.order_att != InvalidAttrNumber)
-		order_set = orders_create(facts->cxt, 1024, NULL);
+		facts->order_set = orders_create(facts->cxt, 1024, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		if ((++rows & 0xFFFF) == 0)
@@ -374,16 +422,17 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 		}
 		if (decode_row(facts, spec, slot, &batch[n]) && ++n == batch_size)
 		{
-			add_batch(facts, batch, n, order_set);
+			add_batch(facts, spec, batch, n);
 			n = 0;
 		}
 	}
-	add_batch(facts, batch, n, order_set);
+	add_batch(facts, spec, batch, n);
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	check_memory(facts);
-	if (order_set != NULL)
-		orders_destroy(order_set);
+	if (facts->order_set != NULL)
+		orders_destroy(facts->order_set);
+	facts->order_set = NULL;
 }
 
 /* Parallel scan ------------------------------------------------------------
@@ -412,20 +461,6 @@ typedef struct ScanShared
 #define SCAN_PARALLEL_DESC(shared) \
 	((ParallelTableScanDesc) ((char *) (shared) + BUFFERALIGN(sizeof(ScanShared))))
 
-/* One customer's partial facts as a worker sends them, followed by its key. */
-typedef struct PartialFacts
-{
-	int64		valid_rows;
-	int64		frequency;
-	TimestampTz first_at;
-	TimestampTz last_at;
-	ScaledMoney sum;
-	int16		dscale;
-	bool		has_amount;
-	bool		special;
-	bool		has_positive;
-	uint32		key_size;		/* bytes of the key image after this struct */
-} PartialFacts;
 
 /*
  * Rows per customer below which the scan runs alone: each worker's table
@@ -454,20 +489,24 @@ expected_customers(Relation rel, AttrNumber attnum)
 	return distinct;
 }
 
+/*
+ * Workers do not spill: a worker's table, about half empty after doubling,
+ * must hold every customer within the budget.
+ */
 static int
-scan_workers(Relation rel, const ScanSpec *spec)
+scan_workers(Relation rel, const ScanSpec *spec, double customers)
 {
 	BlockNumber blocks;
 	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
 	int			workers = 0;
-	double		customers;
 
 	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
 		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0)
 		return 0;
-	customers = expected_customers(rel, spec->cols.customer_att);
 	if (customers > 0 && rel->rd_rel->reltuples > 0 &&
 		rel->rd_rel->reltuples < customers * PARALLEL_MIN_ROWS_PER_CUSTOMER)
+		return 0;
+	if (customers * 2.5 * sizeof(CustomerFacts) > (double) segment_scan_memory_kb * 1024)
 		return 0;
 	blocks = RelationGetNumberOfBlocks(rel);
 	/* as the planner sizes a parallel scan: one more worker each time the table triples */
@@ -493,32 +532,20 @@ send_batch(shm_mq_handle *mqh, StringInfo batch)
 	resetStringInfo(batch);
 }
 
-/* The entry point of a parallel scan's workers (see CreateParallelContext). */
-PGDLLEXPORT void facts_scan_worker(dsm_segment *seg, shm_toc *toc);
-
-void
-facts_scan_worker(dsm_segment *seg, shm_toc *toc)
+/*
+ * A worker's facts to the leader, in batches; then its table starts again
+ * empty (the leader adds up a customer's facts from several sends).
+ */
+static void
+send_facts(FactsTable *facts)
 {
-	ScanShared *shared = shm_toc_lookup(toc, SCAN_KEY_SHARED, false);
-	char	   *queues = shm_toc_lookup(toc, SCAN_KEY_QUEUES, false);
-	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * SCAN_QUEUE_SIZE);
-	shm_mq_handle *mqh;
-	Relation	rel;
-	FactsTable	facts;
 	facts_iterator iter;
 	CustomerFacts *e;
 	StringInfoData batch;
 
-	shm_mq_set_sender(mq, MyProc);
-	mqh = shm_mq_attach(mq, seg, NULL);
-	rel = relation_open(shared->spec.relid, AccessShareLock);
-	facts_init(&facts, shared->spec.cols.customer_type, shared->spec.collation);
-	scan_rows(&facts, &shared->spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
-	relation_close(rel, AccessShareLock);
-
 	initStringInfo(&batch);
-	facts_start_iterate(facts.hash, &iter);
-	while ((e = facts_iterate(facts.hash, &iter)) != NULL)
+	facts_start_iterate(facts->hash, &iter);
+	while ((e = facts_iterate(facts->hash, &iter)) != NULL)
 	{
 		PartialFacts p;
 
@@ -532,16 +559,45 @@ facts_scan_worker(dsm_segment *seg, shm_toc *toc)
 		p.has_amount = e->has_amount;
 		p.special = e->special;
 		p.has_positive = e->has_positive;
-		p.key_size = facts.typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts.typlen);
+		p.hash = e->hash;
+		p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
 		appendBinaryStringInfo(&batch, (char *) &p, sizeof(p));
-		if (facts.typbyval)
+		if (facts->typbyval)
 			appendBinaryStringInfo(&batch, (char *) &e->key, sizeof(Datum));
 		else
 			appendBinaryStringInfo(&batch, DatumGetPointer(e->key), p.key_size);
 		if (batch.len >= SCAN_BATCH_BYTES)
-			send_batch(mqh, &batch);
+			send_batch(facts->worker_queue, &batch);
 	}
-	send_batch(mqh, &batch);
+	send_batch(facts->worker_queue, &batch);
+	pfree(batch.data);
+	/* the table, and the keys it copied */
+	MemoryContextReset(facts->cxt);
+	facts->hash = facts_create(facts->cxt, 1024, &facts->ops);
+}
+
+/* The entry point of a parallel scan's workers (see CreateParallelContext). */
+PGDLLEXPORT void facts_scan_worker(dsm_segment *seg, shm_toc *toc);
+
+void
+facts_scan_worker(dsm_segment *seg, shm_toc *toc)
+{
+	ScanShared *shared = shm_toc_lookup(toc, SCAN_KEY_SHARED, false);
+	char	   *queues = shm_toc_lookup(toc, SCAN_KEY_QUEUES, false);
+	shm_mq	   *mq = (shm_mq *) (queues + ParallelWorkerNumber * SCAN_QUEUE_SIZE);
+	shm_mq_handle *mqh;
+	Relation	rel;
+	FactsTable	facts;
+
+	shm_mq_set_sender(mq, MyProc);
+	mqh = shm_mq_attach(mq, seg, NULL);
+	rel = relation_open(shared->spec.relid, AccessShareLock);
+	facts_init(&facts, shared->spec.cols.customer_type, shared->spec.collation);
+	facts.worker_queue = mqh;
+	scan_rows(&facts, &shared->spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+	relation_close(rel, AccessShareLock);
+
+	send_facts(&facts);
 	SpinLockAcquire(&shared->mutex);
 	shared->orders_scanned += facts.orders_scanned;
 	shared->rows_skipped += facts.rows_skipped;
@@ -572,22 +628,19 @@ merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffe
 			key = PointerGetDatum(key_buffer->data);
 		}
 		pos += p.key_size;
-		e = facts_find_or_add(facts, key);
-		e->valid_rows += p.valid_rows;
-		e->frequency += p.frequency;
-		e->has_amount |= p.has_amount;
-		e->special |= p.special;
-		if (!money_add(&e->sum, p.sum))
-			not_supported("sums beyond 10^30 per customer");
-		e->dscale = Max(e->dscale, p.dscale);
-		if (p.has_positive)
+		if (facts->spill == NULL)
 		{
-			if (!e->has_positive || p.first_at < e->first_at)
-				e->first_at = p.first_at;
-			if (!e->has_positive || p.last_at > e->last_at)
-				e->last_at = p.last_at;
-			e->has_positive = true;
+			check_growth(facts, 1);
+			if (facts->spill == NULL)
+				e = facts_find_or_add_hash(facts, key, p.hash);
 		}
+		if (facts->spill != NULL && (e = facts_lookup_hash(facts->hash, key, p.hash)) == NULL)
+		{
+			facts_spill(facts, &p, key);
+			continue;
+		}
+		if (!facts_merge(e, &p, NULL))
+			not_supported("sums beyond 10^30 per customer");
 	}
 }
 
@@ -699,9 +752,12 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 		progress_slot()->orders_estimated = rel->rd_rel->reltuples > 0 ? (int64) rel->rd_rel->reltuples : -1;
 		spec.progress = (int) (progress_slot() - segment_shared->progress);
 	}
-	nworkers = scan_workers(rel, &spec);
+	facts->expected_customers = expected_customers(rel, spec.cols.customer_att);
+	nworkers = scan_workers(rel, &spec, facts->expected_customers);
 	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
 		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));
+	if (facts->spill != NULL)
+		facts_finish_spill(facts, spec.cols.order_att != InvalidAttrNumber);
 	/* held until the refresh ends: one state of the sources throughout */
 	relation_close(rel, NoLock);
 }

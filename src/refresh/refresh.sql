@@ -190,7 +190,7 @@ CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query tex
     OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
     OUT model segment.kmeans_model,
     OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8,
-    OUT ordering_customers int8, OUT previous_ordering_customers int8)
+    OUT ordering_customers int8, OUT previous_ordering_customers int8, OUT scan_partitions int4)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
@@ -366,6 +366,7 @@ BEGIN
         'rows', built.customers, 'orders_scanned', built.orders_scanned, 'rows_skipped', built.rows_skipped,
         'scan_method', CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
         'scan_workers', CASE WHEN method = 'fast' THEN built.scan_workers END,
+        'scan_partitions', CASE WHEN method = 'fast' THEN built.scan_partitions END,
         'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
         'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);

@@ -322,16 +322,16 @@ money_float8(const Build *b, const CustomerFacts *e)
 static void
 collect_rows(Build *b)
 {
-	facts_iterator iter;
+	FactsCursor cursor;
 	CustomerFacts *e;
 	int64		i = 0;
 
-	b->n = b->facts.hash->members;
+	b->n = facts_count(&b->facts);
 	b->rows = palloc_extended(sizeof(CustomerFacts *) * Max(b->n, 1), MCXT_ALLOC_HUGE);
 	b->recency = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
 	b->monetary = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	facts_start_iterate(b->facts.hash, &iter);
-	while ((e = facts_iterate(b->facts.hash, &iter)) != NULL)
+	facts_cursor_begin(&b->facts, &cursor);
+	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
@@ -936,8 +936,8 @@ build_segments(PG_FUNCTION_ARGS)
 {
 	Build		b;
 	TupleDesc	result_desc;
-	Datum		result[11];
-	bool		result_null[11] = {false};
+	Datum		result[12];
+	bool		result_null[12] = {false};
 	TimestampTz phase;
 	Relation	part;
 	AttrNumber	customer_att;
@@ -1030,5 +1030,6 @@ build_segments(PG_FUNCTION_ARGS)
 	result[9] = Int64GetDatum(b.n_ordered);
 	result[10] = Int64GetDatum(b.previous_ordered);
 	result_null[10] = PG_ARGISNULL(5);
+	result[11] = Int32GetDatum(b.facts.partitions);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
 }

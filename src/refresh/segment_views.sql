@@ -15,7 +15,7 @@ CREATE VIEW segment.job_runs WITH (security_barrier) AS
 SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, r.error_message,
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
        r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms,
-       r.touches_skipped, r.scheduled_for, r.started_at - r.scheduled_for AS start_delay
+       r.touches_skipped, r.scheduled_for, r.started_at - r.scheduled_for AS start_delay, r.scan_partitions
 FROM segment.runs AS r
 JOIN segment.segmentations AS s ON s.name = r.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -30,7 +30,8 @@ COMMENT ON COLUMN segment.job_runs.error_message IS 'Why the run failed.';
 COMMENT ON COLUMN segment.job_runs.duration IS 'finished_at - started_at.';
 COMMENT ON COLUMN segment.job_runs.orders_scanned IS 'Order rows read with a customer and a time (up to as_of).';
 COMMENT ON COLUMN segment.job_runs.rows_skipped IS 'Order rows skipped for a NULL customer, or a NULL or infinite time.';
-COMMENT ON COLUMN segment.job_runs.scan_method IS 'fast (the C scan of a table), parallel (the same with parallel workers) or sql (views, other types, or past segment.scan_memory).';
+COMMENT ON COLUMN segment.job_runs.scan_method IS 'fast (the C scan of a table), parallel (the same with parallel workers) or sql (views, partitioned or foreign tables, row-level security, other types or amounts with more than 8 decimals).';
+COMMENT ON COLUMN segment.job_runs.scan_partitions IS 'Partition files the C scan aggregated one at a time because its customers outgrew segment.scan_memory (0: all in memory; NULL: the SQL path).';
 COMMENT ON COLUMN segment.job_runs.scan_workers IS 'Parallel workers that helped the C scan (0: the scan ran alone; NULL: the SQL path).';
 COMMENT ON COLUMN segment.job_runs.scan_ms IS 'Milliseconds computing per-customer facts.';
 COMMENT ON COLUMN segment.job_runs.cluster_ms IS 'Milliseconds fitting and aligning k-means.';

@@ -136,7 +136,8 @@ CREATE TABLE segment.runs (
     attribution_ms float8,
     touches_skipped int8,
     swap_ms float8,
-    scheduled_for timestamptz
+    scheduled_for timestamptz,
+    scan_partitions int4
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
 COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';

@@ -50,6 +50,8 @@ REVOKE UPDATE (model, last_refreshed_at) ON segment.segmentations FROM PUBLIC;
 REVOKE INSERT, UPDATE ON segment.runs FROM PUBLIC;
 REVOKE USAGE ON SEQUENCE segment.runs_run_id_seq FROM PUBLIC;
 ALTER TABLE segment.runs ADD COLUMN scheduled_for timestamptz;
+-- how many partition files a scan past segment.scan_memory aggregated
+ALTER TABLE segment.runs ADD COLUMN scan_partitions int4;
 
 -- @routines@
 

@@ -1,0 +1,117 @@
+-- The fast scan past segment.scan_memory: customers it cannot hold go to
+-- partition files, aggregated one at a time.  Its table must equal, row for
+-- row and column for column, the in-memory scan's and the SQL path's.
+\set VERBOSITY terse
+SET timezone = 'UTC';
+
+-- 150,000 order lines in time order, two lines per order, 40,000 skewed
+-- customers interleaved; refunds, zero and NULL amounts, rows without a
+-- customer or a time, and rows after as_of
+CREATE SCHEMA spill;
+CREATE TABLE spill.orders AS
+SELECT g / 2 AS order_no,
+       CASE WHEN g % 1009 = 0 THEN NULL
+            ELSE floor(40000 * power((hashint8(g / 2) & 1048575)::float8 / 1048576, 2))::int8 END AS customer_id,
+       CASE WHEN g % 2003 = 0 THEN NULL
+            ELSE timestamptz '2023-01-01 00:00:00+00' + g * interval '7 minutes' END AS ordered_at,
+       CASE WHEN g % 17 = 0 THEN -round(((hashint8(g) & 65535) / 1000.0)::numeric, 2)
+            WHEN g % 17 = 5 THEN NULL
+            WHEN g % 17 = 6 THEN 0
+            ELSE round(((hashint8(g) & 65535) / 100.0)::numeric, 2) END AS amount
+FROM generate_series(1, 150000) AS g;
+-- text keys: three times as many customers
+CREATE TABLE spill.orders_text AS
+SELECT order_no, 'C-' || customer_id || '-' || order_no % 3 AS customer, ordered_at, amount FROM spill.orders;
+ANALYZE spill.orders, spill.orders_text;
+SELECT count(*) AS lines, count(DISTINCT customer_id) AS customers, max(ordered_at) AS last_order
+FROM spill.orders;
+
+-- one segment table three ways: in memory, spilled (1MB holds about 3,300
+-- customers) and SQL; with the partition files the spilled scan aggregated
+CREATE FUNCTION refresh_three(name text) RETURNS TABLE (method text, partitions int4, customers int8)
+LANGUAGE plpgsql AS $$
+DECLARE
+    target regclass;
+BEGIN
+    SELECT target_table INTO target FROM segment.segmentations AS s WHERE s.name = refresh_three.name;
+    PERFORM segment.refresh(name);
+    EXECUTE format('CREATE TEMP TABLE mem_result AS SELECT * FROM %s', target);
+    PERFORM set_config('segment.scan_memory', '1MB', true);
+    PERFORM segment.refresh(name);
+    PERFORM set_config('segment.scan_memory', '1GB', true);
+    EXECUTE format('CREATE TEMP TABLE spill_result AS SELECT * FROM %s', target);
+    PERFORM set_config('segment.fast_scan', 'off', true);
+    PERFORM segment.refresh(name);
+    PERFORM set_config('segment.fast_scan', 'on', true);
+    EXECUTE format('CREATE TEMP TABLE sql_result AS SELECT * FROM %s', target);
+    ALTER TABLE mem_result DROP COLUMN refreshed_at;
+    ALTER TABLE spill_result DROP COLUMN refreshed_at;
+    ALTER TABLE sql_result DROP COLUMN refreshed_at;
+    RETURN QUERY SELECT r.scan_method, r.scan_partitions, r.rows FROM segment.job_runs AS r
+                 WHERE r.segmentation = name ORDER BY r.run_id DESC LIMIT 3;
+END $$;
+CREATE FUNCTION differences(OUT spilled_vs_memory int8, OUT spilled_vs_sql int8, OUT rows int8)
+LANGUAGE plpgsql AS $$
+BEGIN
+    EXECUTE 'SELECT (SELECT count(*) FROM (TABLE spill_result EXCEPT ALL TABLE mem_result) AS d)
+                  + (SELECT count(*) FROM (TABLE mem_result EXCEPT ALL TABLE spill_result) AS d),
+                    (SELECT count(*) FROM (TABLE spill_result EXCEPT ALL TABLE sql_result) AS d)
+                  + (SELECT count(*) FROM (TABLE sql_result EXCEPT ALL TABLE spill_result) AS d),
+                    (SELECT count(*) FROM spill_result)'
+        INTO spilled_vs_memory, spilled_vs_sql, rows;
+END $$;
+
+-- rows counted, a lookback window, k-means
+SELECT segment.create_segmentation('spill_rows', 'spill.orders', 'customer_id', 'ordered_at', 'amount',
+    as_of => '2025-01-01', lookback => '500 days', clusters => 3) AS customers;
+SELECT * FROM refresh_three('spill_rows');
+SELECT * FROM differences();
+SELECT count(*) FILTER (WHERE monetary < 0) AS refunded_net, count(*) FILTER (WHERE frequency = 0) AS no_purchase,
+       count(DISTINCT cluster) AS clusters
+FROM spill_result;
+DROP TABLE mem_result, spill_result, sql_result;
+
+-- distinct order ids: each order's two lines counted once, in memory and in
+-- each partition
+SELECT segment.create_segmentation('spill_ids', 'spill.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_no', as_of => '2026-01-01', clusters => 0) AS customers;
+SELECT * FROM refresh_three('spill_ids');
+SELECT * FROM differences();
+SELECT sum(frequency) = (SELECT count(DISTINCT (customer_id, order_no)) FROM spill.orders
+                         WHERE amount > 0 AND ordered_at IS NOT NULL AND customer_id IS NOT NULL) AS orders_counted_once
+FROM spill_result;
+DROP TABLE mem_result, spill_result, sql_result;
+
+-- text keys, and statistics that promise 100 customers: parallel workers
+-- whose tables fill send what they have and start again, and the leader spills
+ALTER TABLE spill.orders_text ALTER COLUMN customer SET (n_distinct = 100);
+ANALYZE spill.orders_text;
+SELECT segment.create_segmentation('spill_text', 'spill.orders_text', 'customer', 'ordered_at', 'amount',
+    as_of => '2026-01-01', clusters => 4) AS customers;
+SELECT * FROM refresh_three('spill_text');
+SELECT * FROM differences();
+DROP TABLE mem_result, spill_result, sql_result;
+-- alone, with statistics that promise 5,000 customers of about 49,000: the
+-- spill starts with 8 partitions, and each is split again by the next bits
+-- of the hash
+ALTER TABLE spill.orders_text ALTER COLUMN customer SET (n_distinct = 5000);
+ANALYZE spill.orders_text;
+SET max_parallel_maintenance_workers = 0;
+SELECT * FROM refresh_three('spill_text');
+RESET max_parallel_maintenance_workers;
+SELECT * FROM differences();
+DROP TABLE mem_result, spill_result, sql_result;
+
+-- a spill past temp_file_limit fails the refresh, logged; the table keeps its rows
+SELECT count(*) AS rows_before FROM spill_text_segments;
+SET segment.scan_memory = '1MB';
+SET temp_file_limit = '64kB';
+SELECT segment.refresh('spill_text');
+RESET temp_file_limit;
+RESET segment.scan_memory;
+SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'spill_text' ORDER BY run_id DESC LIMIT 1;
+SELECT count(*) AS rows_after FROM spill_text_segments;
+
+SELECT segment.drop_segmentation(name) FROM segment.segmentations ORDER BY name;
+DROP FUNCTION refresh_three(text), differences();
+DROP SCHEMA spill CASCADE;

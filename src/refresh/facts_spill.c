@@ -1,0 +1,412 @@
+/*
+ * facts_spill.c -- the fast scan past segment.scan_memory, as PostgreSQL's
+ * own hash aggregation does it.
+ *
+ * When the scan's hash table cannot grow within the budget, it stops taking
+ * new customers: rows of customers already in it are still added there, and
+ * the rows of the others go to partition files by the high bits of their
+ * customer's hash.  After the scan the table's entries move to a compact
+ * store (chunks of entries and an index of 24 bytes per customer, instead of
+ * a hash table that is half empty after each doubling) and the table is
+ * freed; then each partition is aggregated alone in a new table within the
+ * budget, its customers appended to the store, and a partition that again
+ * outgrows the budget is split further by the next bits of the hash.  Every
+ * customer is in exactly one place, so the facts are those an in-memory scan
+ * gives.
+ *
+ * Distinct order ids: the pairs of the customers in memory keep being
+ * counted in memory; each partition counts its own.  If those pairs alone
+ * outgrow the budget the scan gives way to the SQL path, as before.
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/buffile.h"
+#include "utils/datum.h"
+#include "utils/memutils.h"
+
+#include "refresh/facts.h"
+#include "segment.h"
+
+/* how many partitions a spill starts with, at most */
+#define SPILL_MIN_PARTITIONS 8
+#define SPILL_MAX_PARTITIONS 1024
+
+typedef struct FactsSpill
+{
+	int			bits;			/* log2 of the number of partitions */
+	int			used_bits;		/* high bits of the hash that earlier splits used */
+	BufFile   **files;			/* created as rows come */
+	int64	   *records;
+} FactsSpill;
+
+static FactsSpill *
+spill_create(FactsTable *facts, int bits, int used_bits)
+{
+	FactsSpill *spill = MemoryContextAllocZero(facts->cxt, sizeof(FactsSpill));
+
+	spill->bits = bits;
+	spill->used_bits = used_bits;
+	spill->files = MemoryContextAllocZero(facts->cxt, sizeof(BufFile *) << bits);
+	spill->records = MemoryContextAllocZero(facts->cxt, sizeof(int64) << bits);
+	return spill;
+}
+
+static int
+ceil_log2(double x)
+{
+	int			bits = 0;
+
+	while (bits < 30 && (double) (1 << bits) < x)
+		bits++;
+	return bits;
+}
+
+static void
+spill_write(FactsTable *facts, FactsSpill *spill, const PartialFacts *p, Datum key)
+{
+	int			part = (int) ((uint32) (p->hash << spill->used_bits) >> (32 - spill->bits));
+
+	if (spill->files[part] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+		spill->files[part] = BufFileCreateTemp(false);
+		MemoryContextSwitchTo(old);
+	}
+	BufFileWrite(spill->files[part], (void *) p, sizeof(PartialFacts));
+	if (facts->typbyval)
+		BufFileWrite(spill->files[part], &key, sizeof(Datum));
+	else
+		BufFileWrite(spill->files[part], DatumGetPointer(key), p->key_size);
+	spill->records[part]++;
+	facts->spilled_rows++;
+}
+
+/*
+ * Whether table, in cxt, may double within segment.scan_memory: while it
+ * grows, the old array and the new one are both allocated.
+ */
+bool
+facts_may_grow(const FactsTable *facts, MemoryContext cxt, const facts_hash *table)
+{
+	Size		budget = (Size) segment_scan_memory_kb * 1024;
+	Size		array = (Size) table->size * sizeof(CustomerFacts);
+
+	return MemoryContextMemAllocated(cxt, true) + 2 * array <= budget;
+}
+
+/*
+ * Distinct order ids cannot be added up, and the pairs seen can outgrow the
+ * budget whatever the number of customers: when a table that counts them
+ * spills, its customers and their pairs go to the partitions too (each
+ * customer's frequency is counted again from its pairs there), and the table
+ * starts empty.  Entries are numbered from first_id in the order they were
+ * added.
+ */
+static void
+evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_id, FactsSpill *spill)
+{
+	CustomerFacts **by_id = palloc_extended(sizeof(CustomerFacts *) * Max(facts->next_id - first_id, 1),
+											MCXT_ALLOC_HUGE);
+	facts_iterator iter;
+	orders_iterator order_iter;
+	CustomerFacts *e;
+	OrderEntry *pair;
+	PartialFacts p;
+
+	facts_start_iterate(table, &iter);
+	while ((e = facts_iterate(table, &iter)) != NULL)
+	{
+		by_id[e->id - first_id] = e;
+		memset(&p, 0, sizeof(p));
+		p.valid_rows = e->valid_rows;
+		p.first_at = e->first_at;
+		p.last_at = e->last_at;
+		p.sum = e->sum;
+		p.dscale = e->dscale;
+		p.has_amount = e->has_amount;
+		p.special = e->special;
+		p.has_positive = e->has_positive;
+		p.hash = e->hash;
+		p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
+		spill_write(facts, spill, &p, e->key);
+	}
+	orders_start_iterate(order_set, &order_iter);
+	while ((pair = orders_iterate(order_set, &order_iter)) != NULL)
+	{
+		e = by_id[pair->key.customer - first_id];
+		memset(&p, 0, sizeof(p));
+		p.has_order_id = true;
+		p.order_id = pair->key.order_id;
+		p.hash = e->hash;
+		p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
+		spill_write(facts, spill, &p, e->key);
+	}
+	pfree(by_id);
+}
+
+/*
+ * From now on the scan adds no new customer to its table.  Partitions: enough
+ * that each holds about half what the table holds, going by the statistics.
+ */
+void
+facts_start_spill(FactsTable *facts)
+{
+	double		in_memory = Max(facts->hash->members, 1);
+	double		left = facts->expected_customers - in_memory;
+	int			bits = ceil_log2(left > 0 ? 2 * left / in_memory : 32);
+
+	bits = Max(bits, ceil_log2(SPILL_MIN_PARTITIONS));
+	bits = Min(bits, ceil_log2(SPILL_MAX_PARTITIONS));
+	facts->spill = spill_create(facts, bits, 0);
+	elog(DEBUG1, "segment: the fast scan holds %.0f customers in %zu bytes; the others go to %d partition files",
+		 in_memory, MemoryContextMemAllocated(facts->cxt, true), 1 << bits);
+	if (facts->order_set != NULL)
+	{
+		evict(facts, facts->hash, facts->order_set, 0, facts->spill);
+		facts_destroy(facts->hash);
+		orders_destroy(facts->order_set);
+		facts->hash = facts_create(facts->cxt, 16, &facts->ops);
+		facts->order_set = orders_create(facts->cxt, 16, NULL);
+	}
+}
+
+/* Writes one row's (or one worker's) facts of a customer not in the table. */
+void
+facts_spill(FactsTable *facts, const PartialFacts *p, Datum key)
+{
+	spill_write(facts, facts->spill, p, key);
+}
+
+/* Adds partial facts to a customer's entry; false when the sum overflows. */
+bool
+facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
+{
+	e->valid_rows += p->valid_rows;
+	e->frequency += p->frequency;
+	e->has_amount |= p->has_amount;
+	e->special |= p->special;
+	if (!money_add(&e->sum, p->sum))
+		return false;
+	e->dscale = Max(e->dscale, p->dscale);
+	if (p->has_positive)
+	{
+		if (!e->has_positive || p->first_at < e->first_at)
+			e->first_at = p->first_at;
+		if (!e->has_positive || p->last_at > e->last_at)
+			e->last_at = p->last_at;
+		e->has_positive = true;
+	}
+	if (p->has_order_id && order_set != NULL)
+	{
+		OrderKey	okey;
+		bool		found;
+
+		okey.customer = e->id;
+		okey.order_id = p->order_id;
+		orders_insert(order_set, okey, &found);
+		if (!found)
+			e->frequency++;
+	}
+	return true;
+}
+
+/* The store ------------------------------------------------------------------ */
+
+static CustomerFacts *
+store_append(FactsTable *facts)
+{
+	int64		i = facts->stored;
+
+	if ((i & (FACTS_CHUNK - 1)) == 0)
+	{
+		int			chunk = (int) (i >> FACTS_CHUNK_BITS);
+
+		if (chunk % 64 == 0)
+		{
+			Size		size = sizeof(CustomerFacts *) * (chunk + 64);
+
+			facts->chunks = facts->chunks == NULL ? MemoryContextAlloc(facts->cxt, size) :
+				repalloc(facts->chunks, size);
+		}
+		facts->chunks[chunk] = MemoryContextAllocHuge(facts->cxt, sizeof(CustomerFacts) * FACTS_CHUNK);
+		facts->nchunks = chunk + 1;
+	}
+	facts->stored++;
+	return &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
+}
+
+static void
+store_table(FactsTable *facts, facts_hash *table)
+{
+	facts_iterator iter;
+	CustomerFacts *e;
+
+	facts_start_iterate(table, &iter);
+	while ((e = facts_iterate(table, &iter)) != NULL)
+		*store_append(facts) = *e;
+}
+
+/* The stored customer of key (widened), added when absent if add. */
+CustomerFacts *
+facts_store_find(FactsTable *facts, Datum key, bool add)
+{
+	FactsIndexEntry *slot;
+	CustomerFacts *e;
+	bool		found;
+
+	if (!add)
+	{
+		slot = facts_index_lookup(facts->index, key);
+		if (slot == NULL)
+			return NULL;
+		return &facts->chunks[slot->entry >> FACTS_CHUNK_BITS][slot->entry & (FACTS_CHUNK - 1)];
+	}
+	slot = facts_index_insert(facts->index, key, &found);
+	if (found)
+		return &facts->chunks[slot->entry >> FACTS_CHUNK_BITS][slot->entry & (FACTS_CHUNK - 1)];
+	slot->entry = (uint32) facts->stored;
+	e = store_append(facts);
+	facts_init_entry(facts, e, key);
+	e->hash = slot->hash;
+	slot->key = e->key;			/* the stored copy, not the caller's */
+	return e;
+}
+
+static void
+build_index(FactsTable *facts)
+{
+	facts->index = facts_index_create(facts->cxt, (uint32) Min(facts->stored + 1024, PG_UINT32_MAX / 2),
+									  &facts->ops);
+	for (int64 i = 0; i < facts->stored; i++)
+	{
+		CustomerFacts *e = &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
+		FactsIndexEntry *slot;
+		bool		found;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		slot = facts_index_insert_hash(facts->index, e->key, e->hash, &found);
+		Assert(!found);
+		slot->entry = (uint32) i;
+	}
+}
+
+/* Partitions ----------------------------------------------------------------- */
+
+static void
+read_exactly(BufFile *file, void *buffer, size_t size)
+{
+	if (BufFileRead(file, buffer, size) != size)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read a partition file of the fast scan")));
+}
+
+/* Aggregates one partition file within the budget, splitting it further if need be. */
+static void
+aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bits,
+					MemoryContext work, bool count_orders)
+{
+	Size		budget = (Size) segment_scan_memory_kb * 1024;
+	facts_hash *table;
+	orders_hash *order_set = NULL;
+	FactsSpill *split = NULL;
+	StringInfoData key_buffer;
+	int64		first_id = facts->next_id;
+
+	if (BufFileSeek(file, 0, 0, SEEK_SET) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not rewind a partition file of the fast scan")));
+	table = facts_create(work, 1024, &facts->ops);
+	if (count_orders)
+		order_set = orders_create(work, 1024, NULL);
+	initStringInfo(&key_buffer);
+	for (int64 r = 0; r < records; r++)
+	{
+		PartialFacts p;
+		Datum		key;
+		CustomerFacts *e;
+
+		read_exactly(file, &p, sizeof(p));
+		if (facts->typbyval)
+			read_exactly(file, &key, sizeof(Datum));
+		else
+		{
+			resetStringInfo(&key_buffer);
+			enlargeStringInfo(&key_buffer, p.key_size);
+			read_exactly(file, key_buffer.data, p.key_size);
+			key = PointerGetDatum(key_buffer.data);
+		}
+		if ((r & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		/* no bits left to split on: the partition is one hash value, let it grow */
+		if (split == NULL && used_bits + 1 < 32 &&
+			((facts_near_growth(table, 1) && !facts_may_grow(facts, work, table)) ||
+			 ((r & 0xFFF) == 0 && MemoryContextMemAllocated(work, true) > budget)))
+		{
+			split = spill_create(facts, Min(4, 32 - used_bits), used_bits);
+			if (order_set != NULL)
+			{
+				evict(facts, table, order_set, first_id, split);
+				facts_destroy(table);
+				orders_destroy(order_set);
+				table = facts_create(work, 16, &facts->ops);
+				order_set = orders_create(work, 16, NULL);
+			}
+		}
+		if (split == NULL)
+		{
+			bool		found;
+
+			e = facts_insert_hash(table, key, p.hash, &found);
+			if (!found)
+				facts_init_entry(facts, e, key);
+		}
+		else if ((e = facts_lookup_hash(table, key, p.hash)) == NULL)
+		{
+			spill_write(facts, split, &p, key);
+			continue;
+		}
+		if (!facts_merge(e, &p, order_set))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the fast scan does not support sums beyond 10^30 per customer"),
+					 errdetail("The refresh computes the facts with SQL instead.")));
+	}
+	BufFileClose(file);
+	facts->partitions++;
+	pfree(key_buffer.data);
+	store_table(facts, table);
+	MemoryContextReset(work);
+	if (split != NULL)
+	{
+		for (int i = 0; i < (1 << split->bits); i++)
+			if (split->files[i] != NULL)
+				aggregate_partition(facts, split->files[i], split->records[i],
+									split->used_bits + split->bits, work, count_orders);
+	}
+}
+
+/*
+ * After a scan that spilled: the table's customers and then each partition's
+ * go to the store, and the index is built over them.
+ */
+void
+facts_finish_spill(FactsTable *facts, bool count_orders)
+{
+	FactsSpill *spill = facts->spill;
+	MemoryContext work = AllocSetContextCreate(facts->cxt, "segment facts partition", ALLOCSET_DEFAULT_SIZES);
+
+	store_table(facts, facts->hash);
+	facts_destroy(facts->hash);
+	facts->hash = NULL;
+	for (int i = 0; i < (1 << spill->bits); i++)
+		if (spill->files[i] != NULL)
+			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, count_orders);
+	MemoryContextDelete(work);
+	build_index(facts);
+}
