@@ -92,4 +92,20 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 /* shmem_request_hook arrived in 15; before, space is requested in _PG_init. */
 #define HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
 
+/* The storage of a relation, as log_newpages takes it (RelFileLocator from 16). */
+#if PG_VERSION_NUM >= 160000
+#define segment_rel_storage(rel) (&(rel)->rd_locator)
+#else
+#define segment_rel_storage(rel) (&(rel)->rd_node)
+#endif
+
+/* log_newpages: from 14; one record a page before. */
+#if PG_VERSION_NUM < 140000
+#define log_newpages(storage, fork, n, blknos, pages, page_std) \
+	do { \
+		for (int i_ = 0; i_ < (n); i_++) \
+			log_newpage((storage), (fork), (blknos)[i_], (pages)[i_], (page_std)); \
+	} while (0)
+#endif
+
 #endif							/* SEGMENT_COMPAT_H */

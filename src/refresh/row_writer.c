@@ -1,19 +1,29 @@
 /*
- * row_writer.c -- batched multi-row inserts into a table the refresh has
- * just made (see row_writer.h).
+ * row_writer.c -- rows appended to a table the refresh has just made, page
+ * by page or in batched multi-row inserts (see row_writer.h).
  */
 #include "postgres.h"
 
+#include "access/heaptoast.h"
+#include "access/htup_details.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xloginsert.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "storage/smgr.h"
 #include "utils/acl.h"
 #include "utils/memutils.h"
 
+#include "common/compat.h"
 #include "security/relation_check.h"
 #include "refresh/row_writer.h"
 
 #define BATCH_ROWS 1000
+/* pages written, and WAL-logged in one record, at a time */
+#define DIRECT_PAGES 32
 
 void
 row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
@@ -48,6 +58,88 @@ row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
 	writer->cid = GetCurrentCommandId(true);
 	writer->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment rows", ALLOCSET_DEFAULT_SIZES);
 	writer->written = 0;
+
+	/*
+	 * Pages directly: the table was made in this (sub)transaction and is
+	 * empty, so no other backend has it in shared buffers or can read it.
+	 * The tuples carry this subtransaction's id: if it aborts, they are dead.
+	 */
+	writer->direct = RelationGetNumberOfBlocks(rel) == 0;
+	writer->needs_wal = RelationNeedsWAL(rel);
+	writer->xid = GetCurrentTransactionId();
+	writer->start_redo = GetRedoRecPtr();
+	writer->pages = palloc(BLCKSZ * DIRECT_PAGES);
+	writer->npages = 0;
+	writer->first_block = 0;
+	writer->rows_since_reset = 0;
+}
+
+/* WAL-logs and appends the batch's pages. */
+static void
+write_pages(RowWriter *writer)
+{
+	BlockNumber blknos[DIRECT_PAGES];
+	Page		pages[DIRECT_PAGES];
+
+	if (writer->npages == 0)
+		return;
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < writer->npages; i++)
+	{
+		blknos[i] = writer->first_block + i;
+		pages[i] = writer->pages + (Size) i * BLCKSZ;
+	}
+	/* sets each page's LSN */
+	if (writer->needs_wal)
+		log_newpages(segment_rel_storage(writer->rel), MAIN_FORKNUM, writer->npages, blknos, pages, true);
+	for (int i = 0; i < writer->npages; i++)
+	{
+		PageSetChecksumInplace(pages[i], blknos[i]);
+		/* with WAL, the next checkpoint syncs the file (see row_writer_close) */
+		smgrextend(RelationGetSmgr(writer->rel), MAIN_FORKNUM, blknos[i], (char *) pages[i],
+				   !writer->needs_wal);
+	}
+	writer->first_block += writer->npages;
+	writer->npages = 0;
+}
+
+/* Adds the slot's row to the pages; false if it needs TOAST. */
+static bool
+add_to_page(RowWriter *writer, TupleTableSlot *slot)
+{
+	HeapTuple	tuple;
+	Page		page;
+	OffsetNumber offset;
+	HeapTupleHeader stored;
+
+	tuple = heap_form_tuple(slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
+	if (tuple->t_len > TOAST_TUPLE_THRESHOLD)
+		return false;
+	/* the header heap_insert gives a new tuple */
+	tuple->t_data->t_infomask &= ~HEAP_XACT_MASK;
+	tuple->t_data->t_infomask2 &= ~HEAP2_XACT_MASK;
+	tuple->t_data->t_infomask |= HEAP_XMAX_INVALID;
+	HeapTupleHeaderSetXmin(tuple->t_data, writer->xid);
+	HeapTupleHeaderSetCmin(tuple->t_data, writer->cid);
+	HeapTupleHeaderSetXmax(tuple->t_data, 0);
+
+	page = writer->pages + (Size) (writer->npages - 1) * BLCKSZ;
+	if (writer->npages == 0 || PageGetHeapFreeSpace(page) < MAXALIGN(tuple->t_len))
+	{
+		if (writer->npages == DIRECT_PAGES)
+			write_pages(writer);
+		page = writer->pages + (Size) writer->npages * BLCKSZ;
+		PageInit(page, BLCKSZ, 0);
+		writer->npages++;
+	}
+	offset = PageAddItem(page, (Item) tuple->t_data, tuple->t_len, InvalidOffsetNumber, false, true);
+	if (offset == InvalidOffsetNumber)
+		elog(ERROR, "segment: could not add a row to a new page");
+	stored = (HeapTupleHeader) PageGetItem(page, PageGetItemId(page, offset));
+	ItemPointerSet(&stored->t_ctid, writer->first_block + writer->npages - 1, offset);
+	heap_freetuple(tuple);
+	writer->written++;
+	return true;
 }
 
 static void
@@ -69,6 +161,11 @@ row_writer_next(RowWriter *writer)
 {
 	TupleTableSlot *slot;
 
+	if (writer->direct && ++writer->rows_since_reset == BATCH_ROWS)
+	{
+		MemoryContextReset(writer->batch_cxt);
+		writer->rows_since_reset = 0;
+	}
 	if (writer->pending == BATCH_ROWS)
 		flush(writer);
 	slot = writer->slots[writer->pending];
@@ -79,13 +176,40 @@ row_writer_next(RowWriter *writer)
 void
 row_writer_add(RowWriter *writer)
 {
-	ExecStoreVirtualTuple(writer->slots[writer->pending]);
+	TupleTableSlot *slot = writer->slots[writer->pending];
+
+	ExecStoreVirtualTuple(slot);
+	if (writer->direct)
+	{
+		MemoryContext old = MemoryContextSwitchTo(writer->batch_cxt);
+		bool		added = add_to_page(writer, slot);
+
+		MemoryContextSwitchTo(old);
+		if (added)
+		{
+			ExecClearTuple(slot);
+			return;
+		}
+		/* from here on through shared buffers, after the pages written */
+		write_pages(writer);
+		writer->direct = false;
+	}
 	writer->pending++;
 }
 
 void
 row_writer_close(RowWriter *writer)
 {
+	write_pages(writer);
+	/*
+	 * Pages written past shared buffers are the checkpointer's to sync only
+	 * if no checkpoint began meanwhile: one that did may have its redo point
+	 * after our WAL and have synced before our writes (as PostgreSQL's bulk
+	 * writes reason).  Without WAL the commit syncs the new table.
+	 */
+	if (writer->needs_wal && writer->first_block > 0 && GetRedoRecPtr() != writer->start_redo)
+		smgrimmedsync(RelationGetSmgr(writer->rel), MAIN_FORKNUM);
+	pfree(writer->pages);
 	flush(writer);
 	for (int i = 0; i < BATCH_ROWS; i++)
 		ExecDropSingleTupleTableSlot(writer->slots[i]);

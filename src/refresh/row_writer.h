@@ -1,8 +1,12 @@
 /*
- * row_writer.h -- rows written into a new, index-less table with
- * table_multi_insert, as COPY does: one WAL record per page instead of one
- * per row.  The refresh writes its new partition and history snapshot this
- * way and builds the indexes afterwards.
+ * row_writer.h -- rows written into a new, index-less table the refresh has
+ * just made, which no other transaction can see yet.  As CREATE INDEX
+ * writes an index: tuples packed into pages in local memory, the pages
+ * WAL-logged whole (when the table needs WAL) and appended to the file,
+ * bypassing shared buffers.  A row too large for a page without TOAST
+ * switches the writer to table_multi_insert, as COPY writes, for the rest.
+ * The refresh writes its new partition and history snapshot this way and
+ * builds the indexes afterwards.
  */
 #ifndef SEGMENT_ROW_WRITER_H
 #define SEGMENT_ROW_WRITER_H
@@ -22,6 +26,15 @@ typedef struct RowWriter
 	CommandId	cid;
 	MemoryContext batch_cxt;	/* the values of the pending rows */
 	int64		written;
+	/* writing pages directly */
+	bool		direct;
+	bool		needs_wal;
+	TransactionId xid;
+	XLogRecPtr	start_redo;		/* the redo point when the writing began */
+	char	   *pages;			/* a batch of pages, the last one being filled */
+	int			npages;
+	BlockNumber first_block;	/* of pages[0] */
+	int			rows_since_reset;
 } RowWriter;
 
 /* types: the table's column types, in order, which it must have exactly */
