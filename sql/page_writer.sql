@@ -7,13 +7,34 @@ SET timezone = 'UTC';
 CREATE EXTENSION amcheck;
 
 CREATE SCHEMA pw;
+-- rows in the TOAST tables of a table or of its partitions
+CREATE FUNCTION toast_rows(t regclass) RETURNS int8 LANGUAGE plpgsql AS $$
+DECLARE
+    toast regclass;
+    n int8 := 0;
+    part_rows int8;
+BEGIN
+    FOR toast IN SELECT c.reltoastrelid::regclass FROM pg_class AS c
+                 WHERE (c.oid = t OR c.oid IN (SELECT inhrelid FROM pg_inherits WHERE inhparent = t))
+                   AND c.reltoastrelid <> 0 LOOP
+        EXECUTE format('SELECT count(*) FROM %s', toast) INTO part_rows;
+        n := n + part_rows;
+    END LOOP;
+    RETURN n;
+END $$;
 CREATE TABLE pw.orders AS
 SELECT 'customer-' || (g % 3000) AS customer,
        timestamptz '2025-01-01 00:00:00+00' + g * interval '1 hour' AS ordered_at,
        (g % 97 - 10)::numeric AS amount
 FROM generate_series(1, 20000) AS g;
--- two customers whose key needs TOAST (a row of more than 2kB)
-INSERT INTO pw.orders VALUES (repeat('k', 3000) || '-1', '2025-06-01', 10), (repeat('k', 3000) || '-2', '2025-06-02', 20);
+-- two customers whose 2,498-character keys do not compress (short enough
+-- for a btree entry): the orders keep them out of line, in their TOAST
+-- table; the segment rows must hold the keys themselves, and rows that long
+-- switch the writer to ordinary inserts
+INSERT INTO pw.orders
+SELECT (SELECT string_agg(md5(i::text || k), '') FROM generate_series(1, 78) AS i) || '-' || k, '2025-06-01', 10 * k
+FROM generate_series(1, 2) AS k;
+SELECT toast_rows('pw.orders') > 0 AS keys_out_of_line;
 SELECT segment.create_segmentation('pw', 'pw.orders', 'customer', 'ordered_at', 'amount',
     as_of => '2026-01-01', clusters => 3) AS customers;
 SELECT segment.refresh('pw') AS customers;
@@ -43,7 +64,8 @@ SELECT kind, pages > 1 AS several_pages, heap_problems, index_ok FROM check_tabl
 
 -- the rows: every customer once, the long keys intact, and equal to the SQL path's
 SELECT count(*) AS rows, count(DISTINCT customer) AS customers,
-       count(*) FILTER (WHERE length(customer) = 3002) AS long_keys
+       count(*) FILTER (WHERE length(customer) = 2498) AS long_keys,
+       toast_rows('pw_segments') > 0 AS segment_rows_toasted
 FROM pw_segments;
 CREATE TEMP TABLE direct AS SELECT * FROM pw_segments;
 ALTER TABLE direct DROP COLUMN refreshed_at;
@@ -62,7 +84,7 @@ WHERE s.customer IN (SELECT customer FROM direct);
 RESET enable_seqscan;
 RESET enable_bitmapscan;
 
--- rows written in a subtransaction that rolls back are dead
+-- a refresh rolled back to a savepoint leaves the table as it was, intact
 BEGIN;
 SAVEPOINT s;
 SELECT segment.refresh('pw') AS customers;
@@ -72,7 +94,7 @@ SELECT count(*) AS rows_after_rollback FROM pw_segments;
 SELECT kind, heap_problems, index_ok FROM check_tables('pw_segments') ORDER BY kind;
 
 SELECT segment.drop_segmentation('pw');
-DROP FUNCTION check_tables(regclass);
+DROP FUNCTION check_tables(regclass), toast_rows(regclass);
 DROP TABLE direct, via_sql;
 DROP SCHEMA pw CASCADE;
 DROP EXTENSION amcheck;

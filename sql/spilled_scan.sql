@@ -61,13 +61,18 @@ BEGIN
         INTO spilled_vs_memory, spilled_vs_sql, rows;
 END $$;
 
--- rows counted, a lookback window, k-means
+-- rows counted, a lookback window, k-means; carts (found, or added as
+-- prospects, in the facts kept after the spill)
+CREATE TABLE spill.carts AS
+SELECT g * 7 AS customer_id, timestamptz '2024-06-01 00:00:00+00' + g * interval '1 hour' AS added_at
+FROM generate_series(1, 8000) AS g;
 SELECT segment.create_segmentation('spill_rows', 'spill.orders', 'customer_id', 'ordered_at', 'amount',
-    as_of => '2025-01-01', lookback => '500 days', clusters => 3) AS customers;
+    as_of => '2025-01-01', lookback => '500 days', clusters => 3,
+    carts => 'spill.carts', cart_time_column => 'added_at') AS customers;
 SELECT * FROM refresh_three('spill_rows');
 SELECT * FROM differences();
 SELECT count(*) FILTER (WHERE monetary < 0) AS refunded_net, count(*) FILTER (WHERE frequency = 0) AS no_purchase,
-       count(DISTINCT cluster) AS clusters
+       count(*) FILTER (WHERE lifecycle_segment = 'Prospect') AS prospects, count(DISTINCT cluster) AS clusters
 FROM spill_result;
 DROP TABLE mem_result, spill_result, sql_result;
 
@@ -80,6 +85,17 @@ SELECT * FROM differences();
 SELECT sum(frequency) = (SELECT count(DISTINCT (customer_id, order_no)) FROM spill.orders
                          WHERE amount > 0 AND ordered_at IS NOT NULL AND customer_id IS NOT NULL) AS orders_counted_once
 FROM spill_result;
+DROP TABLE mem_result, spill_result, sql_result;
+-- the same with statistics that promise 5,000 customers: too few partitions,
+-- each split again, and the customers and order ids held in each evicted
+-- to the next level
+CREATE TABLE spill.orders_few AS TABLE spill.orders;
+ALTER TABLE spill.orders_few ALTER COLUMN customer_id SET (n_distinct = 5000);
+ANALYZE spill.orders_few;
+SELECT segment.create_segmentation('spill_ids_few', 'spill.orders_few', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_no', as_of => '2026-01-01', clusters => 0) AS customers;
+SELECT * FROM refresh_three('spill_ids_few');
+SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
 
 -- text keys, and statistics that promise 100 customers: parallel workers

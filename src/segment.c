@@ -160,7 +160,7 @@ _PG_init(void)
 {
 	DefineCustomIntVariable("segment.scan_memory",
 							"Most memory a refresh's fast scans (of the orders, and the attribution's) may use.",
-							"Past it the refresh computes the customer facts or the attribution with SQL, which can spill to disk.",
+							"Past it the scan of the orders spills to temporary partition files, and the attribution's scan gives way to SQL.",
 							&segment_scan_memory_kb,
 							1024 * 1024, 1024, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,

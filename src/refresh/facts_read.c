@@ -59,11 +59,16 @@ facts_hash_key(const FactsTable *facts, Datum key)
 	return key;
 }
 
-/* A new entry zeroed, its key copied into the table's memory, numbered. */
+/*
+ * A new entry zeroed, numbered, with its key (already widened); a key not
+ * passed by value is copied into the table's memory, detoasted: it is
+ * written to new tables, partition files and workers' messages, which must
+ * not point into the orders' TOAST table.
+ */
 void
 facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 {
-	Datum		stored = entry->key;
+	Datum		stored = key;
 
 	memset(((char *) entry) + offsetof(CustomerFacts, has_amount), 0,
 		   sizeof(CustomerFacts) - offsetof(CustomerFacts, has_amount));
@@ -71,6 +76,8 @@ facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 	{
 		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
 
+		if (facts->typlen == -1)
+			key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
 		stored = datumCopy(key, false, facts->typlen);
 		MemoryContextSwitchTo(old);
 	}
@@ -275,7 +282,7 @@ add_extras_row(FactsTable *facts, Datum *v, bool *isnull)
 	if (isnull[0])
 		return;
 	key = facts_hash_key(facts, v[0]);
-	entry = facts_lookup(facts->hash, key);
+	entry = facts_find(facts, v[0]);
 	if (entry == NULL)
 	{
 		entry = facts_find_or_add(facts, key);

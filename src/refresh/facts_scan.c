@@ -12,9 +12,10 @@
  * It refuses (ERRCODE_FEATURE_NOT_SUPPORTED) what a heap scan cannot see
  * right or what it does not decode: views, partitioned or foreign tables,
  * inheritance children, row-level security, float amounts, non-integer order
- * ids, amounts with more than 8 decimals; and it stops
- * (ERRCODE_PROGRAM_LIMIT_EXCEEDED) past segment.scan_memory.  The refresh
- * then takes the SQL path, which handles any of them.
+ * ids, amounts with more than 8 decimals; the refresh then takes the SQL
+ * path, which handles any of them.  Past segment.scan_memory it spills to
+ * partition files (facts_spill.c); only one customer whose distinct order
+ * ids alone outgrow the budget stops it (ERRCODE_PROGRAM_LIMIT_EXCEEDED).
  */
 #include "postgres.h"
 
@@ -320,6 +321,7 @@ static void
 spill_row(FactsTable *facts, const ScanSpec *spec, const OrderRow *r)
 {
 	PartialFacts p;
+	Datum		key;
 
 	memset(&p, 0, sizeof(p));
 	p.valid_rows = 1;
@@ -342,10 +344,12 @@ spill_row(FactsTable *facts, const ScanSpec *spec, const OrderRow *r)
 			}
 		}
 	}
-	p.hash = facts->ops.int_key ? r->hash : facts_key_hash(&facts->ops, r->key);
-	p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(r->key, false, facts->typlen);
+	/* the file holds the key itself, not a pointer into the orders' TOAST table */
+	key = facts->typlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->key)) : r->key;
+	p.hash = facts->ops.int_key ? r->hash : facts_key_hash(&facts->ops, key);
+	p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(key, false, facts->typlen);
 	facts->orders_scanned++;
-	facts_spill(facts, &p, r->key);
+	facts_spill(facts, &p, key);
 }
 
 /* Stops adding customers when the table could not double within the budget. */
@@ -490,8 +494,10 @@ expected_customers(Relation rel, AttrNumber attnum)
 }
 
 /*
- * Workers do not spill: a worker's table, about half empty after doubling,
- * must hold every customer within the budget.
+ * Not when the customers may not fit the budget: a worker whose table
+ * fills sends it to the leader and starts again, and the leader, which
+ * reads the workers' queues only after its own share, would then spill
+ * what they send.
  */
 static int
 scan_workers(Relation rel, const ScanSpec *spec, double customers)

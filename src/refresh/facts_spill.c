@@ -14,9 +14,10 @@
  * customer is in exactly one place, so the facts are those an in-memory scan
  * gives.
  *
- * Distinct order ids: the pairs of the customers in memory keep being
- * counted in memory; each partition counts its own.  If those pairs alone
- * outgrow the budget the scan gives way to the SQL path, as before.
+ * Distinct order ids cannot be added up: when a table that counts them
+ * spills, its customers and the order ids it saw go to the partitions too
+ * (see evict).  Only one customer whose distinct orders alone outgrow the
+ * budget sends the refresh to the SQL path.
  */
 #include "postgres.h"
 
@@ -160,6 +161,9 @@ facts_start_spill(FactsTable *facts)
 
 	bits = Max(bits, ceil_log2(SPILL_MIN_PARTITIONS));
 	bits = Min(bits, ceil_log2(SPILL_MAX_PARTITIONS));
+	/* each file has a buffer of a page: at most a quarter of the budget in them */
+	while (bits > 2 && ((Size) BLCKSZ << bits) > (Size) segment_scan_memory_kb * 1024 / 4)
+		bits--;
 	facts->spill = spill_create(facts, bits, 0);
 	elog(DEBUG1, "segment: the fast scan holds %.0f customers in %zu bytes; the others go to %d partition files",
 		 in_memory, MemoryContextMemAllocated(facts->cxt, true), 1 << bits);
@@ -343,6 +347,20 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 		}
 		if ((r & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
+		/*
+		 * Splitting again helps only if the partition holds several customers:
+		 * after 16 bits of splits, one customer's distinct order ids are what
+		 * outgrow the budget, and the SQL path takes over.  Without order ids
+		 * a table that cannot grow never holds more than the budget.
+		 */
+		if (split == NULL && used_bits >= 16 && order_set != NULL &&
+			MemoryContextMemAllocated(work, true) > budget)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("the distinct order ids of a customer need more than segment.scan_memory (%d kB)",
+							segment_scan_memory_kb),
+					 errdetail("The refresh computes the facts with SQL instead."),
+					 errhint("Raise segment.scan_memory for faster refreshes of customers with this many orders.")));
 		/* no bits left to split on: the partition is one hash value, let it grow */
 		if (split == NULL && used_bits + 1 < 32 &&
 			((facts_near_growth(table, 1) && !facts_may_grow(facts, work, table)) ||
@@ -408,5 +426,6 @@ facts_finish_spill(FactsTable *facts, bool count_orders)
 		if (spill->files[i] != NULL)
 			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, count_orders);
 	MemoryContextDelete(work);
+	facts->spill = NULL;		/* its files are closed */
 	build_index(facts);
 }

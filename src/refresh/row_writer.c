@@ -10,6 +10,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "access/xloginsert.h"
+#include "catalog/catalog.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
@@ -63,8 +64,12 @@ row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
 	 * Pages directly: the table was made in this (sub)transaction and is
 	 * empty, so no other backend has it in shared buffers or can read it.
 	 * The tuples carry this subtransaction's id: if it aborts, they are dead.
+	 * Not for unlogged tables (the checkpointer would never sync them), nor
+	 * under wal_level = logical (logical decoding reads rows, not pages).
 	 */
-	writer->direct = RelationGetNumberOfBlocks(rel) == 0;
+	writer->direct = RelationGetNumberOfBlocks(rel) == 0 &&
+		rel->rd_rel->relpersistence == RELPERSISTENCE_PERMANENT &&
+		!RelationIsLogicallyLogged(rel);
 	writer->needs_wal = RelationNeedsWAL(rel);
 	writer->xid = GetCurrentTransactionId();
 	writer->start_redo = GetRedoRecPtr();
@@ -84,6 +89,10 @@ write_pages(RowWriter *writer)
 	if (writer->npages == 0)
 		return;
 	CHECK_FOR_INTERRUPTS();
+	/* nothing else may have extended the table meanwhile */
+	if (smgrnblocks(RelationGetSmgr(writer->rel), MAIN_FORKNUM) != writer->first_block)
+		elog(ERROR, "segment: table \"%s\" grew while its pages were being written",
+			 RelationGetRelationName(writer->rel));
 	for (int i = 0; i < writer->npages; i++)
 	{
 		blknos[i] = writer->first_block + i;
@@ -113,7 +122,8 @@ add_to_page(RowWriter *writer, TupleTableSlot *slot)
 	HeapTupleHeader stored;
 
 	tuple = heap_form_tuple(slot->tts_tupleDescriptor, slot->tts_values, slot->tts_isnull);
-	if (tuple->t_len > TOAST_TUPLE_THRESHOLD)
+	/* what heap_insert would hand to TOAST: too long, or pointing into a TOAST table */
+	if (tuple->t_len > TOAST_TUPLE_THRESHOLD || HeapTupleHasExternal(tuple))
 		return false;
 	/* the header heap_insert gives a new tuple */
 	tuple->t_data->t_infomask &= ~HEAP_XACT_MASK;
@@ -123,8 +133,8 @@ add_to_page(RowWriter *writer, TupleTableSlot *slot)
 	HeapTupleHeaderSetCmin(tuple->t_data, writer->cid);
 	HeapTupleHeaderSetXmax(tuple->t_data, 0);
 
-	page = writer->pages + (Size) (writer->npages - 1) * BLCKSZ;
-	if (writer->npages == 0 || PageGetHeapFreeSpace(page) < MAXALIGN(tuple->t_len))
+	page = writer->npages == 0 ? NULL : writer->pages + (Size) (writer->npages - 1) * BLCKSZ;
+	if (page == NULL || PageGetHeapFreeSpace(page) < MAXALIGN(tuple->t_len))
 	{
 		if (writer->npages == DIRECT_PAGES)
 			write_pages(writer);
@@ -208,7 +218,11 @@ row_writer_close(RowWriter *writer)
 	 * writes reason).  Without WAL the commit syncs the new table.
 	 */
 	if (writer->needs_wal && writer->first_block > 0 && GetRedoRecPtr() != writer->start_redo)
+	{
+		elog(DEBUG1, "segment: a checkpoint began while \"%s\" was written: syncing its %u pages",
+			 RelationGetRelationName(writer->rel), writer->first_block);
 		smgrimmedsync(RelationGetSmgr(writer->rel), MAIN_FORKNUM);
+	}
 	pfree(writer->pages);
 	flush(writer);
 	for (int i = 0; i < BATCH_ROWS; i++)

@@ -585,6 +585,26 @@ count_in_label(Build *b, int32 label, int64 i, Datum monetary)
 	}
 }
 
+/* The rfm_code of scores r, f, m: from codes (made in its context) when given. */
+static Datum
+rfm_code(Datum *codes, int32 bins, int32 r, int32 f, int32 m)
+{
+	char		code[40];
+	int			at = (r * 10 + f) * 10 + m;
+	MemoryContext old;
+
+	if (codes != NULL && codes[at] != (Datum) 0)
+		return codes[at];
+	snprintf(code, sizeof(code), "%d%d%d", r, f, m);
+	if (codes == NULL)
+		return PointerGetDatum(cstring_to_text(code));
+	/* outlives the rows' memory */
+	old = MemoryContextSwitchTo(GetMemoryChunkContext(codes));
+	codes[at] = PointerGetDatum(cstring_to_text(code));
+	MemoryContextSwitchTo(old);
+	return codes[at];
+}
+
 /*
  * The new partition: customer, recency_days, frequency, monetary, r_score,
  * f_score, m_score, rfm_code, rfm_segment, lifecycle_segment, cluster,
@@ -598,6 +618,9 @@ write_segments(Build *b, Oid relid)
 
 	Oid			types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID, INT4OID,
 		TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+	/* the codes of up to 9 bins, made once */
+	Datum	   *codes = b->p.bins <= 9 ? palloc0(sizeof(Datum) * 1000) : NULL;
 
 	lifecycle_compile(&rules);
 	for (int t = 0; t < NUM_TYPES; t++)
@@ -646,10 +669,7 @@ write_segments(Build *b, Oid relid)
 		b->label[TYPE_RFM][i] = NO_LABEL;
 		if (r != 0 && f != 0 && m != 0)
 		{
-			char		code[40];
-
-			snprintf(code, sizeof(code), "%d%d%d", r, f, m);
-			v[7] = PointerGetDatum(cstring_to_text(code));
+			v[7] = rfm_code(codes, b->p.bins, r, f, m);
 			isnull[7] = false;
 			if (b->p.bins == RFM_BINS)
 				b->label[TYPE_RFM][i] = b->rfm_labels[((r - 1) * RFM_BINS + (f - 1)) * RFM_BINS + (m - 1)];

@@ -70,6 +70,8 @@ pass('after the crash, the indexes hold every row');
 
 # A checkpoint running throughout the writes: the writer syncs the files it
 # wrote (checkpoints back to back from another session while refreshing).
+$primary->safe_psql('postgres', "ALTER SYSTEM SET log_min_messages = debug1; SELECT pg_reload_conf();");
+my $log_offset = -s $primary->logfile;
 my $checkpoints = $primary->background_psql('postgres');
 $checkpoints->query_until(qr/started/, q{
 	\echo started
@@ -77,6 +79,9 @@ $checkpoints->query_until(qr/started/, q{
 });
 $primary->safe_psql('postgres', "SELECT segment.refresh('ops'); SELECT segment.refresh('ops');");
 $checkpoints->quit;
+$primary->safe_psql('postgres', "ALTER SYSTEM RESET log_min_messages; SELECT pg_reload_conf();");
+like(substr(slurp_file($primary->logfile), $log_offset), qr/a checkpoint began while "\w+" was written: syncing its \d+ pages/,
+	'the writer synced the files a checkpoint may have missed');
 $expected = $primary->safe_psql('postgres', $check);
 $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', $check), $expected, 'refreshes during checkpoints replay the same on the standby');
