@@ -104,8 +104,9 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 #include "lib/simplehash.h"
 
 /*
- * After a scan that spilled (facts_spill.c) the entries no longer live in the
- * hash table but in chunks of FACTS_CHUNK, found through a smaller index.
+ * After a scan that spilled (facts_spill.c) the customers the hash table
+ * could not take live in chunks of FACTS_CHUNK entries, found through an
+ * index of 24-byte slots.
  */
 #define FACTS_CHUNK_BITS 16
 #define FACTS_CHUNK (1 << FACTS_CHUNK_BITS)
@@ -193,7 +194,7 @@ facts_near_growth(const facts_hash *table, int coming)
 typedef struct FactsTable
 {
 	MemoryContext cxt;			/* the table, its keys and numerics */
-	facts_hash *hash;			/* NULL after a spilled scan: see chunks */
+	facts_hash *hash;			/* after a spilled scan, the customers it held */
 	orders_hash *order_set;		/* while a scan counts distinct order ids */
 	KeyOps		ops;
 	Oid			customer_type;
@@ -210,7 +211,7 @@ typedef struct FactsTable
 	struct FactsSpill *spill;	/* the scan's partition files, once it spills */
 	int64		spilled_rows;	/* records written to partition files */
 	int			partitions;		/* partition files aggregated */
-	CustomerFacts **chunks;		/* after a spilled scan: the entries */
+	CustomerFacts **chunks;		/* after a spilled scan: the others */
 	int			nchunks;
 	int64		stored;
 	facts_index_hash *index;
@@ -240,7 +241,7 @@ extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);
 extern void facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key);
 
 /* facts_spill.c */
-extern bool facts_may_grow(const FactsTable *facts, MemoryContext cxt, const facts_hash *table);
+extern bool facts_may_grow(MemoryContext cxt, const facts_hash *table, Size budget);
 extern void facts_start_spill(FactsTable *facts);
 extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
 extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);

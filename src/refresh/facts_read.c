@@ -92,8 +92,12 @@ facts_find_or_add(FactsTable *facts, Datum key)
 	bool		found;
 	CustomerFacts *entry;
 
-	if (facts->hash == NULL)
-		return facts_store_find(facts, key, true);
+	/* after a spilled scan the table takes no new customer: the store does */
+	if (facts->index != NULL)
+	{
+		entry = facts_lookup(facts->hash, key);
+		return entry != NULL ? entry : facts_store_find(facts, key, true);
+	}
 	entry = facts_insert(facts->hash, key, &found);
 	if (!found)
 		facts_init_entry(facts, entry, key);
@@ -115,32 +119,41 @@ facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash)
 CustomerFacts *
 facts_find(FactsTable *facts, Datum key)
 {
-	if (facts->hash == NULL)
-		return facts_store_find(facts, facts_hash_key(facts, key), false);
-	return facts_lookup(facts->hash, facts_hash_key(facts, key));
+	CustomerFacts *entry = facts_lookup(facts->hash, facts_hash_key(facts, key));
+
+	if (entry == NULL && facts->index != NULL)
+		entry = facts_store_find(facts, facts_hash_key(facts, key), false);
+	return entry;
 }
 
+/* The customers of the table and of the store (after a spilled scan). */
 int64
 facts_count(const FactsTable *facts)
 {
-	return facts->hash != NULL ? (int64) facts->hash->members : facts->stored;
+	return (int64) facts->hash->members + facts->stored;
 }
 
 void
 facts_cursor_begin(FactsTable *facts, FactsCursor *cursor)
 {
-	cursor->next = 0;
-	if (facts->hash != NULL)
-		facts_start_iterate(facts->hash, &cursor->iter);
+	cursor->next = -1;
+	facts_start_iterate(facts->hash, &cursor->iter);
 }
 
 CustomerFacts *
 facts_cursor_next(FactsTable *facts, FactsCursor *cursor)
 {
-	int64		i = cursor->next;
+	int64		i;
 
-	if (facts->hash != NULL)
-		return facts_iterate(facts->hash, &cursor->iter);
+	if (cursor->next < 0)
+	{
+		CustomerFacts *entry = facts_iterate(facts->hash, &cursor->iter);
+
+		if (entry != NULL)
+			return entry;
+		cursor->next = 0;
+	}
+	i = cursor->next;
 	if (i >= facts->stored)
 		return NULL;
 	cursor->next++;

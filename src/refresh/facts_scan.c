@@ -358,7 +358,7 @@ check_growth(FactsTable *facts, int coming)
 {
 	facts_hash *tb = facts->hash;
 
-	if (facts->spill == NULL && facts_near_growth(tb, coming) && !facts_may_grow(facts, facts->cxt, tb))
+	if (facts->spill == NULL && facts_near_growth(tb, coming) && !facts_may_grow(facts->cxt, tb, (Size) segment_scan_memory_kb * 1024))
 		make_room(facts);
 }
 

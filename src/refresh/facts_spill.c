@@ -5,14 +5,13 @@
  * When the scan's hash table cannot grow within the budget, it stops taking
  * new customers: rows of customers already in it are still added there, and
  * the rows of the others go to partition files by the high bits of their
- * customer's hash.  After the scan the table's entries move to a compact
- * store (chunks of entries and an index of 24 bytes per customer, instead of
- * a hash table that is half empty after each doubling) and the table is
- * freed; then each partition is aggregated alone in a new table within the
- * budget, its customers appended to the store, and a partition that again
- * outgrows the budget is split further by the next bits of the hash.  Every
- * customer is in exactly one place, so the facts are those an in-memory scan
- * gives.
+ * customer's hash.  After the scan the table stays as it is, and each
+ * partition is aggregated alone in a new table within what the budget has
+ * left (a quarter of it at least), its customers appended to a compact
+ * store (chunks of entries, found through an index), and a partition that
+ * again outgrows its budget is split further by the next bits of the hash.
+ * Every customer is in exactly one place, table or store, so the facts are
+ * those an in-memory scan gives.
  *
  * Distinct order ids cannot be added up: when a table that counts them
  * spills, its customers and the order ids it saw go to the partitions too
@@ -86,13 +85,12 @@ spill_write(FactsTable *facts, FactsSpill *spill, const PartialFacts *p, Datum k
 }
 
 /*
- * Whether table, in cxt, may double within segment.scan_memory: while it
- * grows, the old array and the new one are both allocated.
+ * Whether table, in cxt, may double within budget bytes: while it grows,
+ * the old array and the new one are both allocated.
  */
 bool
-facts_may_grow(const FactsTable *facts, MemoryContext cxt, const facts_hash *table)
+facts_may_grow(MemoryContext cxt, const facts_hash *table, Size budget)
 {
-	Size		budget = (Size) segment_scan_memory_kb * 1024;
 	Size		array = (Size) table->size * sizeof(CustomerFacts);
 
 	return MemoryContextMemAllocated(cxt, true) + 2 * array <= budget;
@@ -312,9 +310,8 @@ read_exactly(BufFile *file, void *buffer, size_t size)
 /* Aggregates one partition file within the budget, splitting it further if need be. */
 static void
 aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bits,
-					MemoryContext work, bool count_orders)
+					MemoryContext work, Size budget, bool count_orders)
 {
-	Size		budget = (Size) segment_scan_memory_kb * 1024;
 	facts_hash *table;
 	orders_hash *order_set = NULL;
 	FactsSpill *split = NULL;
@@ -363,7 +360,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 					 errhint("Raise segment.scan_memory for faster refreshes of customers with this many orders.")));
 		/* no bits left to split on: the partition is one hash value, let it grow */
 		if (split == NULL && used_bits + 1 < 32 &&
-			((facts_near_growth(table, 1) && !facts_may_grow(facts, work, table)) ||
+			((facts_near_growth(table, 1) && !facts_may_grow(work, table, budget)) ||
 			 ((r & 0xFFF) == 0 && MemoryContextMemAllocated(work, true) > budget)))
 		{
 			split = spill_create(facts, Min(4, 32 - used_bits), used_bits);
@@ -405,26 +402,29 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 		for (int i = 0; i < (1 << split->bits); i++)
 			if (split->files[i] != NULL)
 				aggregate_partition(facts, split->files[i], split->records[i],
-									split->used_bits + split->bits, work, count_orders);
+									split->used_bits + split->bits, work, budget, count_orders);
 	}
 }
 
 /*
- * After a scan that spilled: the table's customers and then each partition's
- * go to the store, and the index is built over them.
+ * After a scan that spilled: each partition's customers go to the store, and
+ * the index is built over them.
  */
 void
 facts_finish_spill(FactsTable *facts, bool count_orders)
 {
 	FactsSpill *spill = facts->spill;
+	Size		budget = (Size) segment_scan_memory_kb * 1024;
+	Size		kept = MemoryContextMemAllocated(facts->cxt, true);
 	MemoryContext work = AllocSetContextCreate(facts->cxt, "segment facts partition", ALLOCSET_DEFAULT_SIZES);
 
-	store_table(facts, facts->hash);
-	facts_destroy(facts->hash);
-	facts->hash = NULL;
+	/* the partitions get what the kept table leaves of the budget */
+	budget = kept < budget * 3 / 4 ? budget - kept : budget / 4;
+	elog(DEBUG1, "segment: the scan keeps %zu bytes; partitions are aggregated within %zu", kept, budget);
 	for (int i = 0; i < (1 << spill->bits); i++)
 		if (spill->files[i] != NULL)
-			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, count_orders);
+			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, budget,
+								count_orders);
 	MemoryContextDelete(work);
 	facts->spill = NULL;		/* its files are closed */
 	build_index(facts);

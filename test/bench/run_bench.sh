@@ -332,7 +332,9 @@ run_refresh() {
 \\timing on
 SELECT 'refreshed', segment.refresh('$name');
 \\timing off
-SELECT 'phases', scan_ms, cluster_ms, score_ms, history_ms, swap_ms, scan_method, rows, orders_scanned,
+SELECT 'phases', scan_ms, cluster_ms, score_ms, history_ms, swap_ms,
+       scan_method || CASE WHEN scan_partitions > 0 THEN ',spilled:' || scan_partitions || '_files' ELSE '' END,
+       rows, orders_scanned,
        extract(epoch FROM started_at)
 FROM segment.job_runs WHERE segmentation = '$name' ORDER BY run_id DESC LIMIT 1;
 SELECT 'peak_kb ' || (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\\s+(\\d+)'))[1];"
