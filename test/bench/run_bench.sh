@@ -459,8 +459,9 @@ refresh_bench() {
 	done
 	# (a) from the RFM part when it ran: the same query, the same data
 	if [ -n "${times[a]:-}" ]; then rf_times[a]=${times[a]} rf_peaks[a]=${peaks[a]}; fi
-	[ "${rf_method[r]}" = parallel ] || say "warning: (r) used scan method '${rf_method[r]}', not parallel"
-	[ "${rf_method[r1]}" = fast ] || say "warning: (r1) used scan method '${rf_method[r1]}', not fast"
+	# (",spilled:N_files" after the method when the scan outgrew segment.scan_memory)
+	[ "${rf_method[r]%%,*}" = parallel ] || say "warning: (r) used scan method '${rf_method[r]}', not parallel"
+	[ "${rf_method[r1]%%,*}" = fast ] || say "warning: (r1) used scan method '${rf_method[r1]}', not fast"
 	[ "${rf_method[rs]}" = sql ] || say "warning: (rs) used scan method '${rf_method[rs]}', not sql"
 
 	reader_bench || return 0
