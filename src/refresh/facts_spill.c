@@ -420,7 +420,8 @@ facts_finish_spill(FactsTable *facts, bool count_orders)
 
 	/* the partitions get what the kept table leaves of the budget */
 	budget = kept < budget * 3 / 4 ? budget - kept : budget / 4;
-	elog(DEBUG1, "segment: the scan keeps %zu bytes; partitions are aggregated within %zu", kept, budget);
+	elog(DEBUG1, "segment: the scan keeps %zu bytes; %lld records of its partition files are aggregated within %zu",
+		 kept, (long long) facts->spilled_rows, budget);
 	for (int i = 0; i < (1 << spill->bits); i++)
 		if (spill->files[i] != NULL)
 			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, budget,
