@@ -207,6 +207,9 @@ typedef struct FactsTable
 	int			scan_workers;	/* parallel workers that helped the scan */
 	/* past segment.scan_memory (facts_spill.c) */
 	struct shm_mq_handle *worker_queue; /* a parallel worker's, to the leader */
+	/* the leader of a parallel scan takes in the workers' facts as it scans */
+	void		(*poll) (struct FactsTable *facts, void *arg);
+	void	   *poll_arg;
 	double		expected_customers; /* from the statistics, 0 if unknown */
 	struct FactsSpill *spill;	/* the scan's partition files, once it spills */
 	int64		spilled_rows;	/* records written to partition files */

@@ -421,6 +421,8 @@ scan_rows(FactsTable *facts, const ScanSpec *spec, Relation rel, TableScanDesc s
 		{
 			CHECK_FOR_INTERRUPTS();
 			check_memory(facts);
+			if (facts->poll != NULL)
+				facts->poll(facts, facts->poll_arg);
 			if (spec->progress >= 0)
 				pg_atomic_fetch_add_u64(&segment_shared->progress[spec->progress].orders_done, 0x10000);
 		}
@@ -495,9 +497,8 @@ expected_customers(Relation rel, AttrNumber attnum)
 
 /*
  * Not when the customers may not fit the budget: a worker whose table
- * fills sends it to the leader and starts again, and the leader, which
- * reads the workers' queues only after its own share, would then spill
- * what they send.
+ * fills sends it to the leader and starts again, so that the same customers
+ * cross the queues several times, and the leader spills anyway.
  */
 static int
 scan_workers(Relation rel, const ScanSpec *spec, double customers)
@@ -650,6 +651,43 @@ merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffe
 	}
 }
 
+/* The workers' queues, as the leader reads them. */
+typedef struct WorkerQueues
+{
+	shm_mq_handle **handles;
+	int			n;
+	StringInfoData key_buffer;
+} WorkerQueues;
+
+/*
+ * Merges what the workers have sent; with wait, until each is done.  Read
+ * while the leader scans too, so that a worker whose table filled and which
+ * sends it is not kept waiting on a full queue until the leader's share ends.
+ */
+static void
+take_from_workers(FactsTable *facts, WorkerQueues *queues, bool wait)
+{
+	for (int i = 0; i < queues->n; i++)
+	{
+		Size		size;
+		void	   *data;
+
+		/* would block, or detached: the worker is done, or failed (reported later) */
+		while (shm_mq_receive(queues->handles[i], &size, &data, !wait) == SHM_MQ_SUCCESS)
+		{
+			merge_batch(facts, data, size, &queues->key_buffer);
+			CHECK_FOR_INTERRUPTS();
+		}
+		check_memory(facts);
+	}
+}
+
+static void
+poll_workers(FactsTable *facts, void *arg)
+{
+	take_from_workers(facts, (WorkerQueues *) arg, false);
+}
+
 /* False when no dynamic shared memory could be had: scan serially then. */
 static bool
 parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworkers)
@@ -660,7 +698,7 @@ parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworker
 	ScanShared *shared;
 	char	   *queues;
 	shm_mq_handle **handles;
-	StringInfoData key_buffer;
+	WorkerQueues from_workers;
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("segment", "facts_scan_worker", nworkers);
@@ -696,24 +734,17 @@ parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworker
 
 	/* the leader scans its share too (as parallel_leader_participation
 	 * says, and always when no worker started), then takes in the workers' facts */
+	from_workers.handles = handles;
+	from_workers.n = pcxt->nworkers_launched;
+	initStringInfo(&from_workers.key_buffer);
 	if (parallel_leader_participation || pcxt->nworkers_launched == 0)
-		scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
-	initStringInfo(&key_buffer);
-	for (int i = 0; i < pcxt->nworkers_launched; i++)
 	{
-		for (;;)
-		{
-			Size		size;
-			void	   *data;
-
-			/* detached: the worker is done, or failed (reported below) */
-			if (shm_mq_receive(handles[i], &size, &data, false) != SHM_MQ_SUCCESS)
-				break;
-			merge_batch(facts, data, size, &key_buffer);
-			CHECK_FOR_INTERRUPTS();
-		}
-		check_memory(facts);
+		facts->poll = poll_workers;
+		facts->poll_arg = &from_workers;
+		scan_rows(facts, spec, rel, table_beginscan_parallel(rel, SCAN_PARALLEL_DESC(shared)));
+		facts->poll = NULL;
 	}
+	take_from_workers(facts, &from_workers, true);
 	/* rethrows a worker's error, with its SQLSTATE (a fall-back to SQL included) */
 	WaitForParallelWorkersToFinish(pcxt);
 	facts->orders_scanned += shared->orders_scanned;
