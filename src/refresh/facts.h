@@ -246,6 +246,7 @@ extern void facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 /* facts_spill.c */
 extern bool facts_may_grow(MemoryContext cxt, const facts_hash *table, Size budget);
 extern void facts_start_spill(FactsTable *facts);
+extern void facts_partial_of(const FactsTable *facts, const CustomerFacts *e, PartialFacts *p);
 extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
 extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
 extern void facts_finish_spill(FactsTable *facts, bool count_orders);

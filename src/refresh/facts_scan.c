@@ -556,18 +556,7 @@ send_facts(FactsTable *facts)
 	{
 		PartialFacts p;
 
-		memset(&p, 0, sizeof(p));
-		p.valid_rows = e->valid_rows;
-		p.frequency = e->frequency;
-		p.first_at = e->first_at;
-		p.last_at = e->last_at;
-		p.sum = e->sum;
-		p.dscale = e->dscale;
-		p.has_amount = e->has_amount;
-		p.special = e->special;
-		p.has_positive = e->has_positive;
-		p.hash = e->hash;
-		p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
+		facts_partial_of(facts, e, &p);
 		appendBinaryStringInfo(&batch, (char *) &p, sizeof(p));
 		if (facts->typbyval)
 			appendBinaryStringInfo(&batch, (char *) &e->key, sizeof(Datum));

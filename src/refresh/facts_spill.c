@@ -119,17 +119,8 @@ evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_
 	while ((e = facts_iterate(table, &iter)) != NULL)
 	{
 		by_id[e->id - first_id] = e;
-		memset(&p, 0, sizeof(p));
-		p.valid_rows = e->valid_rows;
-		p.first_at = e->first_at;
-		p.last_at = e->last_at;
-		p.sum = e->sum;
-		p.dscale = e->dscale;
-		p.has_amount = e->has_amount;
-		p.special = e->special;
-		p.has_positive = e->has_positive;
-		p.hash = e->hash;
-		p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
+		facts_partial_of(facts, e, &p);
+		p.frequency = 0;		/* counted again from its pairs */
 		spill_write(facts, spill, &p, e->key);
 	}
 	orders_start_iterate(order_set, &order_iter);
@@ -173,6 +164,24 @@ facts_start_spill(FactsTable *facts)
 		facts->hash = facts_create(facts->cxt, 16, &facts->ops);
 		facts->order_set = orders_create(facts->cxt, 16, NULL);
 	}
+}
+
+/* A customer's facts as partial facts, to send or spill with its key. */
+void
+facts_partial_of(const FactsTable *facts, const CustomerFacts *e, PartialFacts *p)
+{
+	memset(p, 0, sizeof(PartialFacts));
+	p->valid_rows = e->valid_rows;
+	p->frequency = e->frequency;
+	p->first_at = e->first_at;
+	p->last_at = e->last_at;
+	p->sum = e->sum;
+	p->dscale = e->dscale;
+	p->has_amount = e->has_amount;
+	p->special = e->special;
+	p->has_positive = e->has_positive;
+	p->hash = e->hash;
+	p->key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
 }
 
 /* Writes one row's (or one worker's) facts of a customer not in the table. */
