@@ -128,6 +128,106 @@ RESET segment.scan_memory;
 SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'spill_text' ORDER BY run_id DESC LIMIT 1;
 SELECT count(*) AS rows_after FROM spill_text_segments;
 
+-- moves and churn after a spilled scan, whose previous contents go to the
+-- partitions with the orders: customers gone, new and moved since the last
+-- refresh, against plain SQL over the two history snapshots
+CREATE TABLE spill.orders_moves AS SELECT * FROM spill.orders;
+SELECT segment.create_segmentation('spill_moves', 'spill.orders_moves', 'customer_id', 'ordered_at', 'amount',
+    as_of => '2025-01-01', lookback => '500 days', clusters => 3,
+    carts => 'spill.carts', cart_time_column => 'added_at') AS customers;
+SELECT segment.refresh('spill_moves') AS customers;
+DELETE FROM spill.orders_moves WHERE customer_id % 10 = 3;
+UPDATE spill.orders_moves SET amount = amount * 40 WHERE customer_id % 10 = 4;
+INSERT INTO spill.orders_moves
+SELECT 0, 60000 + g % 3000, timestamptz '2024-11-01 00:00:00+00' + g * interval '1 minute', 25
+FROM generate_series(1, 6000) AS g;
+SET segment.scan_memory = '1MB';
+SELECT segment.refresh('spill_moves') AS customers;
+RESET segment.scan_memory;
+SELECT scan_partitions > 0 AS spilled FROM segment.job_runs WHERE segmentation = 'spill_moves'
+ORDER BY run_id DESC LIMIT 1;
+CREATE TEMP VIEW snapshots AS
+WITH h AS (SELECT * FROM spill_moves_segments_history),
+     times AS (SELECT min(refreshed_at) AS before, max(refreshed_at) AS after FROM h)
+SELECT customer_id, b.rfm_segment AS rfm_before, b.lifecycle_segment AS lifecycle_before,
+       b.cluster::text AS cluster_before, a.rfm_segment AS rfm_after, a.lifecycle_segment AS lifecycle_after,
+       a.cluster::text AS cluster_after
+FROM (SELECT h.* FROM h, times WHERE refreshed_at = before) AS b
+FULL JOIN (SELECT h.* FROM h, times WHERE refreshed_at = after) AS a USING (customer_id);
+CREATE TEMP VIEW expected_moves AS
+SELECT t.segment_type, coalesce(t.before, '(new)') AS from_segment, coalesce(t.after, '(gone)') AS to_segment,
+       count(*) AS customers
+FROM snapshots AS s
+CROSS JOIN LATERAL (VALUES ('rfm', s.rfm_before, s.rfm_after),
+                           ('lifecycle', s.lifecycle_before, s.lifecycle_after),
+                           ('cluster', s.cluster_before, s.cluster_after)) AS t(segment_type, before, after)
+WHERE t.before IS NOT NULL OR t.after IS NOT NULL
+GROUP BY 1, 2, 3;
+CREATE TEMP VIEW logged_moves AS
+SELECT segment_type, from_segment, to_segment, customers FROM segment.migrations
+WHERE segmentation = 'spill_moves'
+  AND to_refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments_history);
+SELECT (SELECT count(*) FROM (TABLE expected_moves EXCEPT ALL TABLE logged_moves) AS d)
+     + (SELECT count(*) FROM (TABLE logged_moves EXCEPT ALL TABLE expected_moves) AS d) AS differing_moves,
+       (SELECT sum(customers) FROM logged_moves WHERE from_segment = '(new)' AND segment_type = 'lifecycle') AS new,
+       (SELECT sum(customers) FROM logged_moves WHERE to_segment = '(gone)' AND segment_type = 'lifecycle') AS gone,
+       (SELECT sum(customers) FROM logged_moves WHERE from_segment <> to_segment
+          AND from_segment <> '(new)' AND to_segment <> '(gone)' AND segment_type = 'rfm') AS moved;
+-- churn: of the customers active before (not Lapsed nor Prospect) in a
+-- segment, the share Lapsed or gone now
+WITH expected AS (
+    SELECT t.segment_type, t.before AS segment,
+           avg((s.lifecycle_after IS NULL OR s.lifecycle_after = 'Lapsed')::int) AS churn_rate
+    FROM snapshots AS s
+    CROSS JOIN LATERAL (VALUES ('rfm', s.rfm_before), ('lifecycle', s.lifecycle_before),
+                               ('cluster', s.cluster_before)) AS t(segment_type, before)
+    WHERE t.before IS NOT NULL AND s.lifecycle_before NOT IN ('Lapsed', 'Prospect')
+    GROUP BY 1, 2),
+logged AS (
+    SELECT segment_type, segment, churn_rate FROM segment.summaries
+    WHERE segmentation = 'spill_moves'
+      AND refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments_history))
+SELECT count(*) AS segments_compared,
+       count(*) FILTER (WHERE abs(e.churn_rate - l.churn_rate) > 1e-12) AS differing_churn,
+       count(*) FILTER (WHERE e.churn_rate > 0) AS with_churn
+FROM expected AS e JOIN logged AS l USING (segment_type, segment);
+DROP VIEW logged_moves, expected_moves, snapshots;
+
+-- the k-means sample: past segment.cluster_sample customers the model is
+-- fitted on those whose keys hash lowest, the same sample in memory, spilled
+-- and on the SQL path
+SET segment.cluster_sample = 1000;
+SELECT * FROM refresh_three('spill_rows');
+RESET segment.cluster_sample;
+SELECT * FROM differences();
+SELECT count(DISTINCT cluster) AS clusters, count(*) FILTER (WHERE cluster IS NULL) AS without_cluster,
+       count(*) FILTER (WHERE frequency > 0 AND cluster IS NULL) AS buyers_without_cluster
+FROM spill_result;
+DROP TABLE mem_result, spill_result, sql_result;
+
+-- VIPs among net revenues a float8 cannot tell apart (about 10^15): the top
+-- 5 of 100 customers exactly, with scaled sums (fast scan) and numeric ones
+-- (9 decimals: the SQL path)
+CREATE TABLE spill.big_orders AS
+SELECT c AS customer_id, timestamptz '2024-12-01 00:00:00+00' + c * interval '1 hour' AS ordered_at,
+       CASE WHEN c <= 10 THEN 1000000000000000 + c * 0.01 ELSE c END::numeric AS amount
+FROM generate_series(1, 100) AS c;
+CREATE TABLE spill.big_orders_9 AS
+SELECT customer_id, ordered_at, CASE WHEN customer_id <= 10 THEN amount + 0.000000001 ELSE amount END AS amount
+FROM spill.big_orders;
+SELECT (1000000000000000 + 6 * 0.01)::float8 = (1000000000000000 + 1 * 0.01)::float8 AS floats_equal;
+SELECT segment.create_segmentation('spill_big', 'spill.big_orders', 'customer_id', 'ordered_at', 'amount',
+    as_of => '2025-01-01', vip_share => 0.05, clusters => 0) AS customers;
+SELECT segment.create_segmentation('spill_big_9', 'spill.big_orders_9', 'customer_id', 'ordered_at', 'amount',
+    as_of => '2025-01-01', vip_share => 0.05, clusters => 0) AS customers;
+SELECT r.segmentation, r.scan_method, array_agg(s.customer_id ORDER BY s.customer_id) AS vips
+FROM (SELECT 'spill_big' AS segmentation, customer_id, lifecycle_segment FROM spill_big_segments
+      UNION ALL
+      SELECT 'spill_big_9', customer_id, lifecycle_segment FROM spill_big_9_segments) AS s
+JOIN segment.job_runs AS r USING (segmentation)
+WHERE s.lifecycle_segment = 'High-Value VIP'
+GROUP BY 1, 2 ORDER BY 1;
+
 SELECT segment.drop_segmentation(name) FROM segment.segmentations ORDER BY name;
 DROP FUNCTION refresh_three(text), differences();
 DROP SCHEMA spill CASCADE;

@@ -23,6 +23,7 @@
 #include "scheduler/scheduler.h"
 #include "scheduler/shared.h"
 #include "segment.h"
+#include "refresh/cluster_sample.h"
 #include "common/time_zone.h"
 
 PG_MODULE_MAGIC;
@@ -171,6 +172,13 @@ _PG_init(void)
 							&segment_refresh_work_mem_kb,
 							256 * 1024, 64, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("segment.cluster_sample",
+							"Most customers a refresh fits its k-means model on.",
+							"Past it, the model is fitted on a uniform sample of this many customers (the same every time: those whose keys hash lowest), and every customer is assigned to its nearest centroid.",
+							&segment_cluster_sample,
+							1000000, 100, INT_MAX / 2,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomBoolVariable("segment.fast_scan",
 							 "Lets refreshes compute customer facts with the C scan when the orders allow it.",

@@ -108,4 +108,16 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 	} while (0)
 #endif
 
+/* tuplesort_begin_*() took sort options instead of randomAccess in 15. */
+#include "utils/tuplesort.h"
+#if PG_VERSION_NUM < 150000
+#define TUPLESORT_NONE false
+#endif
+
+/* tuplesort_getdatum() took a copy flag in 16. */
+#if PG_VERSION_NUM < 160000
+#define tuplesort_getdatum(state, forward, copy, val, isNull, abbrev) \
+	tuplesort_getdatum(state, forward, val, isNull, abbrev)
+#endif
+
 #endif							/* SEGMENT_COMPAT_H */

@@ -29,18 +29,20 @@ typedef struct CustomerFacts
 	bool		has_amount;		/* monetary is not NULL */
 	bool		special;		/* a NaN or infinite amount */
 	bool		has_positive;	/* first_at, last_at are set */
-	bool		is_prospect;	/* seen only in touchpoints or carts */
+	bool		is_prospect;	/* seen only in touchpoints or carts (set by the build) */
 	bool		has_cart;		/* last_cart_at is set */
+	bool		in_extras;		/* seen in the touchpoints or carts */
+	bool		in_previous;	/* in the previous contents, with labels previous[] */
 	int16		dscale;			/* largest display scale among the amounts */
+	int16		previous[3];	/* the build's labels of rfm, lifecycle, cluster */
 	int64		id;				/* number of the entry, for the order id set */
 	int64		valid_rows;
 	int64		frequency;
 	TimestampTz first_at;
 	TimestampTz last_at;
 	TimestampTz last_cart_at;
-	ScaledMoney sum;			/* scaled form */
 	Datum		money;			/* numeric form (FactsTable.numeric_money) */
-	int32		row;			/* position in the build's arrays */
+	ScaledMoney sum;			/* scaled form */
 } CustomerFacts;
 
 /* What the hash and equality callbacks need. */
@@ -103,35 +105,6 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
-/*
- * After a scan that spilled (facts_spill.c) the customers the hash table
- * could not take live in chunks of FACTS_CHUNK entries, found through an
- * index of 24-byte slots.
- */
-#define FACTS_CHUNK_BITS 16
-#define FACTS_CHUNK (1 << FACTS_CHUNK_BITS)
-
-typedef struct FactsIndexEntry
-{
-	Datum		key;
-	uint32		hash;
-	char		status;
-	uint32		entry;			/* number of the entry in the chunks */
-} FactsIndexEntry;
-
-#define SH_PREFIX facts_index
-#define SH_ELEMENT_TYPE FactsIndexEntry
-#define SH_KEY_TYPE Datum
-#define SH_KEY key
-#define SH_HASH_KEY(tb, k) facts_key_hash((tb)->private_data, k)
-#define SH_EQUAL(tb, a, b) facts_key_equal((tb)->private_data, a, b)
-#define SH_STORE_HASH
-#define SH_GET_HASH(tb, a) a->hash
-#define SH_SCOPE static inline
-#define SH_DECLARE
-#define SH_DEFINE
-#include "lib/simplehash.h"
-
 /* The set of (customer entry, order id) pairs seen, to count distinct orders. */
 typedef struct OrderKey
 {
@@ -163,8 +136,16 @@ typedef struct OrderEntry
 /*
  * One customer's partial facts, followed by its key's image: what a parallel
  * worker sends the leader, and what a scan past its memory budget writes to
- * a partition file (one row, or one worker's facts, of one customer).
+ * a partition file (one row, or one worker's facts, of one customer; or,
+ * after the scan, the customer's touchpoints and carts or previous labels).
  */
+typedef enum PartialKind
+{
+	PARTIAL_ORDERS,				/* order facts */
+	PARTIAL_EXTRAS,				/* in the touchpoints or carts; last_at: the last cart's, if has_cart */
+	PARTIAL_PREVIOUS			/* in the previous contents, with labels previous[] */
+} PartialKind;
+
 typedef struct PartialFacts
 {
 	int64		valid_rows;
@@ -178,8 +159,11 @@ typedef struct PartialFacts
 	bool		special;
 	bool		has_positive;
 	bool		has_order_id;	/* a positive row whose order id is still to count */
+	uint8		kind;			/* PartialKind */
+	bool		has_cart;
 	uint32		hash;			/* of the key (facts_key_hash) */
 	uint32		key_size;		/* bytes of the key image after this struct */
+	int16		previous[3];
 } PartialFacts;
 
 struct FactsSpill;
@@ -212,20 +196,29 @@ typedef struct FactsTable
 	void	   *poll_arg;
 	double		expected_customers; /* from the statistics, 0 if unknown */
 	struct FactsSpill *spill;	/* the scan's partition files, once it spills */
+	bool		count_orders;	/* its records carry order ids to count */
 	int64		spilled_rows;	/* records written to partition files */
 	int			partitions;		/* partition files aggregated */
-	CustomerFacts **chunks;		/* after a spilled scan: the others */
-	int			nchunks;
-	int64		stored;
-	facts_index_hash *index;
+	struct BufFile *stream;		/* after a spill: the customers the table does not hold */
+	int64		streamed;
 } FactsTable;
 
-/* Every entry of a table, in hash or chunks (facts_cursor_begin, facts_cursor_next). */
+/*
+ * Every customer: the table's entries, then after a spill the stream's, read
+ * into entry (facts_cursor_begin, facts_cursor_next).
+ */
 typedef struct FactsCursor
 {
 	facts_iterator iter;
+	bool		in_stream;
 	int64		next;
+	CustomerFacts entry;
+	char	   *key_buffer;
+	Size		key_buffer_size;
 } FactsCursor;
+
+/* Called on each customer of a partition once it is aggregated. */
+typedef void (*FactsVisitor) (CustomerFacts *e, void *arg);
 
 /* facts_read.c */
 extern void facts_init(FactsTable *facts, Oid customer_type, Oid collation);
@@ -241,6 +234,7 @@ extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz 
 extern int64 facts_count(const FactsTable *facts);
 extern void facts_cursor_begin(FactsTable *facts, FactsCursor *cursor);
 extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);
+extern void facts_close_stream(FactsTable *facts);
 extern void facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key);
 
 /* facts_spill.c */
@@ -249,8 +243,8 @@ extern void facts_start_spill(FactsTable *facts);
 extern void facts_partial_of(const FactsTable *facts, const CustomerFacts *e, PartialFacts *p);
 extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
 extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
-extern void facts_finish_spill(FactsTable *facts, bool count_orders);
-extern CustomerFacts *facts_store_find(FactsTable *facts, Datum key, bool add);
+extern void facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p);
+extern void facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg);
 
 /* a timestamptz, timestamp or date as timestamptz */
 extern TimestampTz to_timestamptz(Datum d, Oid type);

@@ -11,6 +11,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/buffile.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
@@ -90,15 +91,8 @@ CustomerFacts *
 facts_find_or_add(FactsTable *facts, Datum key)
 {
 	bool		found;
-	CustomerFacts *entry;
+	CustomerFacts *entry = facts_insert(facts->hash, key, &found);
 
-	/* after a spilled scan the table takes no new customer: the store does */
-	if (facts->index != NULL)
-	{
-		entry = facts_lookup(facts->hash, key);
-		return entry != NULL ? entry : facts_store_find(facts, key, true);
-	}
-	entry = facts_insert(facts->hash, key, &found);
 	if (!found)
 		facts_init_entry(facts, entry, key);
 	return entry;
@@ -116,48 +110,83 @@ facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash)
 	return entry;
 }
 
+/* The customer's entry in the table (not the stream), or NULL. */
 CustomerFacts *
 facts_find(FactsTable *facts, Datum key)
 {
-	CustomerFacts *entry = facts_lookup(facts->hash, facts_hash_key(facts, key));
-
-	if (entry == NULL && facts->index != NULL)
-		entry = facts_store_find(facts, facts_hash_key(facts, key), false);
-	return entry;
+	return facts_lookup(facts->hash, facts_hash_key(facts, key));
 }
 
-/* The customers of the table and of the store (after a spilled scan). */
+/* The customers of the table and of the stream (after a spill). */
 int64
 facts_count(const FactsTable *facts)
 {
-	return (int64) facts->hash->members + facts->stored;
+	return (int64) facts->hash->members + facts->streamed;
 }
 
 void
 facts_cursor_begin(FactsTable *facts, FactsCursor *cursor)
 {
-	cursor->next = -1;
+	memset(cursor, 0, sizeof(FactsCursor));
 	facts_start_iterate(facts->hash, &cursor->iter);
 }
 
+static void
+stream_read(BufFile *file, void *buffer, size_t size)
+{
+	if (BufFileRead(file, buffer, size) != size)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not read the stream file of a refresh's customers")));
+}
+
+/* The next customer: valid until the next call. */
 CustomerFacts *
 facts_cursor_next(FactsTable *facts, FactsCursor *cursor)
 {
-	int64		i;
+	CustomerFacts *e = &cursor->entry;
 
-	if (cursor->next < 0)
+	if (!cursor->in_stream)
 	{
 		CustomerFacts *entry = facts_iterate(facts->hash, &cursor->iter);
 
 		if (entry != NULL)
 			return entry;
-		cursor->next = 0;
+		cursor->in_stream = true;
+		if (facts->stream != NULL && BufFileSeek(facts->stream, 0, 0, SEEK_SET) != 0)
+			ereport(ERROR,
+					(errcode_for_file_access(),
+					 errmsg("could not rewind the stream file of a refresh's customers")));
 	}
-	i = cursor->next;
-	if (i >= facts->stored)
+	if (cursor->next >= facts->streamed)
 		return NULL;
 	cursor->next++;
-	return &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
+	stream_read(facts->stream, e, sizeof(CustomerFacts));
+	if (!facts->typbyval)
+	{
+		uint32		size;
+
+		stream_read(facts->stream, &size, sizeof(size));
+		if (cursor->key_buffer_size < size)
+		{
+			cursor->key_buffer = cursor->key_buffer == NULL ? MemoryContextAlloc(facts->cxt, size) :
+				repalloc(cursor->key_buffer, size);
+			cursor->key_buffer_size = size;
+		}
+		stream_read(facts->stream, cursor->key_buffer, size);
+		e->key = PointerGetDatum(cursor->key_buffer);
+	}
+	return e;
+}
+
+/* Closes (deletes) the stream file, once read for the last time. */
+void
+facts_close_stream(FactsTable *facts)
+{
+	if (facts->stream != NULL)
+		BufFileClose(facts->stream);
+	facts->stream = NULL;
+	facts->streamed = 0;
 }
 
 /* A key of the hash as a datum of the customer column's type. */
@@ -284,28 +313,21 @@ facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interv
 /*
  * A customer of the touchpoints or carts and the time of their last cart
  * old enough to count as abandoned (NULL: none).  Those without orders
- * become prospects.
+ * become prospects (segment_build.c).
  */
 static void
 add_extras_row(FactsTable *facts, Datum *v, bool *isnull)
 {
-	CustomerFacts *entry;
-	Datum		key;
+	PartialFacts p;
 
 	if (isnull[0])
 		return;
-	key = facts_hash_key(facts, v[0]);
-	entry = facts_find(facts, v[0]);
-	if (entry == NULL)
-	{
-		entry = facts_find_or_add(facts, key);
-		entry->is_prospect = true;
-	}
-	if (!isnull[1])
-	{
-		entry->has_cart = true;
-		entry->last_cart_at = DatumGetTimestampTz(v[1]);
-	}
+	memset(&p, 0, sizeof(p));
+	p.kind = PARTIAL_EXTRAS;
+	p.has_cart = !isnull[1];
+	if (p.has_cart)
+		p.last_at = DatumGetTimestampTz(v[1]);
+	facts_add_partial(facts, facts_hash_key(facts, v[0]), &p);
 }
 
 void

@@ -782,8 +782,8 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 	nworkers = scan_workers(rel, &spec, facts->expected_customers);
 	if (nworkers == 0 || !parallel_scan(facts, &spec, rel, nworkers))
 		scan_rows(facts, &spec, rel, table_beginscan(rel, GetActiveSnapshot(), 0, NULL));
-	if (facts->spill != NULL)
-		facts_finish_spill(facts, spec.cols.order_att != InvalidAttrNumber);
+	/* the partitions' records may carry order ids still to count */
+	facts->count_orders = spec.cols.order_att != InvalidAttrNumber;
 	/* held until the refresh ends: one state of the sources throughout */
 	relation_close(rel, NoLock);
 }

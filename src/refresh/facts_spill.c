@@ -5,13 +5,15 @@
  * When the scan's hash table cannot grow within the budget, it stops taking
  * new customers: rows of customers already in it are still added there, and
  * the rows of the others go to partition files by the high bits of their
- * customer's hash.  After the scan the table stays as it is, and each
- * partition is aggregated alone in a new table within what the budget has
- * left (a quarter of it at least), its customers appended to a compact
- * store (chunks of entries, found through an index), and a partition that
- * again outgrows its budget is split further by the next bits of the hash.
- * Every customer is in exactly one place, table or store, so the facts are
- * those an in-memory scan gives.
+ * customer's hash.  So do, after the scan, the touchpoints and carts and the
+ * previous contents of customers the table does not hold.  The table stays
+ * as it is; each partition is then aggregated alone in a new table within
+ * what the budget has left (a quarter of it at least), a partition that
+ * again outgrows its budget being split further by the next bits of the
+ * hash.  Each aggregated customer is shown to the build (its first pass) and
+ * appended to a stream file, which the build reads back with the table's
+ * customers for its second pass.  Every customer is in exactly one place,
+ * table or stream, so the facts are those an in-memory scan gives.
  *
  * Distinct order ids cannot be added up: when a table that counts them
  * spills, its customers and the order ids it saw go to the partitions too
@@ -122,6 +124,20 @@ evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_
 		facts_partial_of(facts, e, &p);
 		p.frequency = 0;		/* counted again from its pairs */
 		spill_write(facts, spill, &p, e->key);
+		/* what came after the scan, when a partition is split */
+		if (e->in_extras)
+		{
+			p.kind = PARTIAL_EXTRAS;
+			p.has_cart = e->has_cart;
+			p.last_at = e->last_cart_at;
+			spill_write(facts, spill, &p, e->key);
+		}
+		if (e->in_previous)
+		{
+			p.kind = PARTIAL_PREVIOUS;
+			memcpy(p.previous, e->previous, sizeof(p.previous));
+			spill_write(facts, spill, &p, e->key);
+		}
 	}
 	orders_start_iterate(order_set, &order_iter);
 	while ((pair = orders_iterate(order_set, &order_iter)) != NULL)
@@ -195,6 +211,20 @@ facts_spill(FactsTable *facts, const PartialFacts *p, Datum key)
 bool
 facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
 {
+	if (p->kind == PARTIAL_EXTRAS)
+	{
+		e->in_extras = true;
+		if (p->has_cart && (!e->has_cart || p->last_at > e->last_cart_at))
+			e->last_cart_at = p->last_at;
+		e->has_cart |= p->has_cart;
+		return true;
+	}
+	if (p->kind == PARTIAL_PREVIOUS)
+	{
+		e->in_previous = true;
+		memcpy(e->previous, p->previous, sizeof(e->previous));
+		return true;
+	}
 	e->valid_rows += p->valid_rows;
 	e->frequency += p->frequency;
 	e->has_amount |= p->has_amount;
@@ -224,84 +254,67 @@ facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
 	return true;
 }
 
-/* The store ------------------------------------------------------------------ */
-
-static CustomerFacts *
-store_append(FactsTable *facts)
+/*
+ * Adds partial facts of key (widened) that come after the scan: to its entry
+ * in the table, to a new entry if the table may grow within the budget, or
+ * else to its partition.
+ */
+void
+facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p)
 {
-	int64		i = facts->stored;
+	CustomerFacts *e;
 
-	if ((i & (FACTS_CHUNK - 1)) == 0)
+	p->hash = facts_key_hash(&facts->ops, key);
+	p->key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(key, false, facts->typlen);
+	e = facts_lookup_hash(facts->hash, key, p->hash);
+	if (e == NULL && facts->spill == NULL && facts_near_growth(facts->hash, 1) &&
+		!facts_may_grow(facts->cxt, facts->hash, (Size) segment_scan_memory_kb * 1024))
+		facts_start_spill(facts);
+	if (e == NULL && facts->spill != NULL)
 	{
-		int			chunk = (int) (i >> FACTS_CHUNK_BITS);
-
-		if (chunk % 64 == 0)
-		{
-			Size		size = sizeof(CustomerFacts *) * (chunk + 64);
-
-			facts->chunks = facts->chunks == NULL ? MemoryContextAlloc(facts->cxt, size) :
-				repalloc(facts->chunks, size);
-		}
-		facts->chunks[chunk] = MemoryContextAllocHuge(facts->cxt, sizeof(CustomerFacts) * FACTS_CHUNK);
-		facts->nchunks = chunk + 1;
+		spill_write(facts, facts->spill, p, key);
+		return;
 	}
-	facts->stored++;
-	return &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
+	if (e == NULL)
+	{
+		bool		found;
+
+		e = facts_insert_hash(facts->hash, key, p->hash, &found);
+		facts_init_entry(facts, e, key);
+	}
+	facts_merge(e, p, NULL);
 }
 
+/* The stream ------------------------------------------------------------------ */
+
 static void
-store_table(FactsTable *facts, facts_hash *table)
+stream_table(FactsTable *facts, facts_hash *table, FactsVisitor visit, void *arg)
 {
 	facts_iterator iter;
 	CustomerFacts *e;
 
+	if (facts->stream == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(facts->cxt);
+
+		facts->stream = BufFileCreateTemp(false);
+		MemoryContextSwitchTo(old);
+	}
 	facts_start_iterate(table, &iter);
 	while ((e = facts_iterate(table, &iter)) != NULL)
-		*store_append(facts) = *e;
-}
-
-/* The stored customer of key (widened), added when absent if add. */
-CustomerFacts *
-facts_store_find(FactsTable *facts, Datum key, bool add)
-{
-	FactsIndexEntry *slot;
-	CustomerFacts *e;
-	bool		found;
-
-	if (!add)
 	{
-		slot = facts_index_lookup(facts->index, key);
-		if (slot == NULL)
-			return NULL;
-		return &facts->chunks[slot->entry >> FACTS_CHUNK_BITS][slot->entry & (FACTS_CHUNK - 1)];
-	}
-	slot = facts_index_insert(facts->index, key, &found);
-	if (found)
-		return &facts->chunks[slot->entry >> FACTS_CHUNK_BITS][slot->entry & (FACTS_CHUNK - 1)];
-	slot->entry = (uint32) facts->stored;
-	e = store_append(facts);
-	facts_init_entry(facts, e, key);
-	e->hash = slot->hash;
-	slot->key = e->key;			/* the stored copy, not the caller's */
-	return e;
-}
+		/* only the fast scan spills, and its sums are scaled */
+		Assert(!(facts->numeric_money && e->has_amount));
+		visit(e, arg);
+		BufFileWrite(facts->stream, (void *) e, sizeof(CustomerFacts));
+		if (!facts->typbyval)
+		{
+			uint32		size = datumGetSize(e->key, false, facts->typlen);
 
-static void
-build_index(FactsTable *facts)
-{
-	facts->index = facts_index_create(facts->cxt, (uint32) Min(facts->stored + 1024, PG_UINT32_MAX / 2),
-									  &facts->ops);
-	for (int64 i = 0; i < facts->stored; i++)
-	{
-		CustomerFacts *e = &facts->chunks[i >> FACTS_CHUNK_BITS][i & (FACTS_CHUNK - 1)];
-		FactsIndexEntry *slot;
-		bool		found;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		slot = facts_index_insert_hash(facts->index, e->key, e->hash, &found);
-		Assert(!found);
-		slot->entry = (uint32) i;
+			BufFileWrite(facts->stream, &size, sizeof(size));
+			BufFileWrite(facts->stream, DatumGetPointer(e->key), size);
+		}
+		facts->streamed++;
 	}
 }
 
@@ -319,7 +332,7 @@ read_exactly(BufFile *file, void *buffer, size_t size)
 /* Aggregates one partition file within the budget, splitting it further if need be. */
 static void
 aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bits,
-					MemoryContext work, Size budget, bool count_orders)
+					MemoryContext work, Size budget, FactsVisitor visit, void *arg)
 {
 	facts_hash *table;
 	orders_hash *order_set = NULL;
@@ -332,7 +345,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 				(errcode_for_file_access(),
 				 errmsg("could not rewind a partition file of the fast scan")));
 	table = facts_create(work, 1024, &facts->ops);
-	if (count_orders)
+	if (facts->count_orders)
 		order_set = orders_create(work, 1024, NULL);
 	initStringInfo(&key_buffer);
 	for (int64 r = 0; r < records; r++)
@@ -404,23 +417,23 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 	BufFileClose(file);
 	facts->partitions++;
 	pfree(key_buffer.data);
-	store_table(facts, table);
+	stream_table(facts, table, visit, arg);
 	MemoryContextReset(work);
 	if (split != NULL)
 	{
 		for (int i = 0; i < (1 << split->bits); i++)
 			if (split->files[i] != NULL)
 				aggregate_partition(facts, split->files[i], split->records[i],
-									split->used_bits + split->bits, work, budget, count_orders);
+									split->used_bits + split->bits, work, budget, visit, arg);
 	}
 }
 
 /*
- * After a scan that spilled: each partition's customers go to the store, and
- * the index is built over them.
+ * After a spill: each partition's customers are aggregated, shown to visit
+ * and appended to the stream.
  */
 void
-facts_finish_spill(FactsTable *facts, bool count_orders)
+facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg)
 {
 	FactsSpill *spill = facts->spill;
 	Size		budget = (Size) segment_scan_memory_kb * 1024;
@@ -434,8 +447,7 @@ facts_finish_spill(FactsTable *facts, bool count_orders)
 	for (int i = 0; i < (1 << spill->bits); i++)
 		if (spill->files[i] != NULL)
 			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, budget,
-								count_orders);
+								visit, arg);
 	MemoryContextDelete(work);
 	facts->spill = NULL;		/* its files are closed */
-	build_index(facts);
 }

@@ -2,19 +2,26 @@
  * segment_build.c -- segment._build_segments(): the body of a refresh, in C.
  *
  * From the per-customer facts (the fast scan of the orders, or the SQL
- * path's facts table) and the customers of the touchpoints and carts, it
- *   clusters  k-means on ln(1 + recency, frequency, monetary), numbered
- *             after the previous model, every customer with an order
- *   scores    exact R, F and M scores (quantile_score's rule), rfm_code,
- *             rfm_segment, VIPs (the top vip_share by net revenue) and the
- *             lifecycle segment (the compiled rules)
- *   writes    the new partition, then the history snapshot, in multi-row
- *             inserts
- *   measures  per segment the metrics of segment.summaries, and against the
- *             previous contents the moves of segment.migrations and the churn
- * all in memory, in one pass each, with no SQL over the customers.  The
- * refresh (refresh.sql) makes the tables before and indexes, attaches and
- * swaps them after.
+ * path's facts table), the customers of the touchpoints and carts and the
+ * previous contents' labels, gathered per customer, it makes two passes over
+ * the customers:
+ *   first     feeds the values of the R, F and M scores to sorts, and the
+ *             features of the customers with an order to the k-means
+ *             sample (cluster_sample.h); then the score edges
+ *             (score_edges.h), the VIP threshold (the top vip_share by net
+ *             revenue) and the model
+ *   second    scores each customer: exact R, F and M scores (quantile_score's
+ *             rule), rfm_code, rfm_segment, lifecycle segment (the compiled
+ *             rules), nearest cluster; writes its rows of the new partition
+ *             and of the history snapshot, and counts its segments' metrics
+ *             and its moves since the previous contents
+ * with no SQL over the customers.  After a spilled scan the customers the
+ * scan's table does not hold come partition by partition in the first pass
+ * and from the stream file in the second (facts_spill.c): memory stays within
+ * segment.scan_memory, the sorts' share of segment.refresh_work_mem and the
+ * k-means sample, whatever the number of customers.  The refresh
+ * (refresh.sql) makes the tables before and indexes, attaches and swaps them
+ * after.
  */
 #include "postgres.h"
 
@@ -39,6 +46,7 @@
 #include "utils/timestamp.h"
 
 #include "common/compat.h"
+#include "refresh/cluster_sample.h"
 #include "refresh/facts.h"
 #include "security/identity.h"
 #include "kmeans/kmeans.h"
@@ -47,6 +55,8 @@
 #include "rfm/quantile.h"
 #include "security/relation_check.h"
 #include "refresh/row_writer.h"
+#include "refresh/score_edges.h"
+#include "segment.h"
 #include "scheduler/shared.h"
 
 PG_FUNCTION_INFO_V1(build_segments);
@@ -62,7 +72,6 @@ typedef enum SegmentType
 static const char *const type_names[NUM_TYPES] = {"rfm", "lifecycle", "cluster"};
 
 #define RFM_BINS 5				/* named RFM segments exist for 5 bins */
-#define CLUSTER_FEATURES 3
 
 /* One segment of one type, and its metrics in the new contents. */
 typedef struct Label
@@ -72,6 +81,8 @@ typedef struct Label
 	int			len;
 	Datum		text;
 	int32		cluster;		/* TYPE_CLUSTER: the number */
+	bool		is_lapsed;		/* TYPE_LIFECYCLE: "Lapsed" */
+	bool		is_active;		/* TYPE_LIFECYCLE: neither "Lapsed" nor "Prospect" */
 	int64		customers;
 	int64		with_frequency;
 	int64		orders;
@@ -129,13 +140,13 @@ typedef struct Build
 	int64		n;				/* customers, prospects included */
 	int64		n_ordered;		/* customers with orders in the window */
 	int64		previous_ordered;	/* the same in the previous contents */
-	CustomerFacts **rows;
-	float8	   *recency;		/* valid where rows[i]->has_positive */
-	float8	   *monetary;		/* valid where rows[i]->has_amount */
-	int32	   *score[3];		/* R, F, M; 0 = NULL */
-	int32	   *cluster;		/* model position, -1 = none */
-	int32	   *label[NUM_TYPES];	/* NO_LABEL = NULL */
-	bool	   *is_vip;
+	ScoreEdges	edges[3];		/* R (of -recency), F, M */
+	bool		has_vips;
+	float8		vip_monetary;	/* monetary of the last VIP */
+	bool		vip_exact;		/* at vip_monetary, compare exactly with: */
+	ScaledMoney vip_sum;
+	Datum		vip_numeric;
+	ClusterSample sample;
 	KMeansModel *model;
 	Label	   *labels;
 	int32		nlabels;
@@ -144,6 +155,18 @@ typedef struct Build
 	int32	   *cluster_labels; /* by model position */
 	HTAB	   *moves;
 } Build;
+
+/* What the second pass makes of one customer. */
+typedef struct Scored
+{
+	float8		recency;		/* valid where has_positive */
+	float8		monetary;		/* valid where has_amount */
+	Datum		monetary_numeric;
+	int32		score[3];		/* R, F, M; 0 = NULL */
+	bool		is_vip;
+	int32		cluster;		/* model position, -1 = none */
+	int32		label[NUM_TYPES];	/* NO_LABEL = NULL */
+} Scored;
 
 static float8
 ms_since(TimestampTz start)
@@ -162,6 +185,12 @@ add_label(Build *b, SegmentType type, const char *name, int len)
 	for (int32 i = 0; i < b->nlabels; i++)
 		if (b->labels[i].type == type && b->labels[i].len == len && memcmp(b->labels[i].name, name, len) == 0)
 			return i;
+	/* customers keep label numbers in 16 bits (CustomerFacts.previous) */
+	if (b->nlabels >= PG_INT16_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("segmentation \"%s\" has more than %d segments", b->p.name, PG_INT16_MAX - 1),
+				 errhint("Use fewer lifecycle rules or clusters.")));
 	/* labels outlive SPI calls and per-row contexts */
 	old = MemoryContextSwitchTo(b->facts.cxt);
 	if (b->nlabels == b->labels_capacity)
@@ -174,6 +203,9 @@ add_label(Build *b, SegmentType type, const char *name, int len)
 	label->type = type;
 	label->name = pnstrdup(name, len);
 	label->len = len;
+	label->is_lapsed = type == TYPE_LIFECYCLE && len == 6 && memcmp(name, "Lapsed", 6) == 0;
+	label->is_active = type == TYPE_LIFECYCLE && !label->is_lapsed &&
+		!(len == 8 && memcmp(name, "Prospect", 8) == 0);
 	label->text = PointerGetDatum(cstring_to_text_with_len(name, len));
 	label->revenue_numeric = DirectFunctionCall3(numeric_in, CStringGetDatum("0"),
 												 ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
@@ -294,7 +326,7 @@ read_params(Params *p, HeapTupleHeader row)
 	p->previous_model = isnull ? NULL : DatumGetKMeansModel(d);
 }
 
-/* Facts to per-customer arrays ---------------------------------------------- */
+/* Customers ------------------------------------------------------------------- */
 
 /*
  * Days from last to as_of exactly as date_part('epoch', as_of - last) / 86400
@@ -319,200 +351,278 @@ money_float8(const Build *b, const CustomerFacts *e)
 	return money_to_float8(e->sum);
 }
 
+/* A customer now: with orders in the window, or in the touchpoints or carts. */
+static inline bool
+is_current(const CustomerFacts *e)
+{
+	return e->valid_rows > 0 || e->in_extras;
+}
+
 static void
-collect_rows(Build *b)
+cluster_features(float8 recency, const CustomerFacts *e, float8 monetary, float8 *x)
+{
+	x[0] = log(1.0 + recency);
+	x[1] = log(1.0 + (float8) e->frequency);
+	x[2] = log(1.0 + Max(monetary, 0.0));
+}
+
+/*
+ * The previous contents (customer, rfm_segment, lifecycle_segment, cluster,
+ * frequency) go to each customer's facts, as labels.
+ */
+static void
+read_previous(Build *b, Oid previous)
+{
+	Relation	rel;
+	TupleTableSlot *slot;
+	TableScanDesc scan;
+	AttrNumber	atts[5];
+	int64		rows = 0;
+	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment previous row", ALLOCSET_SMALL_SIZES);
+
+	rel = relation_open_readable(previous, AccessShareLock, "previous contents");
+	relation_check_plain(rel, "previous contents");
+	atts[0] = relation_column(rel, b->p.customer_column, b->facts.customer_type, "previous contents");
+	atts[1] = relation_column(rel, "rfm_segment", TEXTOID, "previous contents");
+	atts[2] = relation_column(rel, "lifecycle_segment", TEXTOID, "previous contents");
+	atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
+	/* NULL for prospects: the others had orders in the window */
+	atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull[5];
+		Datum		v[5];
+		PartialFacts p;
+		MemoryContext old;
+
+		if ((++rows & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int c = 0; c < 5; c++)
+			v[c] = slot_getattr(slot, atts[c], &isnull[c]);
+		if (isnull[0])
+			continue;
+		b->previous_ordered += !isnull[4];
+		old = MemoryContextSwitchTo(row_cxt);
+		memset(&p, 0, sizeof(p));
+		p.kind = PARTIAL_PREVIOUS;
+		p.previous[TYPE_RFM] = isnull[1] ? NO_LABEL : label_of_text(b, TYPE_RFM, DatumGetTextPP(v[1]));
+		p.previous[TYPE_LIFECYCLE] = isnull[2] ? NO_LABEL :
+			label_of_text(b, TYPE_LIFECYCLE, DatumGetTextPP(v[2]));
+		p.previous[TYPE_CLUSTER] = isnull[3] ? NO_LABEL : cluster_label(b, DatumGetInt32(v[3]));
+		facts_add_partial(&b->facts, facts_hash_key(&b->facts, v[0]), &p);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(row_cxt);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	/* held until the refresh ends: one state of the sources throughout */
+	relation_close(rel, NoLock);
+	MemoryContextDelete(row_cxt);
+}
+
+/* First pass ------------------------------------------------------------------ */
+
+/* A customer's values to the score sorts, and features to the k-means sample. */
+static void
+observe(CustomerFacts *e, void *arg)
+{
+	Build	   *b = arg;
+	float8		recency = 0.0;
+	float8		monetary = 0.0;
+
+	if (!is_current(e))
+		return;
+	if ((++b->n & 0xFFFF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	e->is_prospect = e->valid_rows == 0;
+	if (e->special)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the orders of customer %s have a NaN or infinite amount",
+						facts_key_text(&b->facts, e->key)),
+				 errdetail("Column %s of %s holds NaN or Infinity for this customer.",
+						   quote_identifier(b->p.amount_column),
+						   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->p.orders)),
+													  get_rel_name(b->p.orders))),
+				 errhint("Fix or filter those orders (register a view that leaves them out).")));
+	if (e->is_prospect)
+		return;
+	b->n_ordered++;
+	if (e->has_positive)
+	{
+		recency = recency_days(b->p.as_of, e->last_at);
+		score_edges_put(&b->edges[0], -recency);
+	}
+	score_edges_put(&b->edges[1], (float8) e->frequency);
+	if (e->has_amount)
+	{
+		monetary = money_float8(b, e);
+		score_edges_put(&b->edges[2], monetary);
+	}
+	if (b->p.clusters > 0 && e->has_positive)
+	{
+		float8		x[CLUSTER_FEATURES];
+
+		cluster_features(recency, e, monetary, x);
+		cluster_sample_offer(&b->sample, e->hash, x);
+	}
+}
+
+static void
+observe_all(Build *b)
 {
 	FactsCursor cursor;
 	CustomerFacts *e;
-	int64		i = 0;
 
-	b->n = facts_count(&b->facts);
-	b->rows = palloc_extended(sizeof(CustomerFacts *) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	b->recency = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	b->monetary = palloc_extended(sizeof(float8) * Max(b->n, 1), MCXT_ALLOC_HUGE);
+	for (int s = 0; s < 3; s++)
+		score_edges_begin(&b->edges[s], b->p.bins, Max(segment_refresh_work_mem_kb / 3, 64));
+	cluster_sample_init(&b->sample, segment_cluster_sample);
+	/* the table's customers, then those of the partitions as they are aggregated */
+	facts_cursor_begin(&b->facts, &cursor);
+	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
+		observe(e, b);
+	if (b->facts.spill != NULL)
+		facts_finish_spill(&b->facts, observe, b);
+}
+
+/* Scores and VIPs ------------------------------------------------------------- */
+
+typedef struct ExactCount
+{
+	ScaledMoney sum;
+	Datum		numeric;
+	int64		customers;
+} ExactCount;
+
+static int
+cmp_exact_desc(const void *a, const void *b)
+{
+	const ExactCount *x = a;
+	const ExactCount *y = b;
+
+	if (x->numeric != (Datum) 0)
+		return -DatumGetInt32(DirectFunctionCall2(numeric_cmp, x->numeric, y->numeric));
+	return x->sum > y->sum ? -1 : x->sum < y->sum ? 1 : 0;
+}
+
+static bool
+exact_equal(const Build *b, const CustomerFacts *e, const ExactCount *c)
+{
+	if (b->facts.numeric_money)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp, e->money, c->numeric)) == 0;
+	return e->sum == c->sum;
+}
+
+/*
+ * The VIP threshold when net revenues that differ may share the float8 of
+ * the last VIP's: amounts in the numeric form, or beyond 2^22, where
+ * float8 no longer tells cents apart.  One more pass finds the exact value
+ * among the customers at that float8 (few distinct values: those a float8
+ * cannot tell apart).
+ */
+static void
+find_exact_vip_threshold(Build *b, int64 rank)
+{
+	FactsCursor cursor;
+	CustomerFacts *e;
+	ExactCount *values = palloc(sizeof(ExactCount) * 16);
+	int			nvalues = 0;
+	int			capacity = 16;
+
 	facts_cursor_begin(&b->facts, &cursor);
 	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
 	{
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (e->special)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the orders of customer %s have a NaN or infinite amount",
-							facts_key_text(&b->facts, e->key)),
-					 errdetail("Column %s of %s holds NaN or Infinity for this customer.",
-							   quote_identifier(b->p.amount_column),
-							   quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->p.orders)),
-														  get_rel_name(b->p.orders))),
-					 errhint("Fix or filter those orders (register a view that leaves them out).")));
-		e->row = (int32) i;
-		b->rows[i] = e;
-		if (!e->is_prospect)
-			b->n_ordered++;
-		if (e->has_positive)
-			b->recency[i] = recency_days(b->p.as_of, e->last_at);
-		if (e->has_amount)
-			b->monetary[i] = money_float8(b, e);
-		i++;
-	}
-}
+		int			i;
 
-/* Scores ---------------------------------------------------------------------- */
-
-typedef struct ValueAtRow
-{
-	float8		value;			/* first: the sort key */
-	int64		row;
-} ValueAtRow;
-
-/* quantile_score(value, bins) OVER () of every row; 0 where the value is NULL */
-static int32 *
-scores(Build *b, int which)
-{
-	int32	   *out = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	ValueAtRow *v = palloc_extended(sizeof(ValueAtRow) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	int64		n = 0;
-	int64		below = 0;
-
-	for (int64 i = 0; i < b->n; i++)
-	{
-		CustomerFacts *e = b->rows[i];
-
-		if (e->is_prospect)
+		if (!is_current(e) || !e->has_amount || money_float8(b, e) != b->vip_monetary)
 			continue;
-		if (which == 0 && e->has_positive)
-			v[n].value = -b->recency[i];
-		else if (which == 1)
-			v[n].value = (float8) e->frequency;
-		else if (which == 2 && e->has_amount)
-			v[n].value = b->monetary[i];
-		else
-			continue;
-		v[n++].row = i;
+		for (i = 0; i < nvalues && !exact_equal(b, e, &values[i]); i++)
+			;
+		if (i == nvalues)
+		{
+			if (nvalues == capacity)
+				values = repalloc(values, sizeof(ExactCount) * (capacity *= 2));
+			values[i].sum = e->sum;
+			values[i].numeric = b->facts.numeric_money ? e->money : (Datum) 0;
+			values[i].customers = 0;
+			nvalues++;
+		}
+		values[i].customers++;
 	}
-	CHECK_FOR_INTERRUPTS();
-	segment_sort_by_float8(v, n, sizeof(ValueAtRow));
-	for (int64 i = 0; i < n; i++)
+	qsort(values, nvalues, sizeof(ExactCount), cmp_exact_desc);
+	for (int i = 0; i < nvalues; i++)
 	{
-		/* equal values share the rank of the first of them */
-		if (i == 0 || v[i].value != v[i - 1].value)
-			below = i;
-		out[v[i].row] = segment_score_from_rank(below, n, b->p.bins);
+		rank -= values[i].customers;
+		if (rank <= 0 || i == nvalues - 1)
+		{
+			b->vip_sum = values[i].sum;
+			b->vip_numeric = values[i].numeric;
+			break;
+		}
 	}
-	pfree(v);
-	return out;
+	b->vip_exact = true;
+	pfree(values);
 }
 
-/* VIPs: net revenue at least the k-th largest, k = ceil(vip_share * customers). */
-
-static int
-cmp_money_desc(const void *a, const void *b)
-{
-	ScaledMoney x = *(const ScaledMoney *) a;
-	ScaledMoney y = *(const ScaledMoney *) b;
-
-	return x > y ? -1 : x < y ? 1 : 0;
-}
-
-static int
-cmp_numeric_desc(const void *a, const void *b)
-{
-	return -DatumGetInt32(DirectFunctionCall2(numeric_cmp, *(const Datum *) a, *(const Datum *) b));
-}
-
+/* The score edges; VIPs: net revenue at least the k-th largest, k = ceil(vip_share * customers). */
 static void
-mark_vips(Build *b)
+finish_scores(Build *b)
 {
 	int64		k = (int64) ceil(b->p.vip_share * (float8) b->n_ordered);
-	int64		m = 0;
-	bool		numeric = b->facts.numeric_money;
-	ScaledMoney *sums = NULL;
-	Datum	   *nums = NULL;
-	ScaledMoney threshold = 0;
-	Datum		numeric_threshold = (Datum) 0;
+	ScoreEdges *m = &b->edges[2];
 
-	b->is_vip = palloc_extended(sizeof(bool) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	if (k <= 0)
+	for (int s = 0; s < 3; s++)
+		score_edges_finish(&b->edges[s], s == 2 ? Max(k, 0) : 0);
+	b->has_vips = k > 0 && m->n > 0;
+	if (!b->has_vips)
 		return;
-	if (numeric)
-		nums = palloc_extended(sizeof(Datum) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	else
-		sums = palloc_extended(sizeof(ScaledMoney) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	for (int64 i = 0; i < b->n; i++)
-		if (b->rows[i]->has_amount)
-		{
-			if (numeric)
-				nums[m++] = b->rows[i]->money;
-			else
-				sums[m++] = b->rows[i]->sum;
-		}
-	if (m == 0)
-		return;
-	/* a full sort: simple, and small beside the scan */
-	CHECK_FOR_INTERRUPTS();
-	if (numeric)
-	{
-		qsort(nums, m, sizeof(Datum), cmp_numeric_desc);
-		numeric_threshold = nums[Min(k, m) - 1];
-	}
-	else
-	{
-		qsort(sums, m, sizeof(ScaledMoney), cmp_money_desc);
-		threshold = sums[Min(k, m) - 1];
-	}
-	for (int64 i = 0; i < b->n; i++)
-	{
-		CustomerFacts *e = b->rows[i];
+	b->vip_monetary = m->kth_largest;
+	if (b->facts.numeric_money || fabs(m->kth_largest) >= (float8) (1 << 22))
+		find_exact_vip_threshold(b, Min(k, m->n) - m->above_kth);
+}
 
-		if (!e->has_amount)
-			continue;
-		if (numeric)
-			b->is_vip[i] = DatumGetInt32(DirectFunctionCall2(numeric_cmp, e->money, numeric_threshold)) >= 0;
-		else
-			b->is_vip[i] = e->sum >= threshold;
-	}
+static bool
+is_vip(const Build *b, const CustomerFacts *e, float8 monetary)
+{
+	if (!b->has_vips || !e->has_amount || monetary < b->vip_monetary)
+		return false;
+	if (monetary > b->vip_monetary || !b->vip_exact)
+		return true;
+	if (b->facts.numeric_money)
+		return DatumGetInt32(DirectFunctionCall2(numeric_cmp, e->money, b->vip_numeric)) >= 0;
+	return e->sum >= b->vip_sum;
 }
 
 /* Clusters -------------------------------------------------------------------- */
 
-static void
-cluster_features(const Build *b, int64 i, float8 *x)
-{
-	x[0] = log(1.0 + b->recency[i]);
-	x[1] = log(1.0 + (float8) b->rows[i]->frequency);
-	x[2] = log(1.0 + Max(b->monetary[i], 0.0));
-}
-
 /*
  * What segment.kmeans(features, clusters, '{"allow_fewer_clusters": true}')
- * over the customers with an order returns, aligned to the previous model;
- * then each of them assigned to its nearest centroid.
+ * over the sample returns (over every customer with an order, up to
+ * segment.cluster_sample of them), aligned to the previous model.
  */
 static void
 cluster(Build *b)
 {
-	int64		n = 0;
 	float8	   *x;
 	float8	   *weights;
 	int64		unique;
 	KMeansOptions options;
 	int32		k = b->p.clusters;
 
-	b->cluster = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	for (int64 i = 0; i < b->n; i++)
-		b->cluster[i] = -1;
-	if (k == 0)
+	if (k == 0 || b->sample.n == 0)
 		return;
-	x = palloc_extended(sizeof(float8) * CLUSTER_FEATURES * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	for (int64 i = 0; i < b->n; i++)
-		if (!b->rows[i]->is_prospect && b->rows[i]->has_positive)
-			cluster_features(b, i, x + CLUSTER_FEATURES * n++);
-	if (n == 0)
-		return;
+	if (b->sample.offered > b->sample.n)
+		elog(DEBUG1, "segment: k-means is fitted on a sample of %lld of the %lld customers with an order",
+			 (long long) b->sample.n, (long long) b->sample.offered);
+	x = cluster_sample_features(&b->sample);
+	pfree(b->sample.points);
+	b->sample.points = NULL;
 	kmeans_default_options(&options);
 	options.allow_fewer_clusters = true;
-	weights = palloc_extended(sizeof(float8) * n, MCXT_ALLOC_HUGE);
-	unique = kmeans_sort_unique(x, n, CLUSTER_FEATURES, weights);
+	weights = palloc_extended(sizeof(float8) * b->sample.n, MCXT_ALLOC_HUGE);
+	unique = kmeans_sort_unique(x, b->sample.n, CLUSTER_FEATURES, weights);
 	b->model = kmeans_fit(x, weights, unique, CLUSTER_FEATURES, (int32) Min(k, unique), &options);
 	b->model->requested_k = k;
 	pfree(x);
@@ -524,35 +634,14 @@ cluster(Build *b)
 	b->cluster_labels = palloc(sizeof(int32) * b->model->k);
 	for (int32 c = 0; c < b->model->k; c++)
 		b->cluster_labels[c] = cluster_label(b, KM_IDS(b->model)[c]);
-	for (int64 i = 0; i < b->n; i++)
-	{
-		float8		f[CLUSTER_FEATURES];
-		float8		z[CLUSTER_FEATURES];
-		float8		d;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		if (b->rows[i]->is_prospect || !b->rows[i]->has_positive)
-			continue;
-		cluster_features(b, i, f);
-		kmeans_standardize_row(b->model, f, z);
-		b->cluster[i] = kmeans_nearest(z, KM_CENTROIDS(b->model), b->model->k, CLUSTER_FEATURES, &d);
-	}
 }
 
-/* Writing ----------------------------------------------------------------------- */
-
-static Datum
-monetary_numeric(const Build *b, const CustomerFacts *e)
-{
-	return b->facts.numeric_money ? e->money : money_to_numeric(e->sum, e->dscale);
-}
+/* Second pass ----------------------------------------------------------------- */
 
 static void
-count_in_label(Build *b, int32 label, int64 i, Datum monetary)
+count_in_label(Build *b, int32 label, const CustomerFacts *e, const Scored *c)
 {
 	Label	   *l = &b->labels[label];
-	CustomerFacts *e = b->rows[i];
 
 	l->customers++;
 	if (e->is_prospect)
@@ -563,7 +652,7 @@ count_in_label(Build *b, int32 label, int64 i, Datum monetary)
 	if (e->has_positive)
 	{
 		l->with_recency++;
-		l->recency_sum += b->recency[i];
+		l->recency_sum += c->recency;
 	}
 	if (e->has_amount)
 	{
@@ -572,7 +661,7 @@ count_in_label(Build *b, int32 label, int64 i, Datum monetary)
 		{
 			MemoryContext old = MemoryContextSwitchTo(b->facts.cxt);
 
-			l->revenue_numeric = DirectFunctionCall2(numeric_add, l->revenue_numeric, monetary);
+			l->revenue_numeric = DirectFunctionCall2(numeric_add, l->revenue_numeric, c->monetary_numeric);
 			MemoryContextSwitchTo(old);
 		}
 		else if (!money_add(&l->revenue, e->sum))
@@ -605,148 +694,157 @@ rfm_code(Datum *codes, int32 bins, int32 r, int32 f, int32 m)
 	return codes[at];
 }
 
+/* Scores, VIP, cluster and segments of a current customer. */
+static void
+score_customer(Build *b, LifecycleRules *rules, const CustomerFacts *e, Scored *c)
+{
+	LifecycleFacts lf;
+	text	   *lifecycle;
+
+	memset(c, 0, sizeof(Scored));
+	c->cluster = -1;
+	if (e->has_positive)
+		c->recency = recency_days(b->p.as_of, e->last_at);
+	if (e->has_amount)
+	{
+		c->monetary = money_float8(b, e);
+		c->monetary_numeric = b->facts.numeric_money ? e->money : money_to_numeric(e->sum, e->dscale);
+	}
+	if (!e->is_prospect)
+	{
+		if (e->has_positive)
+			c->score[0] = score_edges_score(&b->edges[0], -c->recency);
+		c->score[1] = score_edges_score(&b->edges[1], (float8) e->frequency);
+		if (e->has_amount)
+			c->score[2] = score_edges_score(&b->edges[2], c->monetary);
+	}
+	c->is_vip = is_vip(b, e, c->monetary);
+	if (b->model != NULL && !e->is_prospect && e->has_positive)
+	{
+		float8		f[CLUSTER_FEATURES];
+		float8		z[CLUSTER_FEATURES];
+		float8		d;
+
+		cluster_features(c->recency, e, c->monetary, f);
+		kmeans_standardize_row(b->model, f, z);
+		c->cluster = kmeans_nearest(z, KM_CENTROIDS(b->model), b->model->k, CLUSTER_FEATURES, &d);
+	}
+
+	c->label[TYPE_RFM] = NO_LABEL;
+	if (b->p.bins == RFM_BINS && c->score[0] != 0 && c->score[1] != 0 && c->score[2] != 0)
+		c->label[TYPE_RFM] = b->rfm_labels[((c->score[0] - 1) * RFM_BINS + (c->score[1] - 1)) * RFM_BINS +
+										   (c->score[2] - 1)];
+	lf.recency_null = !e->has_positive;
+	lf.recency_days = c->recency;
+	lf.frequency_null = e->is_prospect;
+	lf.frequency = e->frequency;
+	lf.monetary_null = !e->has_amount;
+	lf.monetary = c->monetary_numeric;
+	lf.is_vip = c->is_vip;
+	lf.is_lapsed = !e->has_positive || c->recency > b->p.lapse_days;
+	lf.has_abandoned_cart = !e->is_prospect && e->has_cart &&
+		(!e->has_positive || e->last_cart_at > e->last_at);
+	lf.is_prospect = e->is_prospect;
+	lifecycle = lifecycle_classify(rules, &lf);
+	c->label[TYPE_LIFECYCLE] = lifecycle == NULL ? NO_LABEL : label_of_text(b, TYPE_LIFECYCLE, lifecycle);
+	c->label[TYPE_CLUSTER] = c->cluster < 0 ? NO_LABEL : b->cluster_labels[c->cluster];
+}
+
+/* The customer key for a writer: copied into its batch memory when not by value. */
+static Datum
+written_key(const Build *b, RowWriter *w, Datum key)
+{
+	MemoryContext old;
+	Datum		copy;
+
+	key = facts_output_key(&b->facts, key);
+	if (b->facts.typbyval)
+		return key;
+	old = MemoryContextSwitchTo(w->batch_cxt);
+	copy = datumCopy(key, false, b->facts.typlen);
+	MemoryContextSwitchTo(old);
+	return copy;
+}
+
 /*
- * The new partition: customer, recency_days, frequency, monetary, r_score,
- * f_score, m_score, rfm_code, rfm_segment, lifecycle_segment, cluster,
- * first_order_at, last_order_at, refreshed_at.
+ * A row of the new partition: customer, recency_days, frequency, monetary,
+ * r_score, f_score, m_score, rfm_code, rfm_segment, lifecycle_segment,
+ * cluster, first_order_at, last_order_at, refreshed_at.
  */
 static void
-write_segments(Build *b, Oid relid)
+write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, const CustomerFacts *e,
+				  const Scored *c)
 {
-	RowWriter	w;
-	LifecycleRules rules;
+	Datum	   *v = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
 
-	Oid			types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID, INT4OID,
-		TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-
-	/* the codes of up to 9 bins, made once */
-	Datum	   *codes = b->p.bins <= 9 ? palloc0(sizeof(Datum) * 1000) : NULL;
-
-	lifecycle_compile(&rules);
-	for (int t = 0; t < NUM_TYPES; t++)
-		b->label[t] = palloc_extended(sizeof(int32) * Max(b->n, 1), MCXT_ALLOC_HUGE);
-	row_writer_open(&w, relid, types, lengthof(types));
-	for (int64 i = 0; i < b->n; i++)
+	memset(isnull, true, sizeof(bool) * 14);
+	v[0] = written_key(b, w, e->key);
+	isnull[0] = false;
+	if (!e->is_prospect)
 	{
-		CustomerFacts *e = b->rows[i];
-		TupleTableSlot *slot = row_writer_next(&w);
-		Datum	   *v = slot->tts_values;
-		bool	   *isnull = slot->tts_isnull;
-		MemoryContext old = MemoryContextSwitchTo(w.batch_cxt);
-		LifecycleFacts lf;
-		int32		r = b->score[0][i],
-					f = b->score[1][i],
-					m = b->score[2][i];
-		Datum		monetary = e->has_amount ? monetary_numeric(b, e) : (Datum) 0;
-		text	   *lifecycle;
-
-		memset(isnull, true, sizeof(bool) * 14);
-		v[0] = facts_output_key(&b->facts, e->key);
-		isnull[0] = false;
-		if (!e->is_prospect)
-		{
-			v[2] = Int64GetDatum(e->frequency);
-			isnull[2] = false;
-		}
-		if (e->has_positive)
-		{
-			v[1] = Float8GetDatum(b->recency[i]);
-			v[11] = TimestampTzGetDatum(e->first_at);
-			v[12] = TimestampTzGetDatum(e->last_at);
-			isnull[1] = isnull[11] = isnull[12] = false;
-		}
-		if (e->has_amount)
-		{
-			v[3] = monetary;
-			isnull[3] = false;
-		}
-		v[4] = Int32GetDatum(r);
-		v[5] = Int32GetDatum(f);
-		v[6] = Int32GetDatum(m);
-		isnull[4] = r == 0;
-		isnull[5] = f == 0;
-		isnull[6] = m == 0;
-		b->label[TYPE_RFM][i] = NO_LABEL;
-		if (r != 0 && f != 0 && m != 0)
-		{
-			v[7] = rfm_code(codes, b->p.bins, r, f, m);
-			isnull[7] = false;
-			if (b->p.bins == RFM_BINS)
-				b->label[TYPE_RFM][i] = b->rfm_labels[((r - 1) * RFM_BINS + (f - 1)) * RFM_BINS + (m - 1)];
-		}
-
-		lf.recency_null = !e->has_positive;
-		lf.recency_days = e->has_positive ? b->recency[i] : 0.0;
-		lf.frequency_null = e->is_prospect;
-		lf.frequency = e->frequency;
-		lf.monetary_null = !e->has_amount;
-		lf.monetary = monetary;
-		lf.is_vip = b->is_vip[i];
-		lf.is_lapsed = !e->has_positive || b->recency[i] > b->p.lapse_days;
-		lf.has_abandoned_cart = !e->is_prospect && e->has_cart &&
-			(!e->has_positive || e->last_cart_at > e->last_at);
-		lf.is_prospect = e->is_prospect;
-		lifecycle = lifecycle_classify(&rules, &lf);
-		b->label[TYPE_LIFECYCLE][i] = lifecycle == NULL ? NO_LABEL :
-			label_of_text(b, TYPE_LIFECYCLE, lifecycle);
-		if ((i & 1023) == 1023)
-			ResetExprContext(rules.econtext);
-
-		b->label[TYPE_CLUSTER][i] = b->cluster[i] < 0 ? NO_LABEL : b->cluster_labels[b->cluster[i]];
-		if (b->label[TYPE_RFM][i] != NO_LABEL)
-			v[8] = b->labels[b->label[TYPE_RFM][i]].text;
-		if (b->label[TYPE_LIFECYCLE][i] != NO_LABEL)
-			v[9] = b->labels[b->label[TYPE_LIFECYCLE][i]].text;
-		if (b->cluster[i] >= 0)
-			v[10] = Int32GetDatum(KM_IDS(b->model)[b->cluster[i]]);
-		isnull[8] = b->label[TYPE_RFM][i] == NO_LABEL;
-		isnull[9] = b->label[TYPE_LIFECYCLE][i] == NO_LABEL;
-		isnull[10] = b->cluster[i] < 0;
-		v[13] = TimestampTzGetDatum(b->p.refreshed);
-		isnull[13] = false;
-		for (int t = 0; t < NUM_TYPES; t++)
-			if (b->label[t][i] != NO_LABEL)
-				count_in_label(b, b->label[t][i], i, monetary);
-		MemoryContextSwitchTo(old);
-		row_writer_add(&w);
+		v[2] = Int64GetDatum(e->frequency);
+		isnull[2] = false;
 	}
-	row_writer_close(&w);
-	FreeExprContext(rules.econtext, true);
+	if (e->has_positive)
+	{
+		v[1] = Float8GetDatum(c->recency);
+		v[11] = TimestampTzGetDatum(e->first_at);
+		v[12] = TimestampTzGetDatum(e->last_at);
+		isnull[1] = isnull[11] = isnull[12] = false;
+	}
+	if (e->has_amount)
+	{
+		v[3] = c->monetary_numeric;
+		isnull[3] = false;
+	}
+	for (int s = 0; s < 3; s++)
+	{
+		v[4 + s] = Int32GetDatum(c->score[s]);
+		isnull[4 + s] = c->score[s] == 0;
+	}
+	if (c->score[0] != 0 && c->score[1] != 0 && c->score[2] != 0)
+	{
+		v[7] = rfm_code(codes, b->p.bins, c->score[0], c->score[1], c->score[2]);
+		isnull[7] = false;
+	}
+	for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
+	{
+		isnull[8 + t] = c->label[t] == NO_LABEL;
+		if (!isnull[8 + t])
+			v[8 + t] = b->labels[c->label[t]].text;
+	}
+	isnull[10] = c->cluster < 0;
+	if (!isnull[10])
+		v[10] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
+	v[13] = TimestampTzGetDatum(b->p.refreshed);
+	isnull[13] = false;
+	row_writer_add(w);
 }
 
-/* The history snapshot: customer, rfm_segment, lifecycle_segment, cluster, refreshed_at. */
+/* A row of the history snapshot: customer, rfm_segment, lifecycle_segment, cluster, refreshed_at. */
 static void
-write_history(Build *b, Oid relid)
+write_history_row(Build *b, RowWriter *w, const CustomerFacts *e, const Scored *c)
 {
-	RowWriter	w;
-	Oid			types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	TupleTableSlot *slot = row_writer_next(w);
+	Datum	   *v = slot->tts_values;
+	bool	   *isnull = slot->tts_isnull;
 
-	row_writer_open(&w, relid, types, lengthof(types));
-	for (int64 i = 0; i < b->n; i++)
+	v[0] = written_key(b, w, e->key);
+	isnull[0] = false;
+	for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
 	{
-		TupleTableSlot *slot = row_writer_next(&w);
-		Datum	   *v = slot->tts_values;
-		bool	   *isnull = slot->tts_isnull;
-
-		v[0] = facts_output_key(&b->facts, b->rows[i]->key);
-		isnull[0] = false;
-		for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
-		{
-			isnull[1 + t] = b->label[t][i] == NO_LABEL;
-			if (!isnull[1 + t])
-				v[1 + t] = b->labels[b->label[t][i]].text;
-		}
-		isnull[3] = b->cluster[i] < 0;
-		if (!isnull[3])
-			v[3] = Int32GetDatum(KM_IDS(b->model)[b->cluster[i]]);
-		v[4] = TimestampTzGetDatum(b->p.refreshed);
-		isnull[4] = false;
-		row_writer_add(&w);
+		isnull[1 + t] = c->label[t] == NO_LABEL;
+		if (!isnull[1 + t])
+			v[1 + t] = b->labels[c->label[t]].text;
 	}
-	row_writer_close(&w);
+	isnull[3] = c->cluster < 0;
+	if (!isnull[3])
+		v[3] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
+	v[4] = TimestampTzGetDatum(b->p.refreshed);
+	isnull[4] = false;
+	row_writer_add(w);
 }
-
-/* Moves and churn against the previous contents ------------------------------- */
 
 static void
 count_move(Build *b, int type, int32 from, int32 to)
@@ -768,92 +866,89 @@ count_move(Build *b, int type, int32 from, int32 to)
 }
 
 /*
- * Reads the previous contents (customer, rfm_segment, lifecycle_segment,
- * cluster) and finds each customer in the new ones: the moves between
- * segments, and per previous segment its active customers (not Lapsed nor
- * Prospect) and how many of them are Lapsed now or gone.
+ * A customer's moves between segments since the previous contents (labels
+ * NULL: gone since), and per previous segment its active customers (not
+ * Lapsed nor Prospect) and how many of them are Lapsed now or gone.
  */
 static void
-measure_moves(Build *b, Oid previous)
+count_moves(Build *b, const CustomerFacts *e, const int32 *labels)
 {
+	bool		active = e->in_previous && e->previous[TYPE_LIFECYCLE] != NO_LABEL &&
+		b->labels[e->previous[TYPE_LIFECYCLE]].is_active;
+	bool		lapsed_now = labels == NULL ||
+		(labels[TYPE_LIFECYCLE] != NO_LABEL && b->labels[labels[TYPE_LIFECYCLE]].is_lapsed);
+
+	for (int t = 0; t < NUM_TYPES; t++)
+	{
+		int32		from = e->in_previous ? e->previous[t] : NO_LABEL;
+
+		count_move(b, t, from, labels == NULL ? NO_LABEL : labels[t]);
+		if (from != NO_LABEL && active)
+		{
+			b->labels[from].active_before++;
+			b->labels[from].lapsed_now += lapsed_now;
+		}
+	}
+}
+
+/* Every customer scored, written to the new partition and the history, and counted. */
+static void
+write_customers(Build *b, Oid segments, Oid history)
+{
+	Oid			segment_types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID,
+		INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			history_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	RowWriter	segment_writer;
+	RowWriter	history_writer;
+	LifecycleRules rules;
+	FactsCursor cursor;
+	CustomerFacts *e;
 	HASHCTL		ctl;
-	bool	   *seen = palloc_extended(sizeof(bool) * Max(b->n, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	Relation	rel;
-	TupleTableSlot *slot;
-	TableScanDesc scan;
-	AttrNumber	atts[5];
 	int64		rows = 0;
-	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment moves row", ALLOCSET_SMALL_SIZES);
+
+	/* the codes of up to 9 bins, made once */
+	Datum	   *codes = b->p.bins <= 9 ? palloc0(sizeof(Datum) * 1000) : NULL;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(MoveKey);
 	ctl.entrysize = sizeof(Move);
 	ctl.hcxt = CurrentMemoryContext;
 	b->moves = hash_create("segment moves", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	if (OidIsValid(previous))
+	lifecycle_compile(&rules);
+	row_writer_open(&segment_writer, segments, segment_types, lengthof(segment_types));
+	row_writer_open(&history_writer, history, history_types, lengthof(history_types));
+	facts_cursor_begin(&b->facts, &cursor);
+	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
 	{
-		rel = relation_open_readable(previous, AccessShareLock, "previous contents");
-		relation_check_plain(rel, "previous contents");
-		atts[0] = relation_column(rel, b->p.customer_column, b->facts.customer_type, "previous contents");
-		atts[1] = relation_column(rel, "rfm_segment", TEXTOID, "previous contents");
-		atts[2] = relation_column(rel, "lifecycle_segment", TEXTOID, "previous contents");
-		atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
-		/* NULL for prospects: the others had orders in the window */
-		atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
-		slot = table_slot_create(rel, NULL);
-		scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-		while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-		{
-			bool		isnull[5];
-			Datum		v[5];
-			CustomerFacts *e;
-			int32		from[NUM_TYPES];
-			bool		active;
-			bool		lapsed_now;
-			MemoryContext old;
+		Scored		c;
+		TupleTableSlot *slot;
+		MemoryContext old;
 
-			if ((++rows & 0xFFFF) == 0)
-				CHECK_FOR_INTERRUPTS();
-			for (int c = 0; c < 5; c++)
-				v[c] = slot_getattr(slot, atts[c], &isnull[c]);
-			if (isnull[0])
-				continue;
-			b->previous_ordered += !isnull[4];
-			old = MemoryContextSwitchTo(row_cxt);
-			e = facts_find(&b->facts, v[0]);
-			from[TYPE_RFM] = isnull[1] ? NO_LABEL : label_of_text(b, TYPE_RFM, DatumGetTextPP(v[1]));
-			from[TYPE_LIFECYCLE] = isnull[2] ? NO_LABEL : label_of_text(b, TYPE_LIFECYCLE, DatumGetTextPP(v[2]));
-			from[TYPE_CLUSTER] = isnull[3] ? NO_LABEL : cluster_label(b, DatumGetInt32(v[3]));
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(row_cxt);
-			active = from[TYPE_LIFECYCLE] != NO_LABEL &&
-				strcmp(b->labels[from[TYPE_LIFECYCLE]].name, "Lapsed") != 0 &&
-				strcmp(b->labels[from[TYPE_LIFECYCLE]].name, "Prospect") != 0;
-			lapsed_now = e == NULL ||
-				(b->label[TYPE_LIFECYCLE][e->row] != NO_LABEL &&
-				 strcmp(b->labels[b->label[TYPE_LIFECYCLE][e->row]].name, "Lapsed") == 0);
-			if (e != NULL)
-				seen[e->row] = true;
-			for (int t = 0; t < NUM_TYPES; t++)
-			{
-				count_move(b, t, from[t], e == NULL ? NO_LABEL : b->label[t][e->row]);
-				if (from[t] != NO_LABEL && active)
-				{
-					b->labels[from[t]].active_before++;
-					b->labels[from[t]].lapsed_now += lapsed_now;
-				}
-			}
+		if ((++rows & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!is_current(e))
+		{
+			count_moves(b, e, NULL);
+			continue;
 		}
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		/* held until the refresh ends: one state of the sources throughout */
-		relation_close(rel, NoLock);
+		/* what the row points to lives in the writer's batch memory, which the slot's turn may reset */
+		slot = row_writer_next(&segment_writer);
+		old = MemoryContextSwitchTo(segment_writer.batch_cxt);
+		score_customer(b, &rules, e, &c);
+		MemoryContextSwitchTo(old);
+		for (int t = 0; t < NUM_TYPES; t++)
+			if (c.label[t] != NO_LABEL)
+				count_in_label(b, c.label[t], e, &c);
+		count_moves(b, e, c.label);
+		write_segment_row(b, &segment_writer, slot, codes, e, &c);
+		write_history_row(b, &history_writer, e, &c);
+		if ((rows & 1023) == 0)
+			ResetExprContext(rules.econtext);
 	}
-	for (int64 i = 0; i < b->n; i++)
-		if (!seen[i])
-			for (int t = 0; t < NUM_TYPES; t++)
-				count_move(b, t, NO_LABEL, b->label[t][i]);
-	MemoryContextDelete(row_cxt);
+	row_writer_close(&segment_writer);
+	row_writer_close(&history_writer);
+	FreeExprContext(rules.econtext, true);
+	facts_close_stream(&b->facts);
 }
 
 /* segment.summaries and segment.migrations -------------------------------------- */
@@ -995,7 +1090,7 @@ build_segments(PG_FUNCTION_ARGS)
 	b.labels_capacity = 64;
 	b.labels = MemoryContextAlloc(b.facts.cxt, sizeof(Label) * b.labels_capacity);
 
-	/* scan */
+	/* scan, then the first pass */
 	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
 	if (PG_ARGISNULL(1))
@@ -1014,7 +1109,9 @@ build_segments(PG_FUNCTION_ARGS)
 						 b.p.has_lookback ? b.p.lookback : NULL);
 	if (!PG_ARGISNULL(2))
 		facts_read_extras(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(2)), b.p.as_of);
-	collect_rows(&b);
+	if (!PG_ARGISNULL(5))
+		read_previous(&b, PG_GETARG_OID(5));
+	observe_all(&b);
 	result[5] = Float8GetDatum(ms_since(phase));
 
 	/* cluster */
@@ -1023,21 +1120,17 @@ build_segments(PG_FUNCTION_ARGS)
 	cluster(&b);
 	result[6] = Float8GetDatum(ms_since(phase));
 
-	/* score and write the new partition */
+	/* score, write the new partition and the history: the second pass */
 	progress_phase("scoring");
 	phase = GetCurrentTimestamp();
-	for (int s = 0; s < 3; s++)
-		b.score[s] = scores(&b, s);
-	mark_vips(&b);
+	finish_scores(&b);
 	load_rfm_labels(&b);
-	write_segments(&b, PG_GETARG_OID(3));
+	write_customers(&b, PG_GETARG_OID(3), PG_GETARG_OID(4));
 	result[7] = Float8GetDatum(ms_since(phase));
 
-	/* history, moves, metrics */
+	/* metrics and moves */
 	progress_phase("history");
 	phase = GetCurrentTimestamp();
-	write_history(&b, PG_GETARG_OID(4));
-	measure_moves(&b, PG_ARGISNULL(5) ? InvalidOid : PG_GETARG_OID(5));
 	store_metrics(&b);
 	result[8] = Float8GetDatum(ms_since(phase));
 

@@ -1,0 +1,96 @@
+/*
+ * score_edges.c -- the edges of quantile scores, from a tuplesort of the
+ * values (score_edges.h).
+ *
+ * The values are sorted as int8 keys that order as the float8s do (the
+ * tuplesort has a fast path for int8), -0 made 0 so that equal values get
+ * equal keys.  NaN never comes: the build refuses NaN amounts first.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_operator_d.h"
+#include "catalog/pg_type_d.h"
+#include "miscadmin.h"
+
+#include "common/compat.h"
+#include "refresh/score_edges.h"
+
+#define SIGN_BIT (UINT64CONST(1) << 63)
+
+static int64
+float8_key(float8 value)
+{
+	uint64		bits;
+
+	if (value == 0.0)
+		value = 0.0;
+	memcpy(&bits, &value, sizeof(bits));
+	/* negative: all bits flipped; positive: the sign bit set (an unsigned order), then signed */
+	bits = (bits & SIGN_BIT) ? ~bits : bits | SIGN_BIT;
+	return (int64) (bits ^ SIGN_BIT);
+}
+
+static float8
+key_float8(int64 key)
+{
+	uint64		bits = (uint64) key ^ SIGN_BIT;
+	float8		value;
+
+	bits = (bits & SIGN_BIT) ? bits & ~SIGN_BIT : ~bits;
+	memcpy(&value, &bits, sizeof(value));
+	return value;
+}
+
+void
+score_edges_begin(ScoreEdges *edges, int32 bins, int work_mem_kb)
+{
+	Assert(bins >= 2 && bins <= SCORE_MAX_BINS);
+	memset(edges, 0, sizeof(ScoreEdges));
+	edges->bins = bins;
+	edges->sort = tuplesort_begin_datum(INT8OID, Int8LessOperator, InvalidOid, false, work_mem_kb, NULL,
+										TUPLESORT_NONE);
+}
+
+void
+score_edges_put(ScoreEdges *edges, float8 value)
+{
+	tuplesort_putdatum(edges->sort, Int64GetDatum(float8_key(value)), false);
+	edges->n++;
+}
+
+void
+score_edges_finish(ScoreEdges *edges, int64 top_k)
+{
+	int64		n = edges->n;
+	int32		next_edge = 0;
+	int64		kth_rank = top_k > 0 ? n - Min(top_k, n) : -1;
+	int64		last_equal = -1;
+	Datum		key;
+	bool		isnull;
+
+	tuplesort_performsort(edges->sort);
+	for (int64 i = 0; i < n; i++)
+	{
+		float8		value;
+
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!tuplesort_getdatum(edges->sort, true, false, &key, &isnull, NULL))
+			elog(ERROR, "segment: the sort of the scores returned fewer values than it was given");
+		value = key_float8(DatumGetInt64(key));
+		/* the edge of score j + 1 is the value at rank ceil(j * n / bins) - 1 */
+		while (next_edge < edges->bins - 1 &&
+			   ((int64) (next_edge + 1) * n + edges->bins - 1) / edges->bins - 1 == i)
+			edges->edge[next_edge++] = value;
+		if (i == kth_rank)
+			edges->kth_largest = value;
+		if (i >= kth_rank && kth_rank >= 0 && value == edges->kth_largest)
+			last_equal = i;
+		if (next_edge == edges->bins - 1 && (kth_rank < 0 || (i > kth_rank && last_equal < i)))
+			break;
+	}
+	if (kth_rank >= 0)
+		edges->above_kth = n - 1 - last_equal;
+	tuplesort_end(edges->sort);
+	edges->sort = NULL;
+}

@@ -1,0 +1,47 @@
+/*
+ * score_edges.h -- quantile scores over more customers than memory holds.
+ *
+ * A score is quantile_score's: 1 + floor(bins * below / n), below being the
+ * number of values strictly less than the customer's.  So a value's score
+ * is 1 plus the number of edges strictly below it, the edges being the
+ * sorted values at ranks ceil(j * n / bins) - 1 for j = 1 .. bins - 1.  The
+ * values go through a tuplesort (to disk past its memory), read once to
+ * pick the edges; the scores are then given customer by customer.
+ */
+#ifndef SEGMENT_SCORE_EDGES_H
+#define SEGMENT_SCORE_EDGES_H
+
+#include "postgres.h"
+
+#include "utils/tuplesort.h"
+
+#define SCORE_MAX_BINS 100
+
+typedef struct ScoreEdges
+{
+	int32		bins;
+	int64		n;				/* values put */
+	float8		edge[SCORE_MAX_BINS - 1];
+	Tuplesortstate *sort;		/* while the values come */
+	/* the k-th largest value, when asked for (score_edges_finish's top_k) */
+	float8		kth_largest;
+	int64		above_kth;		/* values strictly greater */
+} ScoreEdges;
+
+extern void score_edges_begin(ScoreEdges *edges, int32 bins, int work_mem_kb);
+extern void score_edges_put(ScoreEdges *edges, float8 value);
+
+/* Sorts and picks the edges; top_k > 0 also finds the top_k-th largest. */
+extern void score_edges_finish(ScoreEdges *edges, int64 top_k);
+
+static inline int32
+score_edges_score(const ScoreEdges *edges, float8 value)
+{
+	int32		score = 1;
+
+	while (score < edges->bins && edges->edge[score - 1] < value)
+		score++;
+	return score;
+}
+
+#endif							/* SEGMENT_SCORE_EDGES_H */
