@@ -105,6 +105,29 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 #define SH_DEFINE
 #include "lib/simplehash.h"
 
+/*
+ * Every entry of a table in an order unrelated to the hash (buckets visited
+ * at a stride of an odd constant, a permutation).  A table filled in another
+ * one's bucket order gets its customers sorted by the low bits of the hash,
+ * which crowds runs of buckets in linear probing: a worker's facts merged by
+ * the leader that way made lookups thousands of buckets long.
+ */
+#define FACTS_SCRAMBLED(position, sizemask) \
+	((uint32) ((position) * UINT64CONST(0x9E3779B97F4A7C15)) & (sizemask))
+
+static inline CustomerFacts *
+facts_scrambled_next(facts_hash *table, uint64 *position)
+{
+	while (*position <= table->sizemask)
+	{
+		uint32		i = FACTS_SCRAMBLED((*position)++, table->sizemask);
+
+		if (table->data[i].status == facts_SH_IN_USE)
+			return &table->data[i];
+	}
+	return NULL;
+}
+
 /* The set of (customer entry, order id) pairs seen, to count distinct orders. */
 typedef struct OrderKey
 {
@@ -231,7 +254,6 @@ extern char *facts_key_text(const FactsTable *facts, Datum key);
 extern void facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback);
 extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of);
 
-extern int64 facts_count(const FactsTable *facts);
 extern void facts_cursor_begin(FactsTable *facts, FactsCursor *cursor);
 extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);
 extern void facts_close_stream(FactsTable *facts);

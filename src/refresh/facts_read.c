@@ -117,13 +117,6 @@ facts_find(FactsTable *facts, Datum key)
 	return facts_lookup(facts->hash, facts_hash_key(facts, key));
 }
 
-/* The customers of the table and of the stream (after a spill). */
-int64
-facts_count(const FactsTable *facts)
-{
-	return (int64) facts->hash->members + facts->streamed;
-}
-
 void
 facts_cursor_begin(FactsTable *facts, FactsCursor *cursor)
 {

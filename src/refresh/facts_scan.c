@@ -546,13 +546,12 @@ send_batch(shm_mq_handle *mqh, StringInfo batch)
 static void
 send_facts(FactsTable *facts)
 {
-	facts_iterator iter;
+	uint64		position = 0;
 	CustomerFacts *e;
 	StringInfoData batch;
 
 	initStringInfo(&batch);
-	facts_start_iterate(facts->hash, &iter);
-	while ((e = facts_iterate(facts->hash, &iter)) != NULL)
+	while ((e = facts_scrambled_next(facts->hash, &position)) != NULL)
 	{
 		PartialFacts p;
 

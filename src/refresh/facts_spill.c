@@ -111,14 +111,13 @@ evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_
 {
 	CustomerFacts **by_id = palloc_extended(sizeof(CustomerFacts *) * Max(facts->next_id - first_id, 1),
 											MCXT_ALLOC_HUGE);
-	facts_iterator iter;
-	orders_iterator order_iter;
+	uint64		position = 0;
 	CustomerFacts *e;
 	OrderEntry *pair;
 	PartialFacts p;
 
-	facts_start_iterate(table, &iter);
-	while ((e = facts_iterate(table, &iter)) != NULL)
+	/* the files are aggregated again into tables: not in this one's bucket order */
+	while ((e = facts_scrambled_next(table, &position)) != NULL)
 	{
 		by_id[e->id - first_id] = e;
 		facts_partial_of(facts, e, &p);
@@ -139,9 +138,11 @@ evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_
 			spill_write(facts, spill, &p, e->key);
 		}
 	}
-	orders_start_iterate(order_set, &order_iter);
-	while ((pair = orders_iterate(order_set, &order_iter)) != NULL)
+	for (uint64 j = 0; j <= order_set->sizemask; j++)
 	{
+		pair = &order_set->data[FACTS_SCRAMBLED(j, order_set->sizemask)];
+		if (pair->status != orders_SH_IN_USE)
+			continue;
 		e = by_id[pair->key.customer - first_id];
 		memset(&p, 0, sizeof(p));
 		p.has_order_id = true;
@@ -264,6 +265,9 @@ facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p)
 {
 	CustomerFacts *e;
 
+	/* a partition file must hold the key itself, not a TOAST pointer */
+	if (facts->typlen == -1)
+		key = PointerGetDatum(PG_DETOAST_DATUM_PACKED(key));
 	p->hash = facts_key_hash(&facts->ops, key);
 	p->key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(key, false, facts->typlen);
 	e = facts_lookup_hash(facts->hash, key, p->hash);

@@ -52,7 +52,6 @@
 #include "kmeans/kmeans.h"
 #include "kmeans/kmeans_space.h"
 #include "refresh/lifecycle.h"
-#include "rfm/quantile.h"
 #include "security/relation_check.h"
 #include "refresh/row_writer.h"
 #include "refresh/score_edges.h"
