@@ -11,6 +11,7 @@
 #include "catalog/pg_operator_d.h"
 #include "catalog/pg_type_d.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
 
 #include "common/compat.h"
 #include "refresh/score_edges.h"
@@ -58,8 +59,80 @@ score_edges_put(ScoreEdges *edges, float8 value)
 	edges->n++;
 }
 
+typedef struct ValueCount
+{
+	int64		value;			/* the key */
+	int64		count;
+} ValueCount;
+
 void
-score_edges_finish(ScoreEdges *edges, int64 top_k)
+score_edges_begin_counts(ScoreEdges *edges, int32 bins)
+{
+	HASHCTL		ctl;
+
+	Assert(bins >= 2 && bins <= SCORE_MAX_BINS);
+	memset(edges, 0, sizeof(ScoreEdges));
+	edges->bins = bins;
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(ValueCount);
+	ctl.hcxt = CurrentMemoryContext;
+	edges->counts = hash_create("segment score counts", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+void
+score_edges_count(ScoreEdges *edges, int64 value)
+{
+	bool		found;
+	ValueCount *entry = hash_search(edges->counts, &value, HASH_ENTER, &found);
+
+	if (!found)
+		entry->count = 0;
+	entry->count++;
+	edges->n++;
+}
+
+static int
+cmp_value_count(const void *a, const void *b)
+{
+	int64		x = ((const ValueCount *) a)->value;
+	int64		y = ((const ValueCount *) b)->value;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* The edges from the counted values, sorted. */
+static void
+finish_counts(ScoreEdges *edges)
+{
+	long		distinct = hash_get_num_entries(edges->counts);
+	ValueCount *values = palloc(sizeof(ValueCount) * Max(distinct, 1));
+	HASH_SEQ_STATUS status;
+	ValueCount *entry;
+	int64		before = 0;		/* values below values[i] */
+	long		i = 0;
+
+	hash_seq_init(&status, edges->counts);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		values[i++] = *entry;
+	qsort(values, distinct, sizeof(ValueCount), cmp_value_count);
+	i = 0;
+	for (int32 j = 1; j < edges->bins && edges->n > 0; j++)
+	{
+		int64		rank = ((int64) j * edges->n + edges->bins - 1) / edges->bins - 1;
+
+		while (before + values[i].count <= rank)
+			before += values[i++].count;
+		edges->edge[j - 1] = (float8) values[i].value;
+	}
+	pfree(values);
+	hash_destroy(edges->counts);
+	edges->counts = NULL;
+}
+
+/* The edges, and the top_k-th largest value, from the sorted values. */
+static void
+finish_sort(ScoreEdges *edges, int64 top_k)
 {
 	int64		n = edges->n;
 	int32		next_edge = 0;
@@ -93,4 +166,16 @@ score_edges_finish(ScoreEdges *edges, int64 top_k)
 		edges->above_kth = n - 1 - last_equal;
 	tuplesort_end(edges->sort);
 	edges->sort = NULL;
+}
+
+void
+score_edges_finish(ScoreEdges *edges, int64 top_k)
+{
+	if (edges->counts != NULL)
+	{
+		Assert(top_k == 0);
+		finish_counts(edges);
+	}
+	else
+		finish_sort(edges, top_k);
 }

@@ -6,7 +6,9 @@
  * is 1 plus the number of edges strictly below it, the edges being the
  * sorted values at ranks ceil(j * n / bins) - 1 for j = 1 .. bins - 1.  The
  * values go through a tuplesort (to disk past its memory), read once to
- * pick the edges; the scores are then given customer by customer.
+ * pick the edges; the scores are then given customer by customer.  Integer
+ * values with few distinct ones (order counts: at most sqrt(2 * orders)
+ * distinct) are counted instead of sorted (score_edges_begin_counts).
  */
 #ifndef SEGMENT_SCORE_EDGES_H
 #define SEGMENT_SCORE_EDGES_H
@@ -22,7 +24,8 @@ typedef struct ScoreEdges
 	int32		bins;
 	int64		n;				/* values put */
 	float8		edge[SCORE_MAX_BINS - 1];
-	Tuplesortstate *sort;		/* while the values come */
+	Tuplesortstate *sort;		/* while the values come, or: */
+	struct HTAB *counts;		/* integer values and their counts */
 	/* the k-th largest value, when asked for (score_edges_finish's top_k) */
 	float8		kth_largest;
 	int64		above_kth;		/* values strictly greater */
@@ -30,6 +33,8 @@ typedef struct ScoreEdges
 
 extern void score_edges_begin(ScoreEdges *edges, int32 bins, int work_mem_kb);
 extern void score_edges_put(ScoreEdges *edges, float8 value);
+extern void score_edges_begin_counts(ScoreEdges *edges, int32 bins);
+extern void score_edges_count(ScoreEdges *edges, int64 value);
 
 /* Sorts and picks the edges; top_k > 0 also finds the top_k-th largest. */
 extern void score_edges_finish(ScoreEdges *edges, int64 top_k);

@@ -5,9 +5,10 @@
  * path's facts table), the customers of the touchpoints and carts and the
  * previous contents' labels, gathered per customer, it makes two passes over
  * the customers:
- *   first     feeds the values of the R, F and M scores to sorts, and the
- *             features of the customers with an order to the k-means
- *             sample (cluster_sample.h); then the score edges
+ *   first     feeds the values of the R and M scores to sorts and counts
+ *             those of F, and gives the features of the customers with an
+ *             order to the k-means sample (cluster_sample.h); then the
+ *             score edges
  *             (score_edges.h), the VIP threshold (the top vip_share by net
  *             revenue) and the model
  *   second    scores each customer: exact R, F and M scores (quantile_score's
@@ -18,7 +19,7 @@
  * with no SQL over the customers.  After a spilled scan the customers the
  * scan's table does not hold come partition by partition in the first pass
  * and from the stream file in the second (facts_spill.c): memory stays within
- * segment.scan_memory, the sorts' share of segment.refresh_work_mem and the
+ * segment.scan_memory, segment.refresh_work_mem for the sorts and the
  * k-means sample, whatever the number of customers.  The refresh
  * (refresh.sql) makes the tables before and indexes, attaches and swaps them
  * after.
@@ -454,7 +455,7 @@ observe(CustomerFacts *e, void *arg)
 		recency = recency_days(b->p.as_of, e->last_at);
 		score_edges_put(&b->edges[0], -recency);
 	}
-	score_edges_put(&b->edges[1], (float8) e->frequency);
+	score_edges_count(&b->edges[1], e->frequency);
 	if (e->has_amount)
 	{
 		monetary = money_float8(b, e);
@@ -475,13 +476,16 @@ observe_all(Build *b)
 	FactsCursor cursor;
 	CustomerFacts *e;
 
-	for (int s = 0; s < 3; s++)
-		score_edges_begin(&b->edges[s], b->p.bins, Max(segment_refresh_work_mem_kb / 3, 64));
+	/* the recency and monetary values sorted, the order counts counted */
+	score_edges_begin(&b->edges[0], b->p.bins, Max(segment_refresh_work_mem_kb / 2, 64));
+	score_edges_begin_counts(&b->edges[1], b->p.bins);
+	score_edges_begin(&b->edges[2], b->p.bins, Max(segment_refresh_work_mem_kb / 2, 64));
 	cluster_sample_init(&b->sample, segment_cluster_sample);
 	/* the table's customers, then those of the partitions as they are aggregated */
 	facts_cursor_begin(&b->facts, &cursor);
 	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
 		observe(e, b);
+	elog(DEBUG1, "segment: the first pass went over the table's %lld customers", (long long) b->n);
 	if (b->facts.spill != NULL)
 		facts_finish_spill(&b->facts, observe, b);
 }
@@ -1106,10 +1110,13 @@ build_segments(PG_FUNCTION_ARGS)
 	else
 		facts_read_query(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(1)), b.p.as_of,
 						 b.p.has_lookback ? b.p.lookback : NULL);
+	elog(DEBUG1, "segment: the orders read in %.0f ms", ms_since(phase));
 	if (!PG_ARGISNULL(2))
 		facts_read_extras(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(2)), b.p.as_of);
+	elog(DEBUG1, "segment: the touchpoints and carts read at %.0f ms", ms_since(phase));
 	if (!PG_ARGISNULL(5))
 		read_previous(&b, PG_GETARG_OID(5));
+	elog(DEBUG1, "segment: the previous contents read at %.0f ms", ms_since(phase));
 	observe_all(&b);
 	result[5] = Float8GetDatum(ms_since(phase));
 
@@ -1123,6 +1130,7 @@ build_segments(PG_FUNCTION_ARGS)
 	progress_phase("scoring");
 	phase = GetCurrentTimestamp();
 	finish_scores(&b);
+	elog(DEBUG1, "segment: the score edges found in %.0f ms", ms_since(phase));
 	load_rfm_labels(&b);
 	write_customers(&b, PG_GETARG_OID(3), PG_GETARG_OID(4));
 	result[7] = Float8GetDatum(ms_since(phase));
