@@ -267,6 +267,7 @@ extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
 extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
 extern void facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p);
 extern void facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg);
+extern void facts_read_file(struct BufFile *file, void *buffer, size_t size);
 
 /* a timestamptz, timestamp or date as timestamptz */
 extern TimestampTz to_timestamptz(Datum d, Oid type);

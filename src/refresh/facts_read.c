@@ -124,15 +124,6 @@ facts_cursor_begin(FactsTable *facts, FactsCursor *cursor)
 	facts_start_iterate(facts->hash, &cursor->iter);
 }
 
-static void
-stream_read(BufFile *file, void *buffer, size_t size)
-{
-	if (BufFileRead(file, buffer, size) != size)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not read the stream file of a refresh's customers")));
-}
-
 /* The next customer: valid until the next call. */
 CustomerFacts *
 facts_cursor_next(FactsTable *facts, FactsCursor *cursor)
@@ -154,19 +145,19 @@ facts_cursor_next(FactsTable *facts, FactsCursor *cursor)
 	if (cursor->next >= facts->streamed)
 		return NULL;
 	cursor->next++;
-	stream_read(facts->stream, e, sizeof(CustomerFacts));
+	facts_read_file(facts->stream, e, sizeof(CustomerFacts));
 	if (!facts->typbyval)
 	{
 		uint32		size;
 
-		stream_read(facts->stream, &size, sizeof(size));
+		facts_read_file(facts->stream, &size, sizeof(size));
 		if (cursor->key_buffer_size < size)
 		{
 			cursor->key_buffer = cursor->key_buffer == NULL ? MemoryContextAlloc(facts->cxt, size) :
 				repalloc(cursor->key_buffer, size);
 			cursor->key_buffer_size = size;
 		}
-		stream_read(facts->stream, cursor->key_buffer, size);
+		facts_read_file(facts->stream, cursor->key_buffer, size);
 		e->key = PointerGetDatum(cursor->key_buffer);
 	}
 	return e;

@@ -324,13 +324,14 @@ stream_table(FactsTable *facts, facts_hash *table, FactsVisitor visit, void *arg
 
 /* Partitions ----------------------------------------------------------------- */
 
-static void
-read_exactly(BufFile *file, void *buffer, size_t size)
+/* Reads size bytes of a partition or stream file, or errors. */
+void
+facts_read_file(BufFile *file, void *buffer, size_t size)
 {
 	if (BufFileRead(file, buffer, size) != size)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not read a partition file of the fast scan")));
+				 errmsg("could not read a temporary file of the refresh's customers")));
 }
 
 /* Aggregates one partition file within the budget, splitting it further if need be. */
@@ -358,14 +359,14 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 		Datum		key;
 		CustomerFacts *e;
 
-		read_exactly(file, &p, sizeof(p));
+		facts_read_file(file, &p, sizeof(p));
 		if (facts->typbyval)
-			read_exactly(file, &key, sizeof(Datum));
+			facts_read_file(file, &key, sizeof(Datum));
 		else
 		{
 			resetStringInfo(&key_buffer);
 			enlargeStringInfo(&key_buffer, p.key_size);
-			read_exactly(file, key_buffer.data, p.key_size);
+			facts_read_file(file, key_buffer.data, p.key_size);
 			key = PointerGetDatum(key_buffer.data);
 		}
 		if ((r & 0xFFFF) == 0)

@@ -769,6 +769,21 @@ written_key(const Build *b, RowWriter *w, Datum key)
 	return copy;
 }
 
+/* The columns rfm_segment, lifecycle_segment, cluster (consecutive in both tables) of a customer. */
+static void
+segment_columns(const Build *b, const Scored *c, Datum *v, bool *isnull)
+{
+	for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
+	{
+		isnull[t] = c->label[t] == NO_LABEL;
+		if (!isnull[t])
+			v[t] = b->labels[c->label[t]].text;
+	}
+	isnull[2] = c->cluster < 0;
+	if (!isnull[2])
+		v[2] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
+}
+
 /*
  * A row of the new partition: customer, recency_days, frequency, monetary,
  * r_score, f_score, m_score, rfm_code, rfm_segment, lifecycle_segment,
@@ -811,15 +826,7 @@ write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, co
 		v[7] = rfm_code(codes, b->p.bins, c->score[0], c->score[1], c->score[2]);
 		isnull[7] = false;
 	}
-	for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
-	{
-		isnull[8 + t] = c->label[t] == NO_LABEL;
-		if (!isnull[8 + t])
-			v[8 + t] = b->labels[c->label[t]].text;
-	}
-	isnull[10] = c->cluster < 0;
-	if (!isnull[10])
-		v[10] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
+	segment_columns(b, c, v + 8, isnull + 8);
 	v[13] = TimestampTzGetDatum(b->p.refreshed);
 	isnull[13] = false;
 	row_writer_add(w);
@@ -835,15 +842,7 @@ write_history_row(Build *b, RowWriter *w, const CustomerFacts *e, const Scored *
 
 	v[0] = written_key(b, w, e->key);
 	isnull[0] = false;
-	for (int t = TYPE_RFM; t <= TYPE_LIFECYCLE; t++)
-	{
-		isnull[1 + t] = c->label[t] == NO_LABEL;
-		if (!isnull[1 + t])
-			v[1 + t] = b->labels[c->label[t]].text;
-	}
-	isnull[3] = c->cluster < 0;
-	if (!isnull[3])
-		v[3] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
+	segment_columns(b, c, v + 1, isnull + 1);
 	v[4] = TimestampTzGetDatum(b->p.refreshed);
 	isnull[4] = false;
 	row_writer_add(w);
