@@ -99,12 +99,15 @@ SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
 
 -- text keys, and statistics that promise 100 customers: parallel workers
--- whose tables fill send what they have and start again, and the leader spills
+-- (forced: the last refresh's count would keep the scan alone) whose tables
+-- fill send what they have and start again, and the leader spills
 ALTER TABLE spill.orders_text ALTER COLUMN customer SET (n_distinct = 100);
 ANALYZE spill.orders_text;
 SELECT segment.create_segmentation('spill_text', 'spill.orders_text', 'customer', 'ordered_at', 'amount',
     as_of => '2026-01-01', clusters => 4) AS customers;
+SET segment.parallel_scan = always;
 SELECT * FROM refresh_three('spill_text');
+RESET segment.parallel_scan;
 SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
 -- alone, with statistics that promise 5,000 customers of about 49,000: the

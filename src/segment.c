@@ -31,6 +31,14 @@ PG_MODULE_MAGIC;
 int			segment_scan_memory_kb = 1024 * 1024;
 int			segment_refresh_work_mem_kb = 256 * 1024;
 bool		segment_fast_scan = true;
+int			segment_parallel_scan = PARALLEL_SCAN_AUTO;
+
+static const struct config_enum_entry parallel_scan_options[] = {
+	{"auto", PARALLEL_SCAN_AUTO, false},
+	{"always", PARALLEL_SCAN_ALWAYS, false},
+	{"off", PARALLEL_SCAN_OFF, false},
+	{NULL, 0, false}
+};
 bool		segment_enabled = true;
 int			segment_max_workers = 4;
 char	   *segment_timezone = NULL;
@@ -185,6 +193,13 @@ _PG_init(void)
 							 "Off, refreshes always use the SQL path (for comparison).",
 							 &segment_fast_scan,
 							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomEnumVariable("segment.parallel_scan",
+							 "When a refresh's fast scan of the orders shares the work with parallel workers.",
+							 "auto: when the table is large and the customers' statistics (and the last refresh's count) promise at least 6 rows a customer and a table within segment.scan_memory; always: whenever the table is large enough and has no order ids; off: never. The workers are max_parallel_maintenance_workers at most.",
+							 &segment_parallel_scan,
+							 PARALLEL_SCAN_AUTO, parallel_scan_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	define_scheduler_settings();

@@ -15,6 +15,15 @@ extern int	segment_refresh_work_mem_kb;
 /* segment.fast_scan: off forces the SQL path */
 extern bool segment_fast_scan;
 
+/* segment.parallel_scan */
+typedef enum SegmentParallelScan
+{
+	PARALLEL_SCAN_AUTO,			/* when the customers' statistics promise a gain */
+	PARALLEL_SCAN_ALWAYS,		/* whenever the table allows it (big enough, no order ids) */
+	PARALLEL_SCAN_OFF
+} SegmentParallelScan;
+extern int	segment_parallel_scan;
+
 /* scheduler settings (README "Scheduling") */
 extern bool segment_enabled;
 extern int	segment_max_workers;

@@ -5,8 +5,10 @@
  * number of values strictly less than the customer's.  So a value's score
  * is 1 plus the number of edges strictly below it, the edges being the
  * sorted values at ranks ceil(j * n / bins) - 1 for j = 1 .. bins - 1.  The
- * values go through a tuplesort (to disk past its memory), read once to
- * pick the edges; the scores are then given customer by customer.  Integer
+ * values are kept as 8-byte keys in an array while it fits the memory given,
+ * where the edges are selected without a full sort; past it they go through
+ * a tuplesort (to disk), read once to pick the edges.  The scores are then
+ * given customer by customer.  Integer
  * values with few distinct ones (order counts: at most sqrt(2 * orders)
  * distinct) are counted instead of sorted (score_edges_begin_counts).
  */
@@ -24,7 +26,11 @@ typedef struct ScoreEdges
 	int32		bins;
 	int64		n;				/* values put */
 	float8		edge[SCORE_MAX_BINS - 1];
-	Tuplesortstate *sort;		/* while the values come, or: */
+	int64	   *keys;			/* the values' keys while they fit, or: */
+	int64		capacity;
+	int64		max_keys;		/* what the memory given holds */
+	int			work_mem_kb;
+	Tuplesortstate *sort;		/* past max_keys, or: */
 	struct HTAB *counts;		/* integer values and their counts */
 	/* the k-th largest value, when asked for (score_edges_finish's top_k) */
 	float8		kth_largest;

@@ -1092,6 +1092,15 @@ build_segments(PG_FUNCTION_ARGS)
 	b.labels_capacity = 64;
 	b.labels = MemoryContextAlloc(b.facts.cxt, sizeof(Label) * b.labels_capacity);
 
+	/* the customers of the last refresh, for the scan's choice of workers */
+	if (!PG_ARGISNULL(5))
+	{
+		Relation	previous = relation_open_readable(PG_GETARG_OID(5), AccessShareLock, "previous contents");
+
+		b.facts.previous_customers = Max(previous->rd_rel->reltuples, 0);
+		relation_close(previous, NoLock);
+	}
+
 	/* scan, then the first pass */
 	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
@@ -1132,6 +1141,7 @@ build_segments(PG_FUNCTION_ARGS)
 	elog(DEBUG1, "segment: the score edges found in %.0f ms", ms_since(phase));
 	load_rfm_labels(&b);
 	write_customers(&b, PG_GETARG_OID(3), PG_GETARG_OID(4));
+	elog(DEBUG1, "segment: the customers scored and written at %.0f ms", ms_since(phase));
 	result[7] = Float8GetDatum(ms_since(phase));
 
 	/* metrics and moves */
