@@ -35,10 +35,19 @@
 #define SPILL_MIN_PARTITIONS 8
 #define SPILL_MAX_PARTITIONS 1024
 
+/*
+ * What a partition's table should take, when the customers to come are
+ * known: within a server's last-level cache, so that aggregating it does not
+ * miss the cache on every record (at 8M customers, 32 partitions of 145,000
+ * customers spent half their aggregation in the table's inserts).
+ */
+#define SPILL_PARTITION_TABLE_BYTES ((double) 8 * 1024 * 1024)
+
 typedef struct FactsSpill
 {
 	int			bits;			/* log2 of the number of partitions */
 	int			used_bits;		/* high bits of the hash that earlier splits used */
+	double		expected;		/* customers each partition should hold, 0 if unknown */
 	BufFile   **files;			/* created as rows come */
 	int64	   *records;
 } FactsSpill;
@@ -183,15 +192,20 @@ void
 facts_start_spill(FactsTable *facts)
 {
 	double		in_memory = Max(facts->hash->members, 1);
-	double		left = facts->expected_customers - in_memory;
+	/* the statistics undercount skewed customers: not below the last refresh's count */
+	double		left = Max(facts->expected_customers, facts->previous_customers) - in_memory;
 	int			bits = ceil_log2(left > 0 ? 2 * left / in_memory : 32);
 
+	if (left > 0)
+		bits = Max(bits, ceil_log2(left * sizeof(CustomerFacts) /
+								   (FACTS_GROW_MIN_FILL * SPILL_PARTITION_TABLE_BYTES)));
 	bits = Max(bits, ceil_log2(SPILL_MIN_PARTITIONS));
 	bits = Min(bits, ceil_log2(SPILL_MAX_PARTITIONS));
 	/* each file has a buffer of a page: at most a quarter of the budget in them */
 	while (bits > 2 && ((Size) BLCKSZ << bits) > (Size) segment_scan_memory_kb * 1024 / 4)
 		bits--;
 	facts->spill = spill_create(facts, bits, 0);
+	facts->spill->expected = Max(left, 0) / (1 << bits);
 	elog(DEBUG1, "segment: the fast scan holds %.0f customers in %zu bytes; the others go to %d partition files",
 		 in_memory, MemoryContextMemAllocated(facts->cxt, true), 1 << bits);
 	if (facts->order_set != NULL)
@@ -358,9 +372,11 @@ facts_read_file(BufFile *file, void *buffer, size_t size)
 
 /* Aggregates one partition file within the budget, splitting it further if need be. */
 static void
-aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bits,
+aggregate_partition(FactsTable *facts, BufFile *file, int64 records, double expected, int used_bits,
 					MemoryContext work, Size budget, FactsVisitor visit, void *arg)
 {
+	/* sized for the customers expected, when known: no doublings on the way */
+	double		initial = Min((double) records, 1.25 * expected);
 	facts_hash *table;
 	orders_hash *order_set = NULL;
 	FactsSpill *split = NULL;
@@ -371,7 +387,8 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not rewind a partition file of the fast scan")));
-	table = facts_create(work, 1024, &facts->ops);
+	initial = Min(initial, FACTS_GROW_MIN_FILL * budget / 4 / sizeof(CustomerFacts));
+	table = facts_create(work, (uint32) Max(initial, 1024), &facts->ops);
 	if (facts->count_orders)
 		order_set = orders_create(work, 1024, NULL);
 	initStringInfo(&key_buffer);
@@ -450,7 +467,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, int used_bi
 	{
 		for (int i = 0; i < (1 << split->bits); i++)
 			if (split->files[i] != NULL)
-				aggregate_partition(facts, split->files[i], split->records[i],
+				aggregate_partition(facts, split->files[i], split->records[i], 0,
 									split->used_bits + split->bits, work, budget, visit, arg);
 	}
 }
@@ -473,8 +490,8 @@ facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg)
 		 kept, (long long) facts->spilled_rows, budget);
 	for (int i = 0; i < (1 << spill->bits); i++)
 		if (spill->files[i] != NULL)
-			aggregate_partition(facts, spill->files[i], spill->records[i], spill->bits, work, budget,
-								visit, arg);
+			aggregate_partition(facts, spill->files[i], spill->records[i], spill->expected, spill->bits,
+								work, budget, visit, arg);
 	MemoryContextDelete(work);
 	facts->spill = NULL;		/* its files are closed */
 }
