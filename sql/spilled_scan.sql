@@ -26,20 +26,22 @@ ANALYZE spill.orders, spill.orders_text;
 SELECT count(*) AS lines, count(DISTINCT customer_id) AS customers, max(ordered_at) AS last_order
 FROM spill.orders;
 
--- one segment table three ways: in memory, spilled (1MB holds about 3,300
--- customers) and SQL; with the partition files the spilled scan aggregated
+-- one segment table three ways: spilled (1MB holds about 3,300 customers),
+-- in memory and SQL; with the partition files the spilled scan aggregated
+-- (the spilled refresh first: it plans its partitions for the customers of
+-- the statistics or of the last refresh, whichever is more)
 CREATE FUNCTION refresh_three(name text) RETURNS TABLE (method text, partitions int4, customers int8)
 LANGUAGE plpgsql AS $$
 DECLARE
     target regclass;
 BEGIN
     SELECT target_table INTO target FROM segment.segmentations AS s WHERE s.name = refresh_three.name;
-    PERFORM segment.refresh(name);
-    EXECUTE format('CREATE TEMP TABLE mem_result AS SELECT * FROM %s', target);
     PERFORM set_config('segment.scan_memory', '1MB', true);
     PERFORM segment.refresh(name);
     PERFORM set_config('segment.scan_memory', '1GB', true);
     EXECUTE format('CREATE TEMP TABLE spill_result AS SELECT * FROM %s', target);
+    PERFORM segment.refresh(name);
+    EXECUTE format('CREATE TEMP TABLE mem_result AS SELECT * FROM %s', target);
     PERFORM set_config('segment.fast_scan', 'off', true);
     PERFORM segment.refresh(name);
     PERFORM set_config('segment.fast_scan', 'on', true);
@@ -86,14 +88,16 @@ SELECT sum(frequency) = (SELECT count(DISTINCT (customer_id, order_no)) FROM spi
                          WHERE amount > 0 AND ordered_at IS NOT NULL AND customer_id IS NOT NULL) AS orders_counted_once
 FROM spill_result;
 DROP TABLE mem_result, spill_result, sql_result;
--- the same with statistics that promise 5,000 customers: too few partitions,
--- each split again, and the customers and order ids held in each evicted
--- to the next level
-CREATE TABLE spill.orders_few AS TABLE spill.orders;
-ALTER TABLE spill.orders_few ALTER COLUMN customer_id SET (n_distinct = 5000);
-ANALYZE spill.orders_few;
+-- the same where the statistics promise 5,000 customers and the last
+-- refresh counted fewer, before the orders since brought 30,000: too few
+-- partitions, each split again, and the customers and order ids held in
+-- each evicted to the next level
+CREATE TABLE spill.orders_few AS SELECT * FROM spill.orders WHERE order_no < 2000;
 SELECT segment.create_segmentation('spill_ids_few', 'spill.orders_few', 'customer_id', 'ordered_at', 'amount',
     order_id_column => 'order_no', as_of => '2026-01-01', clusters => 0) AS customers;
+INSERT INTO spill.orders_few SELECT * FROM spill.orders WHERE order_no >= 2000;
+ALTER TABLE spill.orders_few ALTER COLUMN customer_id SET (n_distinct = 5000);
+ANALYZE spill.orders_few;
 SELECT * FROM refresh_three('spill_ids_few');
 SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
@@ -110,14 +114,18 @@ SELECT * FROM refresh_three('spill_text');
 RESET segment.parallel_scan;
 SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
--- alone, with statistics that promise 5,000 customers of about 49,000: the
--- spill starts with 8 partitions, and each is split again by the next bits
--- of the hash
-ALTER TABLE spill.orders_text ALTER COLUMN customer SET (n_distinct = 5000);
-ANALYZE spill.orders_text;
-SET max_parallel_maintenance_workers = 0;
-SELECT * FROM refresh_three('spill_text');
-RESET max_parallel_maintenance_workers;
+-- alone, with statistics that promise 5,000 customers of about 49,000 (and
+-- a last refresh of fewer): the spill starts with 8 partitions, and each is
+-- split again by the next bits of the hash
+CREATE TABLE spill.orders_text_few AS SELECT * FROM spill.orders_text WHERE order_no < 2000;
+SELECT segment.create_segmentation('spill_text_few', 'spill.orders_text_few', 'customer', 'ordered_at', 'amount',
+    as_of => '2026-01-01', clusters => 4) AS customers;
+INSERT INTO spill.orders_text_few SELECT * FROM spill.orders_text WHERE order_no >= 2000;
+ALTER TABLE spill.orders_text_few ALTER COLUMN customer SET (n_distinct = 5000);
+ANALYZE spill.orders_text_few;
+SET segment.parallel_scan = off;
+SELECT * FROM refresh_three('spill_text_few');
+RESET segment.parallel_scan;
 SELECT * FROM differences();
 DROP TABLE mem_result, spill_result, sql_result;
 
