@@ -23,6 +23,7 @@ typedef enum SegmentParallelScan
 	PARALLEL_SCAN_OFF
 } SegmentParallelScan;
 extern int	segment_parallel_scan;
+extern int	segment_refresh_workers(void);
 
 /* scheduler settings (README "Scheduling") */
 extern bool segment_enabled;

@@ -518,9 +518,10 @@ scan_workers(Relation rel, const ScanSpec *spec, double customers)
 	BlockNumber blocks;
 	BlockNumber threshold = (BlockNumber) Max(min_parallel_table_scan_size, 1);
 	int			workers = 0;
+	int			max_workers = segment_refresh_workers();
 
 	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
-		!IsUnderPostmaster || max_parallel_maintenance_workers <= 0 || segment_parallel_scan == PARALLEL_SCAN_OFF)
+		!IsUnderPostmaster || max_workers <= 0)
 		return 0;
 	if (segment_parallel_scan == PARALLEL_SCAN_AUTO && customers > 0 && rel->rd_rel->reltuples > 0 &&
 		rel->rd_rel->reltuples < customers * PARALLEL_MIN_ROWS_PER_CUSTOMER)
@@ -530,7 +531,7 @@ scan_workers(Relation rel, const ScanSpec *spec, double customers)
 		return 0;
 	blocks = RelationGetNumberOfBlocks(rel);
 	/* as the planner sizes a parallel scan: one more worker each time the table triples */
-	while (blocks >= threshold && workers < max_parallel_maintenance_workers)
+	while (blocks >= threshold && workers < max_workers)
 	{
 		workers++;
 		if (threshold > MaxBlockNumber / 3)

@@ -31,6 +31,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -43,6 +44,7 @@
 #include "security/identity.h"
 #include "refresh/refresh_entry.h"
 #include "refresh/run_log.h"
+#include "segment.h"
 #include "scheduler/shared.h"
 
 PG_FUNCTION_INFO_V1(refresh_segmentation);
@@ -385,6 +387,7 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	bool		result_null;
 	Datum		outcome;
 	int64		rows;
+	int			guc_level;
 
 	require_catalog_version("segment.refresh()");
 	s = own_segmentation(name_arg);
@@ -441,8 +444,14 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	args[0] = CStringGetTextDatum(s.name);
 	args[1] = Int64GetDatum(run_id);
 	args[2] = BoolGetDatum(force);
+	/* the index builds take no more workers than the scan may (restored when the refresh returns) */
+	guc_level = NewGUCNestLevel();
+	if (segment_refresh_workers() < max_parallel_maintenance_workers)
+		(void) set_config_option("max_parallel_maintenance_workers", psprintf("%d", segment_refresh_workers()),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	outcome = call_as_owner(s.owner, internal_function("_refresh", 3, argtypes), 3, args, nulls, &error,
 							&result_null);
+	AtEOXact_GUC(true, guc_level);
 	pfree(llast(refreshing));
 	refreshing = list_delete_last(refreshing);
 	if (error != NULL)

@@ -108,5 +108,34 @@ is($node->safe_psql('postgres', $table), $before, 'its table was rolled back');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM segment.refresh_progress'), '0', 'nothing shows as running');
 is($node->safe_psql('postgres', "SELECT segment.refresh('ops')"), '300', 'the next refresh works');
 
+# 6. a refresh leaves a core to the queries beside it: under
+# segment.parallel_scan = auto its scan takes at most the cores less two
+# workers (always: whatever the cores), and the setting its index builds read
+# is the caller's again when it returns
+{
+	my $cores = `nproc`;
+	chomp $cores;
+	$node->safe_psql('postgres', q{
+		CREATE TABLE d.orders_many AS
+		SELECT c AS customer_id, timestamptz '2025-01-01 00:00:00+00' + o * interval '1 day' AS ordered_at,
+		       10::numeric AS amount
+		FROM generate_series(1, 2000) AS c, generate_series(1, 20) AS o;
+		ANALYZE d.orders_many;
+		SELECT segment.create_segmentation('many', 'd.orders_many', 'customer_id', 'ordered_at', 'amount',
+		                                   clusters => 0, as_of => '2026-01-01');
+	});
+	my $settings = 'SET min_parallel_table_scan_size = 0; SET max_parallel_maintenance_workers = 6;';
+	my $workers = "SELECT scan_workers FROM segment.job_runs WHERE segmentation = 'many' ORDER BY run_id DESC LIMIT 1";
+	$node->safe_psql('postgres', "$settings SET segment.parallel_scan = always; SELECT segment.refresh('many');");
+	my $always = $node->safe_psql('postgres', $workers);
+	ok($always > 0, "always: $always workers");
+	my $after = $node->safe_psql('postgres',
+		"$settings SELECT segment.refresh('many'); SHOW max_parallel_maintenance_workers;");
+	my $cap = $cores - 2 < 0 ? 0 : $cores - 2;
+	is($node->safe_psql('postgres', $workers), $always < $cap ? $always : $cap,
+		"auto on $cores cores: at most the cores less two");
+	is((split /\n/, $after)[-1], '6', 'max_parallel_maintenance_workers is the caller\'s again after the refresh');
+}
+
 $node->stop;
 done_testing();
