@@ -387,7 +387,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, double expe
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not rewind a partition file of the fast scan")));
-	initial = Min(initial, FACTS_GROW_MIN_FILL * budget / 4 / sizeof(CustomerFacts));
+	initial = Min(initial, Min(FACTS_GROW_MIN_FILL * budget / 4 / sizeof(CustomerFacts), PG_UINT32_MAX / 2));
 	table = facts_create(work, (uint32) Max(initial, 1024), &facts->ops);
 	if (facts->count_orders)
 		order_set = orders_create(work, 1024, NULL);
@@ -494,4 +494,6 @@ facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg)
 								work, budget, visit, arg);
 	MemoryContextDelete(work);
 	facts->spill = NULL;		/* its files are closed */
+	pfree(facts->held);
+	facts->held = NULL;
 }

@@ -55,21 +55,29 @@ score_edges_begin(ScoreEdges *edges, int32 bins, int work_mem_kb)
 	memset(edges, 0, sizeof(ScoreEdges));
 	edges->bins = bins;
 	edges->work_mem_kb = work_mem_kb;
+	edges->cxt = CurrentMemoryContext;
 	edges->max_keys = Max((int64) work_mem_kb * 1024 / (int64) sizeof(int64), 1024);
 	edges->capacity = Min(edges->max_keys, 1024);
 	edges->keys = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(int64) * edges->capacity);
 }
 
-/* Past the memory given: the keys so far to a tuplesort, and the rest after them. */
+/*
+ * Past the memory given: the keys so far to a tuplesort, and the rest after
+ * them.  The sort gets half the memory: with the array it holds until the
+ * keys are moved, one and a half times the memory given at most.
+ */
 static void
 spill_to_sort(ScoreEdges *edges)
 {
-	edges->sort = tuplesort_begin_datum(INT8OID, Int8LessOperator, InvalidOid, false, edges->work_mem_kb,
-										NULL, TUPLESORT_NONE);
+	MemoryContext old = MemoryContextSwitchTo(edges->cxt);
+
+	edges->sort = tuplesort_begin_datum(INT8OID, Int8LessOperator, InvalidOid, false,
+										Max(edges->work_mem_kb / 2, 64), NULL, TUPLESORT_NONE);
 	for (int64 i = 0; i < edges->n; i++)
 		tuplesort_putdatum(edges->sort, Int64GetDatum(edges->keys[i]), false);
 	pfree(edges->keys);
 	edges->keys = NULL;
+	MemoryContextSwitchTo(old);
 }
 
 void

@@ -30,6 +30,7 @@ typedef struct ScoreEdges
 	int64		capacity;
 	int64		max_keys;		/* what the memory given holds */
 	int			work_mem_kb;
+	MemoryContext cxt;			/* where the sort goes */
 	Tuplesortstate *sort;		/* past max_keys, or: */
 	struct HTAB *counts;		/* integer values and their counts */
 	/* the k-th largest value, when asked for (score_edges_finish's top_k) */
