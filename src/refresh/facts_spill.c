@@ -28,12 +28,16 @@
 #include "utils/datum.h"
 #include "utils/memutils.h"
 
+#include "common/compat.h"
 #include "refresh/facts.h"
 #include "segment.h"
 
 /* how many partitions a spill starts with, at most */
 #define SPILL_MIN_PARTITIONS 8
 #define SPILL_MAX_PARTITIONS 1024
+
+/* records of a partition read ahead, their buckets prefetched */
+#define PARTITION_BATCH 32
 
 /*
  * What a partition's table should take, when the customers to come are
@@ -392,71 +396,83 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, double expe
 	if (facts->count_orders)
 		order_set = orders_create(work, 1024, NULL);
 	initStringInfo(&key_buffer);
-	for (int64 r = 0; r < records; r++)
+	for (int64 r = 0; r < records;)
 	{
-		PartialFacts p;
-		Datum		key;
-		CustomerFacts *e;
+		/* keys by value in batches, their buckets fetched ahead; others one at a time (one key buffer) */
+		PartialFacts batch[PARTITION_BATCH];
+		Datum		keys[PARTITION_BATCH];
+		int			n = facts->typbyval ? (int) Min(records - r, PARTITION_BATCH) : 1;
 
-		facts_read_file(file, &p, sizeof(p));
-		if (facts->typbyval)
-			facts_read_file(file, &key, sizeof(Datum));
-		else
+		for (int i = 0; i < n; i++)
 		{
-			resetStringInfo(&key_buffer);
-			enlargeStringInfo(&key_buffer, p.key_size);
-			facts_read_file(file, key_buffer.data, p.key_size);
-			key = PointerGetDatum(key_buffer.data);
-		}
-		if ((r & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/*
-		 * Splitting again helps only if the partition holds several customers:
-		 * after 16 bits of splits, one customer's distinct order ids are what
-		 * outgrow the budget, and the SQL path takes over.  Without order ids
-		 * a table that cannot grow never holds more than the budget.
-		 */
-		if (split == NULL && used_bits >= 16 && order_set != NULL &&
-			MemoryContextMemAllocated(work, true) > budget)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("the distinct order ids of a customer need more than segment.scan_memory (%d kB)",
-							segment_scan_memory_kb),
-					 errdetail("The refresh computes the facts with SQL instead."),
-					 errhint("Raise segment.scan_memory for faster refreshes of customers with this many orders.")));
-		/* no bits left to split on: the partition is one hash value, let it grow */
-		if (split == NULL && used_bits + 1 < 32 &&
-			((facts_near_growth(table, 1) && !facts_may_grow(work, table, budget)) ||
-			 ((r & 0xFFF) == 0 && MemoryContextMemAllocated(work, true) > budget)))
-		{
-			split = spill_create(facts, Min(4, 32 - used_bits), used_bits);
-			if (order_set != NULL)
+			facts_read_file(file, &batch[i], sizeof(PartialFacts));
+			if (facts->typbyval)
+				facts_read_file(file, &keys[i], sizeof(Datum));
+			else
 			{
-				evict(facts, table, order_set, first_id, split);
-				facts_destroy(table);
-				orders_destroy(order_set);
-				table = facts_create(work, 16, &facts->ops);
-				order_set = orders_create(work, 16, NULL);
+				resetStringInfo(&key_buffer);
+				enlargeStringInfo(&key_buffer, batch[i].key_size);
+				facts_read_file(file, key_buffer.data, batch[i].key_size);
+				keys[i] = PointerGetDatum(key_buffer.data);
 			}
+			segment_prefetch(&table->data[batch[i].hash & table->sizemask]);
 		}
-		if (split == NULL)
+		for (int i = 0; i < n; i++, r++)
 		{
-			bool		found;
+			PartialFacts p = batch[i];
+			Datum		key = keys[i];
+			CustomerFacts *e;
 
-			e = facts_insert_hash(table, key, p.hash, &found);
-			if (!found)
-				facts_init_entry(facts, e, key);
+			if ((r & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			/*
+			 * Splitting again helps only if the partition holds several customers:
+			 * after 16 bits of splits, one customer's distinct order ids are what
+			 * outgrow the budget, and the SQL path takes over.  Without order ids
+			 * a table that cannot grow never holds more than the budget.
+			 */
+			if (split == NULL && used_bits >= 16 && order_set != NULL &&
+				MemoryContextMemAllocated(work, true) > budget)
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("the distinct order ids of a customer need more than segment.scan_memory (%d kB)",
+								segment_scan_memory_kb),
+						 errdetail("The refresh computes the facts with SQL instead."),
+						 errhint("Raise segment.scan_memory for faster refreshes of customers with this many orders.")));
+			/* no bits left to split on: the partition is one hash value, let it grow */
+			if (split == NULL && used_bits + 1 < 32 &&
+				((facts_near_growth(table, 1) && !facts_may_grow(work, table, budget)) ||
+				 ((r & 0xFFF) == 0 && MemoryContextMemAllocated(work, true) > budget)))
+			{
+				split = spill_create(facts, Min(4, 32 - used_bits), used_bits);
+				if (order_set != NULL)
+				{
+					evict(facts, table, order_set, first_id, split);
+					facts_destroy(table);
+					orders_destroy(order_set);
+					table = facts_create(work, 16, &facts->ops);
+					order_set = orders_create(work, 16, NULL);
+				}
+			}
+			if (split == NULL)
+			{
+				bool		found;
+
+				e = facts_insert_hash(table, key, p.hash, &found);
+				if (!found)
+					facts_init_entry(facts, e, key);
+			}
+			else if ((e = facts_lookup_hash(table, key, p.hash)) == NULL)
+			{
+				spill_write(facts, split, &p, key);
+				continue;
+			}
+			if (!facts_merge(e, &p, order_set))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the fast scan does not support sums beyond 10^30 per customer"),
+						 errdetail("The refresh computes the facts with SQL instead.")));
 		}
-		else if ((e = facts_lookup_hash(table, key, p.hash)) == NULL)
-		{
-			spill_write(facts, split, &p, key);
-			continue;
-		}
-		if (!facts_merge(e, &p, order_set))
-			ereport(ERROR,
-					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-					 errmsg("the fast scan does not support sums beyond 10^30 per customer"),
-					 errdetail("The refresh computes the facts with SQL instead.")));
 	}
 	BufFileClose(file);
 	facts->partitions++;

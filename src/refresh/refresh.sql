@@ -269,12 +269,15 @@ BEGIN
         extras_sql := format('SELECT customer, max(cart_at) AS last_cart_at FROM (%s) AS x GROUP BY customer', extras_sql);
     END IF;
 
-    new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
-    history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
     SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
 
-    -- facts, clusters, scores, history and metrics; the fast scan first
+    -- facts, clusters, scores, history and metrics; the fast scan first.  The
+    -- new tables are made in the (sub)transaction that fills them, so that
+    -- their rows can be written frozen, as COPY FREEZE writes them: if it
+    -- fails, they go with it
     BEGIN
+        new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+        history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
         built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
                                          refreshed, as_of, lapse_days);
         method := 'fast';
@@ -282,6 +285,8 @@ BEGIN
         method := 'sql';
     END;
     IF method = 'sql' THEN
+        new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+        history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
         facts_sql := format($q$
             SELECT c AS customer,
                    count(*) FILTER (WHERE c IS NOT NULL AND t IS NOT NULL) AS valid_rows,

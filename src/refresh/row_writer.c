@@ -59,11 +59,13 @@ row_writer_open(RowWriter *writer, Oid relid, const Oid *types, int ntypes)
 	writer->cid = GetCurrentCommandId(true);
 	writer->batch_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment rows", ALLOCSET_DEFAULT_SIZES);
 	writer->written = 0;
+	writer->frozen = rel->rd_createSubid == GetCurrentSubTransactionId();
 
 	/*
 	 * Pages directly: the table was made in this (sub)transaction and is
 	 * empty, so no other backend has it in shared buffers or can read it.
-	 * The tuples carry this subtransaction's id: if it aborts, they are dead.
+	 * The tuples carry this subtransaction's id: if it aborts, they are dead
+	 * (or, frozen, go with the table it made).
 	 * Not for unlogged tables (the checkpointer would never sync them), nor
 	 * under wal_level = logical (logical decoding reads rows, not pages).
 	 */
@@ -132,6 +134,8 @@ add_to_page(RowWriter *writer, TupleTableSlot *slot)
 	HeapTupleHeaderSetXmin(tuple->t_data, writer->xid);
 	HeapTupleHeaderSetCmin(tuple->t_data, writer->cid);
 	HeapTupleHeaderSetXmax(tuple->t_data, 0);
+	if (writer->frozen)
+		HeapTupleHeaderSetXminFrozen(tuple->t_data);
 
 	page = writer->npages == 0 ? NULL : writer->pages + (Size) (writer->npages - 1) * BLCKSZ;
 	if (page == NULL || PageGetHeapFreeSpace(page) < MAXALIGN(tuple->t_len))
@@ -158,7 +162,8 @@ flush(RowWriter *writer)
 	if (writer->pending == 0)
 		return;
 	CHECK_FOR_INTERRUPTS();
-	table_multi_insert(writer->rel, writer->slots, writer->pending, writer->cid, 0, writer->bistate);
+	table_multi_insert(writer->rel, writer->slots, writer->pending, writer->cid,
+					   writer->frozen ? TABLE_INSERT_FROZEN : 0, writer->bistate);
 	for (int i = 0; i < writer->pending; i++)
 		ExecClearTuple(writer->slots[i]);
 	writer->written += writer->pending;

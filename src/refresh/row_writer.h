@@ -6,7 +6,10 @@
  * bypassing shared buffers.  A row too large for a page without TOAST
  * switches the writer to table_multi_insert, as COPY writes, for the rest.
  * The refresh writes its new partition and history snapshot this way and
- * builds the indexes afterwards.
+ * builds the indexes afterwards.  Rows of a table made in the writing
+ * subtransaction are written frozen, as COPY FREEZE writes them (it goes
+ * with them if that subtransaction fails): the queries that read them never
+ * set hint bits, so never dirty the pages, and VACUUM never freezes them.
  */
 #ifndef SEGMENT_ROW_WRITER_H
 #define SEGMENT_ROW_WRITER_H
@@ -26,6 +29,7 @@ typedef struct RowWriter
 	CommandId	cid;
 	MemoryContext batch_cxt;	/* the values of the pending rows */
 	int64		written;
+	bool		frozen;			/* the table was made in this subtransaction */
 	/* writing pages directly */
 	bool		direct;
 	bool		needs_wal;
