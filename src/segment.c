@@ -33,6 +33,12 @@ int			segment_scan_memory_kb = 1024 * 1024;
 int			segment_refresh_work_mem_kb = 256 * 1024;
 bool		segment_fast_scan = true;
 int			segment_parallel_scan = PARALLEL_SCAN_AUTO;
+bool		segment_enabled = true;
+int			segment_max_workers = 4;
+char	   *segment_timezone = NULL;
+int			segment_job_timeout_ms = 3600 * 1000;
+int			segment_history_retention_s = 30 * 24 * 3600;
+int			segment_naptime_s = 60;
 
 static const struct config_enum_entry parallel_scan_options[] = {
 	{"auto", PARALLEL_SCAN_AUTO, false},
@@ -40,12 +46,6 @@ static const struct config_enum_entry parallel_scan_options[] = {
 	{"off", PARALLEL_SCAN_OFF, false},
 	{NULL, 0, false}
 };
-bool		segment_enabled = true;
-int			segment_max_workers = 4;
-char	   *segment_timezone = NULL;
-int			segment_job_timeout_ms = 3600 * 1000;
-int			segment_history_retention_s = 30 * 24 * 3600;
-int			segment_naptime_s = 60;
 
 void		_PG_init(void);
 
@@ -220,7 +220,7 @@ _PG_init(void)
 							 NULL, NULL, NULL);
 	DefineCustomEnumVariable("segment.parallel_scan",
 							 "When a refresh's fast scan of the orders shares the work with parallel workers.",
-							 "auto: when the table is large and the customers' statistics (and the last refresh's count) promise at least 6 rows a customer and a table within segment.scan_memory; always: whenever the table is large enough and has no order ids; off: never. The workers are max_parallel_maintenance_workers at most.",
+							 "auto: when the table is large and the customers (the statistics or the last refresh's count, whichever is more) have at least 6 rows each and fit segment.scan_memory, with at most the cores less two workers for the scan and the refresh's index builds; always: whenever the table is large enough and has no order ids; off: never, nor for the index builds. The workers are max_parallel_maintenance_workers at most.",
 							 &segment_parallel_scan,
 							 PARALLEL_SCAN_AUTO, parallel_scan_options,
 							 PGC_USERSET, 0,
