@@ -110,6 +110,8 @@ write_pages(RowWriter *writer)
 		smgrextend(RelationGetSmgr(writer->rel), MAIN_FORKNUM, blknos[i], (char *) pages[i],
 				   !writer->needs_wal);
 	}
+	/* the kernel starts writing them now, not in bursts that hold up other backends' reads */
+	smgrwriteback(RelationGetSmgr(writer->rel), MAIN_FORKNUM, writer->first_block, writer->npages);
 	writer->first_block += writer->npages;
 	writer->npages = 0;
 }
