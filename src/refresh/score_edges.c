@@ -7,7 +7,7 @@
  * equal keys.  NaN never comes: the build refuses NaN amounts first.
  *
  * An array of keys costs 8 bytes a customer where the tuplesort's in-memory
- * entries cost 24: 10 million customers fit in 128MB instead of spilling,
+ * entries cost 24: 16 million customers fit in 128MB instead of spilling,
  * and picking a few ranks by selection (quickselect, three-way partitions
  * for runs of equal values) reads the array a few times instead of sorting.
  */
