@@ -182,7 +182,7 @@ typedef struct ScanSpec
 typedef struct OrderRow
 {
 	Datum		key;			/* widened to int8 for small integer keys */
-	uint32		hash;			/* of the key, for int keys (0 otherwise) */
+	uint32		hash;			/* of the key: int keys as decoded, others once looked up after a spill */
 	TimestampTz t;
 	ScaledMoney amount;
 	int16		dscale;
@@ -346,7 +346,7 @@ spill_row(FactsTable *facts, const ScanSpec *spec, const OrderRow *r)
 	}
 	/* the file holds the key itself, not a pointer into the orders' TOAST table */
 	key = facts->typlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->key)) : r->key;
-	p.hash = facts->ops.int_key ? r->hash : facts_key_hash(&facts->ops, key);
+	p.hash = r->hash;
 	p.key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(key, false, facts->typlen);
 	facts->orders_scanned++;
 	facts_spill(facts, &p, key);
@@ -401,7 +401,8 @@ add_batch(FactsTable *facts, const ScanSpec *spec, OrderRow *rows, int n)
 		{
 			if (facts->spill == NULL)
 				e = facts_find_or_add(facts, rows[i].key);
-			else if ((e = facts_lookup_held(facts, rows[i].key, facts_key_hash(&facts->ops, rows[i].key))) == NULL)
+			else if ((e = facts_lookup_held(facts, rows[i].key,
+											(rows[i].hash = facts_key_hash(&facts->ops, rows[i].key)))) == NULL)
 			{
 				spill_row(facts, spec, &rows[i]);
 				continue;

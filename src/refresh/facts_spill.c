@@ -168,10 +168,6 @@ evict(FactsTable *facts, facts_hash *table, orders_hash *order_set, int64 first_
 }
 
 /*
- * From now on the scan adds no new customer to its table.  Partitions: enough
- * that each holds about half what the table holds, going by the statistics.
- */
-/*
  * The bits of the customers the table holds as it stops taking more: 16
  * bits a customer, so that about 6% of the others pass to a lookup.
  */
@@ -192,6 +188,12 @@ hold_filter(FactsTable *facts)
 		facts->held[(e->hash & facts->held_mask) >> 6] |= UINT64CONST(1) << (e->hash & 63);
 }
 
+/*
+ * From now on the scan adds no new customer to its table.  Partitions: enough
+ * that each holds about half what the table holds, and a table of
+ * SPILL_PARTITION_TABLE_BYTES, going by the statistics or the last refresh's
+ * count, whichever is more.
+ */
 void
 facts_start_spill(FactsTable *facts)
 {

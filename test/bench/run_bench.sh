@@ -561,7 +561,7 @@ refresh_summary() {
 	else
 		printf '  %-50s %8s\n' "(c)  DuckDB RFM" "not run (the RFM part measures it)"
 	fi
-	echo "  phase columns: ms from segment.job_runs, median of each phase; r, rk: the C scan with 2 parallel workers; peak MB: the leader"
+	echo "  phase columns: ms from segment.job_runs, median of each phase; r, rk: segment.parallel_scan = auto; peak MB: the leader"
 	awk -v r="${rf_times[r]}" -v rk="${rf_times[rk]}" -v r1="${rf_times[r1]}" -v a="${rf_times[a]}" -v a2="${rf_times[a2]}" \
 		-v b="${rf_times[b]}" -v sc="${rf_phase[r.scan]}" -v so="${rf_phase[r.score]}" -v c="$duck_ms" 'BEGIN {
 		printf "  r/a = %.2f (target <= 0.8)   r/b = %.2f (target <= 0.4)   rk/a = %.2f (target <= 1.0)\n", r / a, r / b, rk / a
