@@ -37,7 +37,10 @@ FROM generate_series(1, 2) AS k;
 SELECT toast_rows('pw.orders') > 0 AS keys_out_of_line;
 SELECT segment.create_segmentation('pw', 'pw.orders', 'customer', 'ordered_at', 'amount',
     as_of => '2026-01-01', clusters => 3) AS customers;
+-- five months later: most customers move, so the history log has pages too
+UPDATE segment.segmentations SET as_of = '2026-06-01' WHERE name = 'pw';
 SELECT segment.refresh('pw') AS customers;
+SELECT count(*) > 3000 AS changes_logged FROM pw_segments_history;
 
 -- every partition written: heap pages without fault, index entries for every row
 CREATE FUNCTION check_tables(target regclass) RETURNS TABLE (kind text, pages int8, heap_problems int8, index_ok bool)

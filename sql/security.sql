@@ -298,6 +298,37 @@ ALTER TABLE sec_alice.alice_segments ALTER COLUMN cluster TYPE int4 USING cluste
 SELECT segment.refresh('aliceseg') AS customers;
 RESET ROLE;
 
+-- 7. the change log is read as the caller: others see none of it, and the
+-- owner's policies or column types never run in another role's query
+SET ROLE sec_bob;
+SELECT count(*) AS alices_changes_bob_sees FROM segment.membership_changes WHERE segmentation = 'aliceseg';
+SELECT count(*) FROM segment.membership_as_of('aliceseg', now());
+RESET ROLE;
+SET ROLE sec_alice;
+CREATE FUNCTION sec_alice.spy() RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sec_alice.log VALUES ('history policy', 'ran as ' || current_user);
+    RETURN true;
+END $$;
+ALTER TABLE sec_alice.alice_segments_history ENABLE ROW LEVEL SECURITY;
+CREATE POLICY spy ON sec_alice.alice_segments_history USING (sec_alice.spy());
+RESET ROLE;
+SET ROLE sec_carol;    -- a member of alice: her table's policies would apply to carol
+SELECT count(*) AS alice_changes_left_out FROM segment.membership_changes WHERE segmentation = 'aliceseg';
+SELECT count(*) FROM segment.membership_as_of('aliceseg', now());
+RESET ROLE;
+SET ROLE sec_alice;
+DROP POLICY spy ON sec_alice.alice_segments_history;
+ALTER TABLE sec_alice.alice_segments_history DISABLE ROW LEVEL SECURITY;
+ALTER TABLE sec_alice.alice_segments_history ALTER COLUMN from_segment TYPE varchar;
+RESET ROLE;
+SELECT count(*) FROM segment.membership_as_of('aliceseg', now());
+SET ROLE sec_alice;
+ALTER TABLE sec_alice.alice_segments_history ALTER COLUMN from_segment TYPE text;
+RESET ROLE;
+SELECT count(*) > 0 AS alice_memberships FROM segment.membership_as_of('aliceseg', now());
+SELECT count(*) AS policy_runs FROM sec_alice.log WHERE attempt = 'history policy';
+
 -- 7. orders at ±infinity are skipped and counted, on the fast path as on the SQL path (a view)
 SET ROLE sec_alice;
 INSERT INTO sec_alice.orders VALUES (1, '-infinity', 5), (2, 'infinity', 5);

@@ -74,6 +74,9 @@ SELECT '"My Shop"."Customer Segments"'::regclass::oid = :oid_before AS same_tabl
 SELECT count(*) AS runs, count(*) FILTER (WHERE status = 'succeeded') AS succeeded FROM segment.job_runs;
 
 -- Half a year later: everyone but F (who ordered again in February) has lapsed.
+SELECT max(refreshed_at) AS before_half_year FROM "My Shop"."Customer Segments" \gset
+CREATE TEMP TABLE lifecycle_before AS
+SELECT "Customer ID"::text AS customer, lifecycle_segment FROM "My Shop"."Customer Segments";
 UPDATE segment.segmentations SET as_of = '2026-07-01' WHERE name = 'shop';
 SELECT segment.refresh('shop') AS customers;
 SELECT "Customer ID", frequency, monetary, lifecycle_segment FROM "My Shop"."Customer Segments" ORDER BY 1;
@@ -83,15 +86,43 @@ SELECT segment, customers, churn_rate FROM segment.segment_summary
 WHERE segmentation = 'shop' AND segment_type = 'lifecycle' ORDER BY segment;
 SELECT from_segment, to_segment, customers FROM segment.segment_migration
 WHERE segmentation = 'shop' AND segment_type = 'lifecycle' ORDER BY 1, 2;
--- the history keeps one partition per refresh
-SELECT count(*) AS snapshots, count(DISTINCT refreshed_at) AS times FROM "My Shop"."Customer Segments_history";
+-- the history logs, per segment type, the customers whose segment changed:
+-- the lifecycle moves above, customer by customer (G and H stay Prospects)
+SELECT customer, from_segment, to_segment FROM segment.membership_changes
+WHERE segmentation = 'shop' AND segment_type = 'lifecycle' ORDER BY customer;
+-- one partition per refresh; the first is the baseline and the second ran on
+-- the same data: no changes at either
+SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = '"My Shop"."Customer Segments_history"'::regclass) AS partitions,
+       count(*) AS changes, count(DISTINCT refreshed_at) AS refreshes_with_changes,
+       count(*) FILTER (WHERE refreshed_at = (SELECT max(refreshed_at) FROM "My Shop"."Customer Segments")) AS at_the_last
+FROM "My Shop"."Customer Segments_history";
+SELECT max(refreshed_at) AS half_year FROM "My Shop"."Customer Segments" \gset
+-- the view and the table agree, the customer as text
+SELECT count(*) AS differing FROM (
+    SELECT "Customer ID"::text, segment_type, from_segment, to_segment, refreshed_at FROM "My Shop"."Customer Segments_history"
+    EXCEPT ALL
+    SELECT customer, segment_type, from_segment, to_segment, refreshed_at FROM segment.membership_changes WHERE segmentation = 'shop') AS d;
+-- the membership as it was before the half year, rebuilt from the table and the log
+SELECT m.customer, m.segment AS rebuilt, b.lifecycle_segment AS was
+FROM segment.membership_as_of('shop', :'before_half_year') AS m
+FULL JOIN lifecycle_before AS b ON b.customer = m.customer
+WHERE m.segment_type = 'lifecycle' OR m.segment_type IS NULL ORDER BY 1;
+SELECT count(*) AS memberships_now,
+       count(*) FILTER (WHERE segment_type = 'rfm') AS rfm, count(*) FILTER (WHERE segment_type = 'cluster') AS cluster
+FROM segment.membership_as_of('shop', now());
+SELECT segment.membership_as_of('shop', '2000-01-01');
+SELECT segment.membership_as_of('shop', NULL);
+SELECT segment.membership_as_of('no such segmentation', now());
 
--- History is pruned to history_refreshes (2 here).
+-- History is pruned to history_refreshes (2 here); the oldest kept refresh
+-- is the earliest the membership can be rebuilt for.
 UPDATE segment.segmentations SET history_refreshes = 2 WHERE name = 'shop';
 SELECT segment.refresh('shop') AS customers;
-SELECT count(DISTINCT refreshed_at) AS times_kept,
+SELECT count(DISTINCT refreshed_at) AS times_with_changes,
        (SELECT count(*) FROM pg_inherits WHERE inhparent = '"My Shop"."Customer Segments_history"'::regclass) AS partitions
 FROM "My Shop"."Customer Segments_history";
+SELECT count(*) AS memberships_half_year FROM segment.membership_as_of('shop', :'half_year');
+SELECT segment.membership_as_of('shop', :'before_half_year');
 
 -- No orders at all: an empty table (the prospects only), not an error.
 CREATE TABLE "My Shop".no_orders (LIKE "My Shop"."Orders");
@@ -110,6 +141,9 @@ SELECT name, owner FROM segment.segmentations ORDER BY name;
 SELECT segmentation, count(*) FROM segment.job_runs GROUP BY 1;
 SELECT DISTINCT segmentation FROM segment.segment_summary;
 SELECT count(*) FILTER (WHERE cluster IS NOT NULL) AS clustered FROM "My Shop".mine;
+-- another's history: not in the view, not rebuilt
+SELECT DISTINCT segmentation FROM segment.membership_changes;
+SELECT segment.membership_as_of('shop', now());
 RESET ROLE;
 -- a segment_reader member sees every segmentation's metrics
 GRANT segment_reader TO shop_owner;

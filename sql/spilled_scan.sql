@@ -139,14 +139,17 @@ RESET segment.scan_memory;
 SELECT status, error_message FROM segment.job_runs WHERE segmentation = 'spill_text' ORDER BY run_id DESC LIMIT 1;
 SELECT count(*) AS rows_after FROM spill_text_segments;
 
--- moves and churn after a spilled scan, whose previous contents go to the
--- partitions with the orders: customers gone, new and moved since the last
--- refresh, against plain SQL over the two history snapshots
+-- moves, churn and the change log after a spilled scan, whose previous
+-- contents go to the partitions with the orders: customers gone, new and
+-- moved since the last refresh, against plain SQL over the table before and
+-- after
 CREATE TABLE spill.orders_moves AS SELECT * FROM spill.orders;
 SELECT segment.create_segmentation('spill_moves', 'spill.orders_moves', 'customer_id', 'ordered_at', 'amount',
     as_of => '2025-01-01', lookback => '500 days', clusters => 3,
     carts => 'spill.carts', cart_time_column => 'added_at') AS customers;
 SELECT segment.refresh('spill_moves') AS customers;
+CREATE TEMP TABLE moves_before AS
+SELECT customer_id, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM spill_moves_segments;
 DELETE FROM spill.orders_moves WHERE customer_id % 10 = 3;
 UPDATE spill.orders_moves SET amount = amount * 40 WHERE customer_id % 10 = 4;
 INSERT INTO spill.orders_moves
@@ -158,13 +161,10 @@ RESET segment.scan_memory;
 SELECT scan_partitions > 0 AS spilled FROM segment.job_runs WHERE segmentation = 'spill_moves'
 ORDER BY run_id DESC LIMIT 1;
 CREATE TEMP VIEW snapshots AS
-WITH h AS (SELECT * FROM spill_moves_segments_history),
-     times AS (SELECT min(refreshed_at) AS before, max(refreshed_at) AS after FROM h)
 SELECT customer_id, b.rfm_segment AS rfm_before, b.lifecycle_segment AS lifecycle_before,
        b.cluster::text AS cluster_before, a.rfm_segment AS rfm_after, a.lifecycle_segment AS lifecycle_after,
        a.cluster::text AS cluster_after
-FROM (SELECT h.* FROM h, times WHERE refreshed_at = before) AS b
-FULL JOIN (SELECT h.* FROM h, times WHERE refreshed_at = after) AS a USING (customer_id);
+FROM moves_before AS b FULL JOIN spill_moves_segments AS a USING (customer_id);
 CREATE TEMP VIEW expected_moves AS
 SELECT t.segment_type, coalesce(t.before, '(new)') AS from_segment, coalesce(t.after, '(gone)') AS to_segment,
        count(*) AS customers
@@ -177,7 +177,7 @@ GROUP BY 1, 2, 3;
 CREATE TEMP VIEW logged_moves AS
 SELECT segment_type, from_segment, to_segment, customers FROM segment.migrations
 WHERE segmentation = 'spill_moves'
-  AND to_refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments_history);
+  AND to_refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments);
 SELECT (SELECT count(*) FROM (TABLE expected_moves EXCEPT ALL TABLE logged_moves) AS d)
      + (SELECT count(*) FROM (TABLE logged_moves EXCEPT ALL TABLE expected_moves) AS d) AS differing_moves,
        (SELECT sum(customers) FROM logged_moves WHERE from_segment = '(new)' AND segment_type = 'lifecycle') AS new,
@@ -197,12 +197,62 @@ WITH expected AS (
 logged AS (
     SELECT segment_type, segment, churn_rate FROM segment.summaries
     WHERE segmentation = 'spill_moves'
-      AND refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments_history))
+      AND refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments))
 SELECT count(*) AS segments_compared,
        count(*) FILTER (WHERE abs(e.churn_rate - l.churn_rate) > 1e-12) AS differing_churn,
        count(*) FILTER (WHERE e.churn_rate > 0) AS with_churn
 FROM expected AS e JOIN logged AS l USING (segment_type, segment);
-DROP VIEW logged_moves, expected_moves, snapshots;
+-- the change log: exactly the customers and types whose segment changed,
+-- each once (NULL: in none of that type)
+CREATE TEMP VIEW expected_changes AS
+SELECT s.customer_id, t.segment_type, t.before AS from_segment, t.after AS to_segment
+FROM snapshots AS s
+CROSS JOIN LATERAL (VALUES ('rfm', s.rfm_before, s.rfm_after),
+                           ('lifecycle', s.lifecycle_before, s.lifecycle_after),
+                           ('cluster', s.cluster_before, s.cluster_after)) AS t(segment_type, before, after)
+WHERE t.before IS DISTINCT FROM t.after;
+CREATE TEMP VIEW logged_changes AS
+SELECT customer_id, segment_type, from_segment, to_segment FROM spill_moves_segments_history
+WHERE refreshed_at = (SELECT max(refreshed_at) FROM spill_moves_segments);
+SELECT (SELECT count(*) FROM expected_changes) AS changes,
+       (SELECT count(*) FROM (TABLE expected_changes EXCEPT ALL TABLE logged_changes) AS d)
+     + (SELECT count(*) FROM (TABLE logged_changes EXCEPT ALL TABLE expected_changes) AS d) AS differing_changes,
+       (SELECT count(*) FROM spill_moves_segments_history
+        WHERE refreshed_at = (SELECT min(refreshed_at) FROM moves_before)) AS changes_of_the_refresh_before;
+-- the migrations are the change log counted (and those who stayed)
+SELECT count(*) AS differing_counts FROM (
+    (SELECT segment_type, coalesce(from_segment, '(new)'), coalesce(to_segment, '(gone)'), count(*)
+     FROM logged_changes GROUP BY 1, 2, 3
+     EXCEPT ALL
+     SELECT segment_type, from_segment, to_segment, customers FROM logged_moves WHERE from_segment <> to_segment)
+    UNION ALL
+    (SELECT segment_type, from_segment, to_segment, customers FROM logged_moves WHERE from_segment <> to_segment
+     EXCEPT ALL
+     SELECT segment_type, coalesce(from_segment, '(new)'), coalesce(to_segment, '(gone)'), count(*)
+     FROM logged_changes GROUP BY 1, 2, 3)) AS d;
+-- the membership as of the refresh before, rebuilt from the table and the
+-- log, is the table as it was then; as of now, the table
+CREATE TEMP VIEW membership_before AS
+SELECT b.customer_id::text AS customer, t.segment_type, t.segment
+FROM moves_before AS b
+CROSS JOIN LATERAL (VALUES ('rfm', b.rfm_segment), ('lifecycle', b.lifecycle_segment),
+                           ('cluster', b.cluster::text)) AS t(segment_type, segment)
+WHERE t.segment IS NOT NULL;
+SELECT (SELECT count(*) FROM membership_before) AS memberships_before,
+       (SELECT count(*) FROM (SELECT * FROM segment.membership_as_of('spill_moves', (SELECT min(refreshed_at) FROM moves_before))
+                              EXCEPT ALL TABLE membership_before) AS d)
+     + (SELECT count(*) FROM (TABLE membership_before EXCEPT ALL
+                              SELECT * FROM segment.membership_as_of('spill_moves', (SELECT min(refreshed_at) FROM moves_before))) AS d)
+       AS differing_before,
+       (SELECT count(*) FROM (SELECT * FROM segment.membership_as_of('spill_moves', now())
+                              EXCEPT ALL
+                              SELECT a.customer_id::text, t.segment_type, t.segment
+                              FROM spill_moves_segments AS a
+                              CROSS JOIN LATERAL (VALUES ('rfm', a.rfm_segment), ('lifecycle', a.lifecycle_segment),
+                                                         ('cluster', a.cluster::text)) AS t(segment_type, segment)
+                              WHERE t.segment IS NOT NULL) AS d) AS differing_now;
+DROP VIEW membership_before, logged_changes, expected_changes, logged_moves, expected_moves, snapshots;
+DROP TABLE moves_before;
 
 -- the k-means sample: past segment.cluster_sample customers the model is
 -- fitted on those whose keys hash lowest, the same sample in memory, spilled

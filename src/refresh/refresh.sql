@@ -8,13 +8,15 @@
 --            the previous refresh's model
 --   score    R, F, M scores, rfm_code, rfm_segment, lifecycle_segment,
 --            written into a new partition, then the target's indexes
---   history  a snapshot partition, older ones pruned; metrics and migrations
+--   history  the customers whose segments changed, as a partition of the
+--            history table (history.sql); metrics and migrations
 -- The first four run in C (segment._build_segments), with the facts from a
 -- C scan of the orders, or from a GROUP BY when the scan cannot read them.
 --   swap     under a short ACCESS EXCLUSIVE lock (taken with a 50 ms lock
 --            timeout and retried, so readers never queue behind a long wait,
 --            within lock_timeout): the old partition out, the new one in;
---            old history snapshots pruned if that needs no wait
+--            history partitions beyond history_refreshes pruned if that
+--            needs no wait
 -- A second refresh of the same segmentation fails at once while one runs.
 --
 -- segment.refresh() is C (refresh_entry.c): it checks who calls it, writes
@@ -196,7 +198,7 @@ CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query tex
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._build_segments(segment.segmentations, text, text, regclass, regclass,
     regclass, timestamptz, timestamptz, float8) IS
-    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query), clusters, scores and lifecycle segments written into the new partition, the history snapshot, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
     AS 'MODULE_PATHNAME', 'report_progress'
@@ -347,7 +349,7 @@ BEGIN
         t_attribution := extract(epoch FROM clock_timestamp() - phase) * 1000;
     END IF;
 
-    -- history: the snapshot in
+    -- history: this refresh's changes in
     phase := clock_timestamp();
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', s.history_table, history_part, refreshed);
     t_history := built.history_ms + extract(epoch FROM clock_timestamp() - phase) * 1000;
@@ -384,4 +386,4 @@ CREATE FUNCTION segment.refresh(name text, force boolean DEFAULT false) RETURNS 
     AS 'MODULE_PATHNAME', 'refresh_segmentation'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment.refresh(text, boolean) IS
-    'Rebuilds the segment table of a segmentation you own (or are a member of the owner of) and swaps it in atomically, running as its owner whoever calls it; appends a history snapshot, recomputes the metrics and logs the run. Returns the number of customers. Refuses a result that lost more than max_customer_loss of the customers unless force is true. Fails at once if the segmentation is being refreshed by another session.';
+    'Rebuilds the segment table of a segmentation you own (or are a member of the owner of) and swaps it in atomically, running as its owner whoever calls it; logs the customers whose segments changed in the history table, recomputes the metrics and logs the run. Returns the number of customers. Refuses a result that lost more than max_customer_loss of the customers unless force is true. Fails at once if the segmentation is being refreshed by another session.';

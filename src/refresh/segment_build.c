@@ -13,9 +13,10 @@
  *             revenue) and the model
  *   second    scores each customer: exact R, F and M scores (quantile_score's
  *             rule), rfm_code, rfm_segment, lifecycle segment (the compiled
- *             rules), nearest cluster; writes its rows of the new partition
- *             and of the history snapshot, and counts its segments' metrics
- *             and its moves since the previous contents
+ *             rules), nearest cluster; writes its row of the new partition
+ *             and, where its segments changed since the previous contents,
+ *             its rows of the change log (the history partition), and counts
+ *             its segments' metrics and moves
  * with no SQL over the customers.  After a spilled scan the customers the
  * scan's table does not hold come partition by partition in the first pass
  * and from the stream file in the second (facts_spill.c): memory stays within
@@ -154,6 +155,7 @@ typedef struct Build
 	int32		rfm_labels[RFM_BINS * RFM_BINS * RFM_BINS];
 	int32	   *cluster_labels; /* by model position */
 	HTAB	   *moves;
+	Datum		type_texts[NUM_TYPES];	/* type_names as text */
 } Build;
 
 /* What the second pass makes of one customer. */
@@ -832,20 +834,41 @@ write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, co
 	row_writer_add(w);
 }
 
-/* A row of the history snapshot: customer, rfm_segment, lifecycle_segment, cluster, refreshed_at. */
+/*
+ * The change log's rows of a customer: one per segment type whose segment
+ * differs from the previous contents' (customer, segment_type, from_segment,
+ * to_segment, refreshed_at; NULL: not in a segment of that type).  labels
+ * NULL: the customer is gone.  The first refresh logs nothing: its table is
+ * the baseline the changes start from.
+ */
 static void
-write_history_row(Build *b, RowWriter *w, const CustomerFacts *e, const Scored *c)
+write_changes(Build *b, RowWriter *w, const CustomerFacts *e, const int32 *labels)
 {
-	TupleTableSlot *slot = row_writer_next(w);
-	Datum	   *v = slot->tts_values;
-	bool	   *isnull = slot->tts_isnull;
+	if (!b->p.has_previous_refresh)
+		return;
+	for (int t = 0; t < NUM_TYPES; t++)
+	{
+		int32		from = e->in_previous ? e->previous[t] : NO_LABEL;
+		int32		to = labels == NULL ? NO_LABEL : labels[t];
+		TupleTableSlot *slot;
+		Datum	   *v;
+		bool	   *isnull;
 
-	v[0] = written_key(b, w, e->key);
-	isnull[0] = false;
-	segment_columns(b, c, v + 1, isnull + 1);
-	v[4] = TimestampTzGetDatum(b->p.refreshed);
-	isnull[4] = false;
-	row_writer_add(w);
+		if (from == to)
+			continue;
+		slot = row_writer_next(w);
+		v = slot->tts_values;
+		isnull = slot->tts_isnull;
+		v[0] = written_key(b, w, e->key);
+		v[1] = b->type_texts[t];
+		v[2] = from == NO_LABEL ? (Datum) 0 : b->labels[from].text;
+		v[3] = to == NO_LABEL ? (Datum) 0 : b->labels[to].text;
+		v[4] = TimestampTzGetDatum(b->p.refreshed);
+		isnull[0] = isnull[1] = isnull[4] = false;
+		isnull[2] = from == NO_LABEL;
+		isnull[3] = to == NO_LABEL;
+		row_writer_add(w);
+	}
 }
 
 static void
@@ -893,15 +916,15 @@ count_moves(Build *b, const CustomerFacts *e, const int32 *labels)
 	}
 }
 
-/* Every customer scored, written to the new partition and the history, and counted. */
+/* Every customer scored, written to the new partition and the change log, and counted. */
 static void
-write_customers(Build *b, Oid segments, Oid history)
+write_customers(Build *b, Oid segments, Oid changes)
 {
 	Oid			segment_types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID,
 		INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
-	Oid			history_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID};
+	Oid			change_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	RowWriter	segment_writer;
-	RowWriter	history_writer;
+	RowWriter	change_writer;
 	LifecycleRules rules;
 	FactsCursor cursor;
 	CustomerFacts *e;
@@ -918,7 +941,9 @@ write_customers(Build *b, Oid segments, Oid history)
 	b->moves = hash_create("segment moves", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	lifecycle_compile(&rules);
 	row_writer_open(&segment_writer, segments, segment_types, lengthof(segment_types));
-	row_writer_open(&history_writer, history, history_types, lengthof(history_types));
+	row_writer_open(&change_writer, changes, change_types, lengthof(change_types));
+	for (int t = 0; t < NUM_TYPES; t++)
+		b->type_texts[t] = CStringGetTextDatum(type_names[t]);
 	facts_cursor_begin(&b->facts, &cursor);
 	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
 	{
@@ -931,6 +956,7 @@ write_customers(Build *b, Oid segments, Oid history)
 		if (!is_current(e))
 		{
 			count_moves(b, e, NULL);
+			write_changes(b, &change_writer, e, NULL);
 			continue;
 		}
 		/* what the row points to lives in the writer's batch memory, which the slot's turn may reset */
@@ -943,12 +969,12 @@ write_customers(Build *b, Oid segments, Oid history)
 				count_in_label(b, c.label[t], e, &c);
 		count_moves(b, e, c.label);
 		write_segment_row(b, &segment_writer, slot, codes, e, &c);
-		write_history_row(b, &history_writer, e, &c);
+		write_changes(b, &change_writer, e, c.label);
 		if ((rows & 1023) == 0)
 			ResetExprContext(rules.econtext);
 	}
 	row_writer_close(&segment_writer);
-	row_writer_close(&history_writer);
+	row_writer_close(&change_writer);
 	FreeExprContext(rules.econtext, true);
 	facts_close_stream(&b->facts);
 }
@@ -1134,7 +1160,7 @@ build_segments(PG_FUNCTION_ARGS)
 	cluster(&b);
 	result[6] = Float8GetDatum(ms_since(phase));
 
-	/* score, write the new partition and the history: the second pass */
+	/* score, write the new partition and the change log: the second pass */
 	progress_phase("scoring");
 	phase = GetCurrentTimestamp();
 	finish_scores(&b);

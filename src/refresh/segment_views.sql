@@ -35,8 +35,8 @@ COMMENT ON COLUMN segment.job_runs.scan_partitions IS 'Partition files the C sca
 COMMENT ON COLUMN segment.job_runs.scan_workers IS 'Parallel workers that helped the C scan (0: the scan ran alone; NULL: the SQL path).';
 COMMENT ON COLUMN segment.job_runs.scan_ms IS 'Milliseconds computing per-customer facts.';
 COMMENT ON COLUMN segment.job_runs.cluster_ms IS 'Milliseconds fitting and aligning k-means.';
-COMMENT ON COLUMN segment.job_runs.score_ms IS 'Milliseconds scoring the customers and writing the new table (with its indexes) and the history snapshot.';
-COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds storing the segment metrics and migrations and attaching the history snapshot.';
+COMMENT ON COLUMN segment.job_runs.score_ms IS 'Milliseconds scoring the customers and writing the new table (with its indexes) and the membership changes into the history table.';
+COMMENT ON COLUMN segment.job_runs.history_ms IS 'Milliseconds storing the segment metrics and migrations and attaching the history partition.';
 COMMENT ON COLUMN segment.job_runs.touches_skipped IS 'Touchpoints left out of attribution for a NULL customer, or a NULL or infinite time (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.attribution_ms IS 'Milliseconds attributing conversions by segment (NULL without touchpoints).';
 COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';

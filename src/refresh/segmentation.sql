@@ -77,8 +77,8 @@ COMMENT ON COLUMN segment.segmentations.vip_share IS 'Share of customers, by net
 COMMENT ON COLUMN segment.segmentations.lookback IS 'Only orders within this interval before as_of count (NULL = all history).';
 COMMENT ON COLUMN segment.segmentations.as_of IS 'Analysis time (NULL = the time of each refresh); later orders are ignored.';
 COMMENT ON COLUMN segment.segmentations.target_table IS 'The segment table the refresh maintains.';
-COMMENT ON COLUMN segment.segmentations.history_table IS 'Snapshots of past refreshes, one partition per refresh.';
-COMMENT ON COLUMN segment.segmentations.history_refreshes IS 'Number of refresh snapshots kept in the history table.';
+COMMENT ON COLUMN segment.segmentations.history_table IS 'The log of segment membership changes: one partition per refresh, with the customers whose segment of a type changed.';
+COMMENT ON COLUMN segment.segmentations.history_refreshes IS 'Number of refreshes whose changes the history table keeps.';
 COMMENT ON COLUMN segment.segmentations.touchpoints IS 'Optional marketing touches (customer, time, channel), for attribution.';
 COMMENT ON COLUMN segment.segmentations.touch_customer_column IS 'Customer column of the touchpoints.';
 COMMENT ON COLUMN segment.segmentations.touch_time_column IS 'Time column of the touchpoints.';
@@ -629,12 +629,12 @@ BEGIN
     EXECUTE format('CREATE UNIQUE INDEX ON %s (%I)', target, customer_column);
     EXECUTE format('COMMENT ON TABLE %s IS %L', target,
                    format('Customer segments of segmentation %s, maintained by segment.refresh(): do not write into it.', name));
-    EXECUTE format('CREATE TABLE %I.%I (%I %s NOT NULL, rfm_segment text, lifecycle_segment text, cluster int4,
-                        refreshed_at timestamptz NOT NULL) PARTITION BY LIST (refreshed_at)',
+    EXECUTE format('CREATE TABLE %I.%I (%I %s NOT NULL, segment_type text NOT NULL, from_segment text,
+                        to_segment text, refreshed_at timestamptz NOT NULL) PARTITION BY LIST (refreshed_at)',
                    target_schema, target_name || '_history', customer_column, customer_type);
     history := format('%I.%I', target_schema, target_name || '_history')::regclass;
     EXECUTE format('COMMENT ON TABLE %s IS %L', history,
-                   format('Snapshots of the last refreshes of segmentation %s, one partition per refresh.', name));
+                   format('Changes of segment membership at the last refreshes of segmentation %s, one partition per refresh (see segment.membership_changes).', name));
 
     INSERT INTO segment.segmentations (name, owner, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target_table,

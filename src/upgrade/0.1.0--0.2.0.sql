@@ -62,3 +62,99 @@ CREATE TRIGGER check_row
         spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column
     ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._check_row();
+
+-- The history tables: 0.1.0 kept a snapshot of every customer per refresh
+-- (customer, rfm_segment, lifecycle_segment, cluster, refreshed_at); 0.2.0
+-- keeps the changes between consecutive refreshes (customer, segment_type,
+-- from_segment, to_segment, refreshed_at), one partition per refresh, the
+-- oldest empty (the baseline).  Each table is rebuilt under its name from
+-- the snapshots it kept, and left out of the extension like the tables the
+-- refresh makes.  A history table not of 0.1.0's shape is renamed
+-- segment_old_<oid> (with a warning) and an empty log takes its place.
+DO $$
+DECLARE
+    s record;
+    rels regclass[];
+    names text[];
+    ats timestamptz[];
+    previous regclass;
+    saved_datestyle text := current_setting('datestyle');
+    old_parent text;
+    new_parent regclass;
+    new_part regclass;
+BEGIN
+    -- partition bounds are read back from their text
+    PERFORM set_config('datestyle', 'ISO', true);
+    FOR s IN
+        SELECT g.name, g.owner, g.history_table, g.target_table, g.customer_column, n.nspname, c.relname,
+               format_type(a.atttypid, a.atttypmod) AS customer_type,
+               (SELECT array_agg(format('%s %s', x.attname, x.atttypid::regtype) ORDER BY x.attnum)
+                FROM pg_attribute AS x WHERE x.attrelid = g.history_table AND x.attnum > 0 AND NOT x.attisdropped)
+                   = ARRAY[format('%s %s', g.customer_column, a.atttypid::regtype), 'rfm_segment text',
+                           'lifecycle_segment text', 'cluster integer', 'refreshed_at timestamp with time zone']
+               AND c.relkind = 'p' AND NOT EXISTS (
+                   SELECT 1 FROM pg_inherits AS i JOIN pg_class AS k ON k.oid = i.inhrelid
+                   WHERE i.inhparent = g.history_table AND k.relkind <> 'r') AS convertible
+        FROM segment.segmentations AS g
+        JOIN pg_class AS c ON c.oid = g.history_table
+        JOIN pg_namespace AS n ON n.oid = c.relnamespace
+        JOIN pg_attribute AS a ON a.attrelid = g.target_table AND a.attname = g.customer_column AND NOT a.attisdropped
+        ORDER BY g.name
+    LOOP
+        -- the old table and its partitions out of the way of the new names
+        SELECT array_agg(x.rel ORDER BY x.at), array_agg(x.relname ORDER BY x.at), array_agg(x.at ORDER BY x.at)
+        INTO rels, names, ats FROM (
+            SELECT k.oid::regclass AS rel, k.relname,
+                   (substring(pg_get_expr(k.relpartbound, k.oid) FROM $r$^FOR VALUES IN \('(.*)'\)$r$))::timestamptz AS at
+            FROM pg_inherits AS i JOIN pg_class AS k ON k.oid = i.inhrelid
+            WHERE i.inhparent = s.history_table) AS x;
+        old_parent := format('segment_old_%s', s.history_table::oid);
+        EXECUTE format('ALTER TABLE %s RENAME TO %I', s.history_table, old_parent);
+        IF s.convertible THEN
+            FOR i IN 1..coalesce(array_length(rels, 1), 0) LOOP
+                EXECUTE format('ALTER TABLE %s RENAME TO %I', rels[i], format('segment_old_%s', rels[i]::oid));
+            END LOOP;
+        ELSE
+            RAISE WARNING 'the history table of segmentation "%" is not of version 0.1.0''s shape: renamed %.%', s.name,
+                          quote_ident(s.nspname), quote_ident(old_parent)
+                USING DETAIL = 'The new history starts empty; the old table is left for its owner to keep or drop.';
+        END IF;
+
+        EXECUTE format('CREATE TABLE %I.%I (%I %s NOT NULL, segment_type text NOT NULL, from_segment text,
+                            to_segment text, refreshed_at timestamptz NOT NULL) PARTITION BY LIST (refreshed_at)',
+                       s.nspname, s.relname, s.customer_column, s.customer_type);
+        new_parent := format('%I.%I', s.nspname, s.relname)::regclass;
+        EXECUTE format('ALTER EXTENSION segment DROP TABLE %s', new_parent);
+        EXECUTE format('ALTER TABLE %s OWNER TO %s', new_parent, s.owner);
+        EXECUTE format('COMMENT ON TABLE %s IS %L', new_parent,
+                       format('Changes of segment membership at the last refreshes of segmentation %s, one partition per refresh (see segment.membership_changes).', s.name));
+        UPDATE segment.segmentations SET history_table = new_parent WHERE name = s.name;
+
+        IF s.convertible THEN
+            previous := NULL;
+            FOR i IN 1..coalesce(array_length(rels, 1), 0) LOOP
+                EXECUTE format('CREATE TABLE %I.%I (LIKE %s) WITH (autovacuum_enabled = false, toast.autovacuum_enabled = false)',
+                               s.nspname, names[i], new_parent);
+                new_part := format('%I.%I', s.nspname, names[i])::regclass;
+                EXECUTE format('ALTER EXTENSION segment DROP TABLE %s', new_part);
+                IF previous IS NOT NULL THEN
+                    EXECUTE format($q$
+                        INSERT INTO %1$s
+                        SELECT coalesce(b.%2$I, a.%2$I), x.segment_type, x.from_segment, x.to_segment, $1
+                        FROM %3$s AS a FULL JOIN %4$s AS b ON b.%2$I = a.%2$I
+                        CROSS JOIN LATERAL (VALUES ('rfm', a.rfm_segment, b.rfm_segment),
+                                                   ('lifecycle', a.lifecycle_segment, b.lifecycle_segment),
+                                                   ('cluster', a.cluster::text, b.cluster::text))
+                                           AS x (segment_type, from_segment, to_segment)
+                        WHERE x.from_segment IS DISTINCT FROM x.to_segment
+                        $q$, new_part, s.customer_column, previous, rels[i]) USING ats[i];
+                END IF;
+                EXECUTE format('ALTER TABLE %s OWNER TO %s', new_part, s.owner);
+                EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s FOR VALUES IN (%L)', new_parent, new_part, ats[i]);
+                previous := rels[i];
+            END LOOP;
+            EXECUTE format('DROP TABLE %I.%I', s.nspname, old_parent);
+        END IF;
+    END LOOP;
+    PERFORM set_config('datestyle', saved_datestyle, true);
+END $$;

@@ -5,7 +5,8 @@
 # 0.1.0's SQL with a message saying to update, and the scheduler runs no
 # job; the update, made while the schedule is active, leaves every object
 # equal to a fresh install (test/upgrade/catalog.sql), keeps every
-# segmentation, its history, metrics, runs and schedule, and the scheduler
+# segmentation, its metrics, runs and schedule, and its history (converted
+# from snapshots to the changes between them), and the scheduler
 # goes on without a restart; the updated database refreshes, and survives
 # pg_dump and restore.
 #   SEGMENT_OLD_INSTALL: a PostgreSQL installation with segment 0.1.0
@@ -48,7 +49,13 @@ $node->safe_psql('postgres', q{
 	                                   clusters => 2, as_of => '2026-01-01',
 	                                   touchpoints => 'd.touchpoints', touch_time_column => 'touched_at',
 	                                   spend => 'd.spend', carts => 'd.carts', cart_time_column => 'added_at');
+	-- orders change between the refreshes: the history has changes to convert
+	UPDATE d.orders SET amount = amount * 5 WHERE customer_id % 7 = 0;
+	DELETE FROM d.orders WHERE customer_id % 11 = 0;
 	SELECT segment.refresh(name) FROM segment.segmentations ORDER BY name;
+	-- a history table its owner altered: not converted, kept aside
+	SELECT segment.create_segmentation('altered', 'd.orders', 'customer_id', 'ordered_at', 'amount', clusters => 0);
+	ALTER TABLE public.altered_segments_history ADD COLUMN note text;
 	SELECT segment.create_segmentation('ticker', 'd.orders', 'customer_id', 'ordered_at', 'amount', clusters => 0,
 	                                   target_table => 'd.ticker_segments');
 	SELECT segment.schedule('ticker', '2 seconds');
@@ -67,18 +74,53 @@ my $state = q{
 	       (SELECT count(*) FROM segment.summaries AS m WHERE m.segmentation = s.name),
 	       (SELECT count(*) FROM segment.attributions AS a WHERE a.segmentation = s.name),
 	       (SELECT count(*) FROM pg_inherits WHERE inhparent = s.history_table)
-	FROM segment.segmentations AS s WHERE s.name <> 'ticker' ORDER BY s.name};
+	FROM segment.segmentations AS s WHERE s.name NOT IN ('ticker', 'altered') ORDER BY s.name};
+my $altered_rows = $node->safe_psql('postgres', 'SELECT count(*) FROM public.altered_segments_history');
 my $tables = q{
 	SELECT (SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) FROM public.plain_segments AS t),
 	       (SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) FROM public.viewed_segments AS t),
-	       (SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) FROM public.full_segments AS t),
-	       (SELECT count(*) FROM public.full_segments_history)};
+	       (SELECT md5(string_agg(t::text, ',' ORDER BY customer_id)) FROM public.full_segments AS t)};
+# the history: 0.1.0's snapshots, 0.2.0's changes between consecutive ones
+my %history;
+for my $name ('plain', 'viewed', 'full')
+{
+	$history{$name} = [
+		qq{
+		WITH h AS (SELECT * FROM public.${name}_segments_history),
+		     pairs AS (SELECT at, lag(at) OVER (ORDER BY at) AS before FROM (SELECT DISTINCT refreshed_at AS at FROM h) AS t)
+		SELECT count(*), md5(string_agg(format('%s/%s/%s/%s/%s', c.customer, c.segment_type, c.from_segment,
+		                                       c.to_segment, p.at), ',' ORDER BY p.at, c.customer, c.segment_type))
+		FROM pairs AS p
+		CROSS JOIN LATERAL (
+		    SELECT coalesce(b.customer_id, a.customer_id) AS customer, x.*
+		    FROM (SELECT * FROM h WHERE refreshed_at = p.before) AS a
+		    FULL JOIN (SELECT * FROM h WHERE refreshed_at = p.at) AS b USING (customer_id)
+		    CROSS JOIN LATERAL (VALUES ('rfm', a.rfm_segment, b.rfm_segment),
+		                               ('lifecycle', a.lifecycle_segment, b.lifecycle_segment),
+		                               ('cluster', a.cluster::text, b.cluster::text)) AS x (segment_type, from_segment, to_segment)
+		    WHERE x.from_segment IS DISTINCT FROM x.to_segment) AS c
+		WHERE p.before IS NOT NULL},
+		qq{
+		SELECT count(*), md5(string_agg(format('%s/%s/%s/%s/%s', customer_id, segment_type, from_segment, to_segment,
+		                                       refreshed_at), ',' ORDER BY refreshed_at, customer_id, segment_type))
+		FROM public.${name}_segments_history}];
+}
+# the first snapshot kept, unpivoted: the membership to rebuild after the update
+my $first_snapshot = q{
+	SELECT md5(string_agg(format('%s/%s/%s', c, t, m), ',' ORDER BY c, t))
+	FROM public.full_segments_history AS h
+	CROSS JOIN LATERAL (VALUES (h.customer_id::text, 'rfm', h.rfm_segment), (h.customer_id::text, 'lifecycle', h.lifecycle_segment),
+	                           (h.customer_id::text, 'cluster', h.cluster::text)) AS x (c, t, m)
+	WHERE h.refreshed_at = (SELECT min(refreshed_at) FROM public.full_segments_history) AND m IS NOT NULL};
+my $first_refresh = $node->safe_psql('postgres', 'SELECT min(refreshed_at) FROM public.full_segments_history');
 my $schedule = q{SELECT segmentation, schedule, active FROM segment.schedules ORDER BY 1};
 # (the scheduled one changes all along: it is left out)
 my $customers = $node->safe_psql('postgres', q{
 	SELECT 'full=' || (SELECT count(*) FROM public.full_segments) || ',plain=' || (SELECT count(*) FROM public.plain_segments)
 	       || ',viewed=' || (SELECT count(*) FROM public.viewed_segments)});
-my %before = map { $_ => $node->safe_psql('postgres', $_) } ($state, $tables, $schedule);
+my %before = map { $_ => $node->safe_psql('postgres', $_) } ($state, $tables, $schedule, $first_snapshot);
+$before{$_} = $node->safe_psql('postgres', $history{$_}[0]) for keys %history;
+cmp_ok((split /\|/, $before{full})[0], '>', 100, "the snapshots differ: $before{full}");
 
 # 2. the new package (library and scripts), and a restart: the library is preloaded
 $node->stop;
@@ -104,7 +146,10 @@ my $scheduler_pid = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'seg
 my $scheduler = $node->safe_psql('postgres', $scheduler_pid);
 
 # 4. the update, while the schedule is active
-$node->safe_psql('postgres', 'ALTER EXTENSION segment UPDATE');
+($ret, $stdout, $stderr) = $node->psql('postgres', 'ALTER EXTENSION segment UPDATE');
+is($ret, 0, 'ALTER EXTENSION segment UPDATE');
+like($stderr, qr/WARNING:  the history table of segmentation "altered" is not of version 0\.1\.0's shape: renamed public\.segment_old_\d+/,
+	'a history table its owner altered is set aside, with a warning');
 is($node->safe_psql('postgres', "SELECT extversion FROM pg_extension WHERE extname = 'segment'"), '0.2.0',
 	'updated to 0.2.0');
 $node->safe_psql('postgres', 'CREATE DATABASE fresh');
@@ -116,7 +161,27 @@ ok(length($fresh) > 10000, 'the catalog listing covers the extension (' . scalar
 is($updated, $fresh, 'every object of the updated database equals a fresh 0.2.0 install');
 
 is($node->safe_psql('postgres', $state), $before{$state}, 'segmentations, runs, metrics and history kept');
-is($node->safe_psql('postgres', $tables), $before{$tables}, 'the segment and history tables untouched');
+is($node->safe_psql('postgres', $tables), $before{$tables}, 'the segment tables untouched');
+is($node->safe_psql('postgres', $history{$_}[1]), $before{$_}, "the history of $_: the changes between its snapshots")
+  for sort keys %history;
+is($node->safe_psql('postgres',
+	q{SELECT count(*) FROM pg_depend WHERE refobjid = (SELECT oid FROM pg_extension WHERE extname = 'segment')
+	  AND classid = 'pg_class'::regclass AND objid IN (SELECT i.inhrelid FROM pg_inherits AS i JOIN segment.segmentations AS s
+	  ON i.inhparent = s.history_table UNION SELECT history_table FROM segment.segmentations)}),
+	'0', 'the new history tables are not members of the extension');
+is($node->safe_psql('postgres',
+	"SELECT md5(string_agg(format('%s/%s/%s', customer, segment_type, segment), ',' ORDER BY customer, segment_type))"
+	  . " FROM segment.membership_as_of('full', '$first_refresh')"),
+	$before{$first_snapshot}, 'the membership as of the oldest refresh kept, rebuilt from the log, is its snapshot');
+is($node->safe_psql('postgres',
+	q{SELECT (SELECT count(*) FROM pg_inherits WHERE inhparent = s.history_table) || ' partitions, '
+	         || (SELECT count(*) FROM pg_class WHERE relname LIKE 'segment_old_%' AND relkind = 'p') || ' set aside'
+	  FROM segment.segmentations AS s WHERE s.name = 'altered'}),
+	'0 partitions, 1 set aside', 'its new history is empty, the old one kept');
+my $old_table = $node->safe_psql('postgres', q{SELECT relname FROM pg_class WHERE relname LIKE 'segment_old_%' AND relkind = 'p'});
+is($node->safe_psql('postgres', "SELECT count(*) FROM public.$old_table"), $altered_rows, 'with its rows');
+is($node->safe_psql('postgres', "SELECT segment.refresh('altered') > 0"), 't', 'and the segmentation refreshes');
+$node->safe_psql('postgres', "SELECT segment.drop_segmentation('altered')");
 is($node->safe_psql('postgres', $schedule), $before{$schedule}, 'the schedule kept');
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) >= 2 FROM segment.job_runs WHERE segmentation = 'ticker' AND status = 'succeeded'"
@@ -135,7 +200,7 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres',
 	"SELECT bool_and(n = 3) FROM (SELECT count(*) AS n FROM pg_inherits AS i JOIN segment.segmentations AS s"
 	  . " ON i.inhparent = s.history_table GROUP BY s.name) AS h"),
-	't', 'each history holds its snapshots and the new one');
+	't', 'each history holds its refreshes and the new one');
 cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM segment.attributions WHERE segmentation = 'full'"), '>', 0,
 	'the attribution is recomputed');
 
