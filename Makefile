@@ -27,7 +27,7 @@ OBJS = src/segment.o \
        src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o
 # The install script is assembled from the SQL files of the concerns, in this order.
 SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql \
-              src/refresh/segmentation.sql src/refresh/history.sql src/refresh/refresh.sql \
+              src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \
               src/refresh/segment_views.sql src/scheduler/scheduler.sql \
               src/attribution/attribution.sql src/attribution/attribution_views.sql \
               src/demo/demo_data.sql

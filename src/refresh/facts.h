@@ -33,6 +33,7 @@ typedef struct CustomerFacts
 	bool		has_cart;		/* last_cart_at is set */
 	bool		in_extras;		/* seen in the touchpoints or carts */
 	bool		in_previous;	/* in the previous contents, with labels previous[] */
+	bool		recomputed;		/* an incremental refresh's: facts from its orders, not the last table's */
 	int16		dscale;			/* largest display scale among the amounts */
 	int16		previous[3];	/* the build's labels of rfm, lifecycle, cluster */
 	int64		id;				/* number of the entry, for the order id set */
@@ -166,7 +167,9 @@ typedef enum PartialKind
 {
 	PARTIAL_ORDERS,				/* order facts */
 	PARTIAL_EXTRAS,				/* in the touchpoints or carts; last_at: the last cart's, if has_cart */
-	PARTIAL_PREVIOUS			/* in the previous contents, with labels previous[] */
+	PARTIAL_PREVIOUS,			/* in the previous contents, with labels previous[] */
+	PARTIAL_BASE				/* an incremental refresh's order facts from the previous contents,
+								 * for a customer not recomputed */
 } PartialKind;
 
 typedef struct PartialFacts
@@ -210,6 +213,8 @@ typedef struct FactsTable
 	bool		numeric_money;	/* amounts in the numeric form */
 	int64		next_id;
 	int64		orders_scanned;	/* rows with a customer and a time, in the window */
+	TimestampTz earliest_after; /* the earliest order time after as_of (DT_NOEND: none) */
+	int64		recomputed;		/* customers an incremental refresh recomputed */
 	int64		rows_skipped;	/* rows without a customer or a time */
 	int			scan_workers;	/* parallel workers that helped the scan */
 	/* past segment.scan_memory (facts_spill.c) */
@@ -277,6 +282,7 @@ extern Datum facts_output_key(const FactsTable *facts, Datum key);
 extern char *facts_key_text(const FactsTable *facts, Datum key);
 extern void facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback);
 extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of);
+extern void facts_read_changes(FactsTable *facts, const char *query, TimestampTz as_of, const char *segmentation);
 
 extern void facts_cursor_begin(FactsTable *facts, FactsCursor *cursor);
 extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);

@@ -32,6 +32,7 @@ facts_init(FactsTable *facts, Oid customer_type, Oid collation)
 	money_init();
 	facts->customer_type = customer_type;
 	facts->cxt = AllocSetContextCreate(CurrentMemoryContext, "segment facts", ALLOCSET_DEFAULT_SIZES);
+	facts->earliest_after = DT_NOEND;
 	typentry = lookup_type_cache(customer_type, TYPECACHE_HASH_PROC_FINFO | TYPECACHE_EQ_OPR_FINFO);
 	/* int8 is hashed directly only where it is passed by value */
 	facts->ops.int_key = (customer_type == INT2OID || customer_type == INT4OID ||
@@ -250,18 +251,22 @@ read_query(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum
 
 /*
  * A row of the SQL path's facts: customer, valid_rows, skipped_rows,
- * first_order_at, last_order_at, frequency, monetary.  A row without a
- * customer carries the count of skipped rows.
+ * first_order_at, last_order_at, frequency, monetary, earliest_after (the
+ * first of the customer's orders after as_of).  A row without a customer
+ * carries the count of skipped rows.  Its entry, or NULL when the customer
+ * has no order in the window.
  */
-static void
-add_facts_row(FactsTable *facts, Datum *v, bool *isnull)
+static CustomerFacts *
+add_facts(FactsTable *facts, Datum *v, bool *isnull)
 {
 	CustomerFacts *entry;
 
 	facts->orders_scanned += isnull[1] ? 0 : DatumGetInt64(v[1]);
 	facts->rows_skipped += isnull[2] ? 0 : DatumGetInt64(v[2]);
+	if (!isnull[7])
+		facts->earliest_after = Min(facts->earliest_after, DatumGetTimestampTz(v[7]));
 	if (isnull[0] || isnull[1] || DatumGetInt64(v[1]) == 0)
-		return;
+		return NULL;
 	entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
 	entry->valid_rows = DatumGetInt64(v[1]);
 	entry->has_positive = !isnull[3] && !isnull[4];
@@ -281,17 +286,61 @@ add_facts_row(FactsTable *facts, Datum *v, bool *isnull)
 		if (!money_from_numeric(entry->money, &entry->sum, &entry->dscale, &entry->special))
 			facts->numeric_money = true;
 	}
+	return entry;
 }
+
+static void
+add_facts_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	(void) add_facts(facts, v, isnull);
+}
+
+static const Oid facts_types[8] = {InvalidOid, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, NUMERICOID,
+TIMESTAMPTZOID};
 
 void
 facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback)
 {
-	static const Oid types[7] = {InvalidOid, INT8OID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, NUMERICOID};
 	Oid			argtypes[2] = {TIMESTAMPTZOID, INTERVALOID};
 	Datum		args[2] = {TimestampTzGetDatum(as_of), PointerGetDatum(lookback)};
 	char		nulls[2] = {' ', lookback == NULL ? 'n' : ' '};
 
-	read_query(facts, query, 2, argtypes, args, nulls, types, lengthof(types), add_facts_row);
+	read_query(facts, query, 2, argtypes, args, nulls, facts_types, lengthof(facts_types), add_facts_row);
+}
+
+/*
+ * A row of an incremental refresh's changed customers: their facts, from
+ * their orders alone (valid_rows 0: no order left in the window).  The
+ * previous contents' facts of these customers are then ignored.
+ */
+static void
+add_changed_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	CustomerFacts *entry;
+
+	if (isnull[0])
+		return;
+	entry = add_facts(facts, v, isnull);
+	if (entry == NULL)
+		entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
+	if (!entry->recomputed)
+		facts->recomputed++;
+	entry->recomputed = true;
+}
+
+/*
+ * The changed customers' facts, first (the table then holds every one of
+ * them, whatever it spills later): $1 as_of, $2 lookback (NULL), $3 the
+ * segmentation.
+ */
+void
+facts_read_changes(FactsTable *facts, const char *query, TimestampTz as_of, const char *segmentation)
+{
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, TEXTOID};
+	Datum		args[3] = {TimestampTzGetDatum(as_of), (Datum) 0, CStringGetTextDatum(segmentation)};
+	char		nulls[3] = {' ', 'n', ' '};
+
+	read_query(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_changed_row);
 }
 
 /*

@@ -218,7 +218,13 @@ decode_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, OrderR
 		facts->rows_skipped++;
 		return false;
 	}
-	if (r->t > spec->as_of || (spec->has_lookback && r->t <= spec->lower))
+	if (r->t > spec->as_of)
+	{
+		/* when as_of moves past it, an incremental refresh must not build on this one */
+		facts->earliest_after = Min(facts->earliest_after, r->t);
+		return false;
+	}
+	if (spec->has_lookback && r->t <= spec->lower)
 		return false;
 	if (nulls[spec->cols.customer_att - 1])
 	{
@@ -471,6 +477,7 @@ typedef struct ScanShared
 	slock_t		mutex;
 	int64		orders_scanned;
 	int64		rows_skipped;
+	TimestampTz earliest_after;
 	/* the ParallelTableScanDesc follows, buffer-aligned */
 } ScanShared;
 
@@ -611,6 +618,7 @@ facts_scan_worker(dsm_segment *seg, shm_toc *toc)
 	SpinLockAcquire(&shared->mutex);
 	shared->orders_scanned += facts.orders_scanned;
 	shared->rows_skipped += facts.rows_skipped;
+	shared->earliest_after = Min(shared->earliest_after, facts.earliest_after);
 	SpinLockRelease(&shared->mutex);
 }
 
@@ -719,6 +727,7 @@ parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworker
 	shared->spec = *spec;
 	SpinLockInit(&shared->mutex);
 	shared->orders_scanned = shared->rows_skipped = 0;
+	shared->earliest_after = DT_NOEND;
 	table_parallelscan_initialize(rel, SCAN_PARALLEL_DESC(shared), snapshot);
 	shm_toc_insert(pcxt->toc, SCAN_KEY_SHARED, shared);
 	queues = shm_toc_allocate(pcxt->toc, mul_size(SCAN_QUEUE_SIZE, nworkers));
@@ -752,6 +761,7 @@ parallel_scan(FactsTable *facts, const ScanSpec *spec, Relation rel, int nworker
 	WaitForParallelWorkersToFinish(pcxt);
 	facts->orders_scanned += shared->orders_scanned;
 	facts->rows_skipped += shared->rows_skipped;
+	facts->earliest_after = Min(facts->earliest_after, shared->earliest_after);
 	DestroyParallelContext(pcxt);
 	ExitParallelMode();
 	return true;

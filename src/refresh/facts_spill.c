@@ -268,6 +268,9 @@ facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
 		memcpy(e->previous, p->previous, sizeof(e->previous));
 		return true;
 	}
+	/* a recomputed customer's facts are those of its orders alone */
+	if (p->kind == PARTIAL_BASE && e->recomputed)
+		return true;
 	e->valid_rows += p->valid_rows;
 	e->frequency += p->frequency;
 	e->has_amount |= p->has_amount;

@@ -188,17 +188,18 @@ COMMENT ON FUNCTION segment._lock_for_swap(regclass[]) IS
 
 CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query text, extras_query text,
     new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
-    as_of timestamptz, lapse_days float8,
+    as_of timestamptz, lapse_days float8, changes_query text,
     OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
     OUT model segment.kmeans_model,
     OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8,
-    OUT ordering_customers int8, OUT previous_ordering_customers int8, OUT scan_partitions int4)
+    OUT ordering_customers int8, OUT previous_ordering_customers int8, OUT scan_partitions int4,
+    OUT changes_snapshot pg_snapshot, OUT earliest_after_as_of timestamptz, OUT customers_recomputed int8)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._build_segments(segment.segmentations, text, text, regclass, regclass,
-    regclass, timestamptz, timestamptz, float8) IS
-    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+    regclass, timestamptz, timestamptz, float8, text) IS
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query; with changes_query, an incremental refresh: the previous contents'' facts but for the customers that query recomputes), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
     AS 'MODULE_PATHNAME', 'report_progress'
@@ -206,10 +207,49 @@ CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
 COMMENT ON FUNCTION segment._progress(text, text) IS
     'Internal: the phase of this session''s refresh, shown in segment.refresh_progress (with the library preloaded).';
 
--- segment._refresh(name, run, force): the work of a refresh, as the owner in
--- a security-restricted operation (refresh_entry.c calls it; nobody else
--- may).  Returns what the run log and catalog record, as jsonb.
-CREATE FUNCTION segment._refresh(name text, run bigint, force bool) RETURNS jsonb
+-- The SQL path's facts of the orders: customer, valid_rows, skipped_rows,
+-- first_order_at, last_order_at, frequency, monetary, earliest_after (the
+-- first order after as_of), grouped by customer; $1 as_of, $2 lookback.
+-- customers: NULL, or a query of the customers to read the orders of.
+CREATE FUNCTION segment._facts_query(s segment.segmentations, customer_type text, customers text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT format($q$
+        SELECT c AS customer,
+               count(*) FILTER (WHERE c IS NOT NULL AND t IS NOT NULL) AS valid_rows,
+               count(*) FILTER (WHERE later IS NULL AND (c IS NULL OR t IS NULL)) AS skipped_rows,
+               min(t) FILTER (WHERE a > 0) AS first_order_at,
+               max(t) FILTER (WHERE a > 0) AS last_order_at,
+               %1$s AS frequency,
+               sum(a) FILTER (WHERE t IS NOT NULL) AS monetary,
+               min(later) AS earliest_after
+        FROM (SELECT o.%2$I::%3$s AS c,
+                     CASE WHEN isfinite(o.%4$I::timestamptz) AND o.%4$I::timestamptz <= $1 THEN o.%4$I::timestamptz END AS t,
+                     CASE WHEN isfinite(o.%4$I::timestamptz) AND o.%4$I::timestamptz > $1 THEN o.%4$I::timestamptz END AS later,
+                     o.%5$I::numeric AS a, %6$s AS order_id
+              FROM %7$s AS o
+              -- no time or an infinite one: skipped (counted), as the fast scan does; after as_of: noted
+              WHERE (o.%4$I IS NULL OR NOT isfinite(o.%4$I::timestamptz) OR $2::interval IS NULL
+                     OR o.%4$I::timestamptz > $1 - $2)
+                    %8$s) AS x
+        GROUP BY c
+        $q$,
+        CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
+             ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
+        s.customer_column, customer_type, s.time_column, s.amount_column,
+        CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
+        s.orders,
+        CASE WHEN customers IS NOT NULL
+             THEN format('AND o.%I::%s IN (%s)', s.customer_column, customer_type, customers) ELSE '' END)
+$$;
+COMMENT ON FUNCTION segment._facts_query(segment.segmentations, text, text) IS
+    'Internal: the SQL path''s query of per-customer facts of the orders (of some customers only, when given a query of them).';
+
+-- segment._refresh(name, run, force, full_asked): the work of a refresh, as the
+-- owner in a security-restricted operation (refresh_entry.c calls it;
+-- nobody else may).  Returns what the run log and catalog record, as jsonb.
+CREATE FUNCTION segment._refresh(name text, run bigint, force bool, full_asked bool) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 SET datestyle = 'ISO'       -- history partition bounds are written as text
@@ -238,6 +278,8 @@ DECLARE
     index_sql text;
     method text;
     saved_target text;
+    full_reason text;
+    changes_sql text;
 BEGIN
     PERFORM segment._progress(s.name, 'starting');
     -- times without a zone are read in the segmentation's, whoever refreshes
@@ -273,45 +315,53 @@ BEGIN
 
     SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
 
+    -- incremental when the segmentation captures changes and nothing keeps
+    -- it from building on the last table; else full, and the log says why
+    full_reason := segment._incremental_refusal(s, previous_part, full_asked, as_of);
+    IF s.incremental <> 'off' AND full_reason IS NULL THEN
+        -- the customers written since the last refresh, their orders read
+        -- in the same query (one snapshot)
+        changes_sql := format($q$
+            WITH changed AS (
+                SELECT DISTINCT cc.customer::%1$s AS c FROM segment.captured_changes AS cc
+                WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL),
+            facts AS (%2$s)
+            SELECT ch.c, coalesce(f.valid_rows, 0), coalesce(f.skipped_rows, 0), f.first_order_at, f.last_order_at,
+                   f.frequency, f.monetary, f.earliest_after
+            FROM changed AS ch LEFT JOIN facts AS f ON f.customer = ch.c
+            $q$, customer_type, segment._facts_query(s, customer_type, 'SELECT c FROM changed'));
+        BEGIN
+            new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+            history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
+            built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
+                                             refreshed, as_of, lapse_days, changes_sql);
+            method := 'incremental';
+        EXCEPTION WHEN feature_not_supported THEN
+            full_reason := 'the incremental refresh could not be exact: ' || SQLERRM;
+        END;
+    END IF;
+
     -- facts, clusters, scores, history and metrics; the fast scan first.  The
     -- new tables are made in the (sub)transaction that fills them, so that
     -- their rows can be written frozen, as COPY FREEZE writes them: if it
     -- fails, they go with it
-    BEGIN
-        new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
-        history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
-        built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
-                                         refreshed, as_of, lapse_days);
-        method := 'fast';
-    EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
-        method := 'sql';
-    END;
+    IF method IS NULL THEN
+        BEGIN
+            new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+            history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
+            built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
+                                             refreshed, as_of, lapse_days, NULL);
+            method := 'fast';
+        EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
+            method := 'sql';
+        END;
+    END IF;
     IF method = 'sql' THEN
         new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
         history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
-        facts_sql := format($q$
-            SELECT c AS customer,
-                   count(*) FILTER (WHERE c IS NOT NULL AND t IS NOT NULL) AS valid_rows,
-                   count(*) FILTER (WHERE c IS NULL OR t IS NULL) AS skipped_rows,
-                   min(t) FILTER (WHERE a > 0) AS first_order_at,
-                   max(t) FILTER (WHERE a > 0) AS last_order_at,
-                   %1$s AS frequency,
-                   sum(a) FILTER (WHERE t IS NOT NULL) AS monetary
-            FROM (SELECT o.%2$I::%3$s AS c, CASE WHEN isfinite(o.%4$I::timestamptz) THEN o.%4$I::timestamptz END AS t,
-                         o.%5$I::numeric AS a, %6$s AS order_id
-                  FROM %7$s AS o
-                  -- no time or an infinite one: skipped (counted), as the fast scan does
-                  WHERE o.%4$I IS NULL OR NOT isfinite(o.%4$I::timestamptz)
-                     OR (o.%4$I::timestamptz <= $1 AND ($2::interval IS NULL OR o.%4$I::timestamptz > $1 - $2))) AS x
-            GROUP BY c
-            $q$,
-            CASE WHEN s.order_id_column IS NULL THEN 'count(*) FILTER (WHERE t IS NOT NULL AND a > 0)'
-                 ELSE 'count(DISTINCT order_id) FILTER (WHERE t IS NOT NULL AND a > 0)' END,
-            cust_col, customer_type, s.time_column, s.amount_column,
-            CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
-            s.orders);
+        facts_sql := segment._facts_query(s, customer_type, NULL);
         built := segment._build_segments(s, facts_sql, extras_sql, new_part, history_part,
-                                         previous_part, refreshed, as_of, lapse_days);
+                                         previous_part, refreshed, as_of, lapse_days, NULL);
     END IF;
 
     -- a result that lost most of the customers with orders (prospects do not
@@ -371,19 +421,26 @@ BEGIN
 
     RETURN jsonb_build_object(
         'rows', built.customers, 'orders_scanned', built.orders_scanned, 'rows_skipped', built.rows_skipped,
-        'scan_method', CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel' ELSE method END,
+        'scan_method', CASE WHEN method = 'fast' AND built.scan_workers > 0 THEN 'parallel'
+                            WHEN method = 'incremental' THEN 'sql' ELSE method END,
         'scan_workers', CASE WHEN method = 'fast' THEN built.scan_workers END,
         'scan_partitions', CASE WHEN method = 'fast' THEN built.scan_partitions END,
+        'refresh_kind', CASE WHEN method = 'incremental' THEN 'incremental' ELSE 'full' END,
+        'full_reason', full_reason, 'customers_recomputed', built.customers_recomputed,
+        'changes_snapshot', built.changes_snapshot::text,
+        -- what the next refresh needs unchanged to build on this one
+        'basis', CASE WHEN s.incremental <> 'off'
+                      THEN segment._facts_basis(s) || jsonb_build_object('earliest_after_as_of', built.earliest_after_as_of) END,
         'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
         'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);
 END $$;
-COMMENT ON FUNCTION segment._refresh(text, bigint, bool) IS
+COMMENT ON FUNCTION segment._refresh(text, bigint, bool, bool) IS
     'Internal: the work of a refresh, run by segment.refresh() and the scheduler''s job workers as the segmentation''s owner; returns what the run log records.';
-REVOKE ALL ON FUNCTION segment._refresh(text, bigint, bool) FROM PUBLIC;
+REVOKE ALL ON FUNCTION segment._refresh(text, bigint, bool, bool) FROM PUBLIC;
 
-CREATE FUNCTION segment.refresh(name text, force boolean DEFAULT false) RETURNS int8
+CREATE FUNCTION segment.refresh(name text, full boolean DEFAULT false, force boolean DEFAULT false) RETURNS int8
     AS 'MODULE_PATHNAME', 'refresh_segmentation'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
-COMMENT ON FUNCTION segment.refresh(text, boolean) IS
-    'Rebuilds the segment table of a segmentation you own (or are a member of the owner of) and swaps it in atomically, running as its owner whoever calls it; logs the customers whose segments changed in the history table, recomputes the metrics and logs the run. Returns the number of customers. Refuses a result that lost more than max_customer_loss of the customers unless force is true. Fails at once if the segmentation is being refreshed by another session.';
+COMMENT ON FUNCTION segment.refresh(text, boolean, boolean) IS
+    'Rebuilds the segment table of a segmentation you own (or are a member of the owner of) and swaps it in atomically, running as its owner whoever calls it; logs the customers whose segments changed in the history table, recomputes the metrics and logs the run. With incremental = ''triggers'' it recomputes only the customers whose orders changed, unless full is true or it cannot be exact (job_runs.full_reason says why). Returns the number of customers. Refuses a result that lost more than max_customer_loss of the customers unless force is true. Fails at once if the segmentation is being refreshed by another session.';

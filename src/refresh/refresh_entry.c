@@ -357,11 +357,18 @@ record_success(const char *name, int64 run_id, Datum outcome)
 		"   cluster_ms = (o.j->>'cluster_ms')::float8, score_ms = (o.j->>'score_ms')::float8,"
 		"   history_ms = (o.j->>'history_ms')::float8, attribution_ms = (o.j->>'attribution_ms')::float8,"
 		"   touches_skipped = (o.j->>'touches_skipped')::int8, swap_ms = (o.j->>'swap_ms')::float8,"
-		"   scan_partitions = (o.j->>'scan_partitions')::int4"
+		"   scan_partitions = (o.j->>'scan_partitions')::int4, refresh_kind = o.j->>'refresh_kind',"
+		"   full_reason = o.j->>'full_reason', customers_recomputed = (o.j->>'customers_recomputed')::int8"
 		"   FROM o WHERE run_id = $1 RETURNING 1),"
 		" seg AS (UPDATE segment.segmentations SET model = (o.j->>'model')::segment.kmeans_model,"
-		"   last_refreshed_at = (o.j->>'refreshed_at')::timestamptz FROM o WHERE name = $3"
-		"   RETURNING last_refreshed_at),"
+		"   last_refreshed_at = (o.j->>'refreshed_at')::timestamptz, incremental_basis = o.j->'basis',"
+		"   last_full_refresh_at = CASE WHEN o.j->>'refresh_kind' = 'full' THEN (o.j->>'refreshed_at')::timestamptz"
+		"     ELSE last_full_refresh_at END"
+		"   FROM o WHERE name = $3 RETURNING last_refreshed_at),"
+		/* the captured changes the refresh read (or read past, when full) are done with */
+		" cc AS (DELETE FROM segment.captured_changes AS c USING o WHERE c.segmentation = $3"
+		"   AND pg_catalog.pg_visible_in_snapshot(c.txid, (o.j->>'changes_snapshot')::pg_catalog.pg_snapshot)"
+		"   RETURNING 1),"
 		" s AS (DELETE FROM segment.summaries AS m USING seg"
 		"   WHERE m.segmentation = $3 AND m.refreshed_at IS DISTINCT FROM seg.last_refreshed_at RETURNING 1),"
 		" mi AS (DELETE FROM segment.migrations AS m USING seg"
@@ -369,20 +376,20 @@ record_success(const char *name, int64 run_id, Datum outcome)
 		" a AS (DELETE FROM segment.attributions AS m USING seg"
 		"   WHERE m.segmentation = $3 AND m.refreshed_at IS DISTINCT FROM seg.last_refreshed_at RETURNING 1)"
 		" SELECT (SELECT count(*) FROM run), (SELECT count(*) FROM s), (SELECT count(*) FROM mi),"
-		"   (SELECT count(*) FROM a)",
+		"   (SELECT count(*) FROM a), (SELECT count(*) FROM cc)",
 		3, types, values, false);
 	finish_as_extension_owner();
 }
 
 int64
-segment_refresh(text *name_arg, int64 scheduled_run, bool force)
+segment_refresh(text *name_arg, int64 scheduled_run, bool full, bool force)
 {
 	Segmentation s;
 	TimestampTz started;
 	int64		run_id = scheduled_run;
-	Oid			argtypes[3] = {TEXTOID, INT8OID, BOOLOID};
-	Datum		args[3];
-	bool		nulls[3] = {false, false, false};
+	Oid			argtypes[4] = {TEXTOID, INT8OID, BOOLOID, BOOLOID};
+	Datum		args[4];
+	bool		nulls[4] = {false, false, false, false};
 	ErrorData  *error;
 	bool		result_null;
 	Datum		outcome;
@@ -444,12 +451,13 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	args[0] = CStringGetTextDatum(s.name);
 	args[1] = Int64GetDatum(run_id);
 	args[2] = BoolGetDatum(force);
+	args[3] = BoolGetDatum(full);
 	/* the index builds take no more workers than the scan may (restored when the refresh returns) */
 	guc_level = NewGUCNestLevel();
 	if (segment_refresh_workers() < max_parallel_maintenance_workers)
 		(void) set_config_option("max_parallel_maintenance_workers", psprintf("%d", segment_refresh_workers()),
 								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	outcome = call_as_owner(s.owner, internal_function("_refresh", 3, argtypes), 3, args, nulls, &error,
+	outcome = call_as_owner(s.owner, internal_function("_refresh", 4, argtypes), 4, args, nulls, &error,
 							&result_null);
 	AtEOXact_GUC(true, guc_level);
 	pfree(llast(refreshing));
@@ -479,12 +487,16 @@ segment_refresh(text *name_arg, int64 scheduled_run, bool force)
 	return rows;
 }
 
-/* segment.refresh(name text, force boolean DEFAULT false) → int8: the customers. */
+/*
+ * segment.refresh(name text, full boolean DEFAULT false, force boolean
+ * DEFAULT false) → int8: the customers.
+ */
 Datum
 refresh_segmentation(PG_FUNCTION_ARGS)
 {
 	PG_RETURN_INT64(segment_refresh(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0), 0,
-									!PG_ARGISNULL(1) && PG_GETARG_BOOL(1)));
+									!PG_ARGISNULL(1) && PG_GETARG_BOOL(1),
+									!PG_ARGISNULL(2) && PG_GETARG_BOOL(2)));
 }
 
 /*
@@ -510,6 +522,8 @@ drop_segmentation(PG_FUNCTION_ARGS)
 	if (error != NULL)
 		ReThrowError(error);
 	execute_as_extension_owner("DELETE FROM segment.segmentations WHERE name = $1", 1, argtypes, args, false);
+	finish_as_extension_owner();
+	execute_as_extension_owner("DELETE FROM segment.captured_changes WHERE segmentation = $1", 1, argtypes, args, false);
 	finish_as_extension_owner();
 	PG_RETURN_VOID();
 }

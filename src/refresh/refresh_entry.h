@@ -12,6 +12,6 @@
  * returns its customers.  scheduled_run: the run row a scheduler made (the
  * job worker records a failure itself), or 0 for a manual refresh.
  */
-extern int64 segment_refresh(text *name, int64 scheduled_run, bool force);
+extern int64 segment_refresh(text *name, int64 scheduled_run, bool full, bool force);
 
 #endif							/* SEGMENT_REFRESH_ENTRY_H */

@@ -38,6 +38,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -370,15 +371,20 @@ cluster_features(float8 recency, const CustomerFacts *e, float8 monetary, float8
 
 /*
  * The previous contents (customer, rfm_segment, lifecycle_segment, cluster,
- * frequency) go to each customer's facts, as labels.
+ * frequency) go to each customer's facts, as labels.  In an incremental
+ * refresh (base) the previous contents' facts of the customers not
+ * recomputed are theirs too: frequency NULL for a prospect (no order in the
+ * window), monetary NULL without amounts, first and last order NULL without
+ * a positive one -- what the refresh that wrote them had.
  */
 static void
-read_previous(Build *b, Oid previous)
+read_previous(Build *b, Oid previous, bool base)
 {
 	Relation	rel;
 	TupleTableSlot *slot;
 	TableScanDesc scan;
-	AttrNumber	atts[5];
+	AttrNumber	atts[8];
+	int			natts = base ? 8 : 5;
 	int64		rows = 0;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment previous row", ALLOCSET_SMALL_SIZES);
 
@@ -390,18 +396,24 @@ read_previous(Build *b, Oid previous)
 	atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
 	/* NULL for prospects: the others had orders in the window */
 	atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
+	if (base)
+	{
+		atts[5] = relation_column(rel, "monetary", NUMERICOID, "previous contents");
+		atts[6] = relation_column(rel, "first_order_at", TIMESTAMPTZOID, "previous contents");
+		atts[7] = relation_column(rel, "last_order_at", TIMESTAMPTZOID, "previous contents");
+	}
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
-		bool		isnull[5];
-		Datum		v[5];
+		bool		isnull[8];
+		Datum		v[8];
 		PartialFacts p;
 		MemoryContext old;
 
 		if ((++rows & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		for (int c = 0; c < 5; c++)
+		for (int c = 0; c < natts; c++)
 			v[c] = slot_getattr(slot, atts[c], &isnull[c]);
 		if (isnull[0])
 			continue;
@@ -414,6 +426,27 @@ read_previous(Build *b, Oid previous)
 			label_of_text(b, TYPE_LIFECYCLE, DatumGetTextPP(v[2]));
 		p.previous[TYPE_CLUSTER] = isnull[3] ? NO_LABEL : cluster_label(b, DatumGetInt32(v[3]));
 		facts_add_partial(&b->facts, facts_hash_key(&b->facts, v[0]), &p);
+		if (base && !isnull[4])
+		{
+			memset(&p, 0, sizeof(p));
+			p.kind = PARTIAL_BASE;
+			p.valid_rows = 1;	/* had orders in the window: how many counts for nothing else */
+			p.frequency = DatumGetInt64(v[4]);
+			p.has_amount = !isnull[5];
+			if (p.has_amount && !money_from_numeric(v[5], &p.sum, &p.dscale, &p.special))
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("the net revenue of customer %s does not fit the incremental refresh's sums",
+								facts_key_text(&b->facts, facts_hash_key(&b->facts, v[0]))),
+						 errdetail("Amounts with more than 8 decimals, or sums of 10^22 or more, are summed as numeric by a full refresh only.")));
+			p.has_positive = !isnull[6] && !isnull[7];
+			if (p.has_positive)
+			{
+				p.first_at = DatumGetTimestampTz(v[6]);
+				p.last_at = DatumGetTimestampTz(v[7]);
+			}
+			facts_add_partial(&b->facts, facts_hash_key(&b->facts, v[0]), &p);
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(row_cxt);
 	}
@@ -1065,22 +1098,27 @@ store_metrics(Build *b)
  * segment._build_segments(s segment.segmentations, facts_query text,
  *     extras_query text, new_part regclass, history_part regclass,
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
- *     lapse_days float8)
+ *     lapse_days float8, changes_query text)
  * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
  *    cluster_ms, score_ms, history_ms, ordering_customers,
- *    previous_ordering_customers)
+ *    previous_ordering_customers, scan_partitions, changes_snapshot,
+ *    earliest_after_as_of, customers_recomputed)
  * facts_query NULL: the fast scan of the orders, else the SQL path's facts
- * ($1 as_of, $2 lookback); extras_query: the customers of the touchpoints
- * and carts ($1 as_of); extras_query, previous_part: NULL if none.  Only a
- * refresh calls it, as the owner; the partitions must be its new ones.
+ * ($1 as_of, $2 lookback); changes_query (an incremental refresh, with
+ * facts_query NULL): the facts of the changed customers ($3 the
+ * segmentation), the others' from previous_part; extras_query: the
+ * customers of the touchpoints and carts ($1 as_of); extras_query,
+ * previous_part: NULL if none.  changes_snapshot is the snapshot every
+ * source was read with.  Only a refresh calls it, as the owner; the
+ * partitions must be its new ones.
  */
 Datum
 build_segments(PG_FUNCTION_ARGS)
 {
 	Build		b;
 	TupleDesc	result_desc;
-	Datum		result[12];
-	bool		result_null[12] = {false};
+	Datum		result[15];
+	bool		result_null[15] = {false};
 	TimestampTz phase;
 	Relation	part;
 	AttrNumber	customer_att;
@@ -1089,10 +1127,11 @@ build_segments(PG_FUNCTION_ARGS)
 
 	check_internal_call(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(6) || PG_ARGISNULL(7) ||
-		PG_ARGISNULL(8))
+		PG_ARGISNULL(8) || (!PG_ARGISNULL(9) && (PG_ARGISNULL(5) || !PG_ARGISNULL(1))))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("segment._build_segments: only facts_query, extras_query and previous_part may be NULL"),
+				 errmsg("segment._build_segments: only facts_query, extras_query, previous_part and changes_query may be NULL"),
+				 errdetail("An incremental refresh (changes_query) needs the previous contents and no facts_query."),
 				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE ||
 		result_desc->natts != lengthof(result))
@@ -1127,10 +1166,28 @@ build_segments(PG_FUNCTION_ARGS)
 		relation_close(previous, NoLock);
 	}
 
+	/* the snapshot everything is read with: the changes it saw are done with */
+	{
+		LOCAL_FCINFO(snapshot_fcinfo, 0);
+
+		InitFunctionCallInfoData(*snapshot_fcinfo, NULL, 0, InvalidOid, NULL, NULL);
+		result[12] = pg_current_snapshot(snapshot_fcinfo);
+	}
+
 	/* scan, then the first pass */
 	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
-	if (PG_ARGISNULL(1))
+	if (!PG_ARGISNULL(9))
+	{
+		/* incremental: the changed customers from their orders, the others from the previous contents */
+		facts_read_changes(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(9)), b.p.as_of, b.p.name);
+		if (b.facts.numeric_money)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("the orders of the changed customers have amounts the incremental refresh cannot sum"),
+					 errdetail("Amounts with more than 8 decimals, or sums of 10^22 or more, are summed as numeric by a full refresh only.")));
+	}
+	else if (PG_ARGISNULL(1))
 	{
 		TimestampTz lower = 0;
 
@@ -1149,7 +1206,7 @@ build_segments(PG_FUNCTION_ARGS)
 		facts_read_extras(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(2)), b.p.as_of);
 	elog(DEBUG1, "segment: the touchpoints and carts read at %.0f ms", ms_since(phase));
 	if (!PG_ARGISNULL(5))
-		read_previous(&b, PG_GETARG_OID(5));
+		read_previous(&b, PG_GETARG_OID(5), !PG_ARGISNULL(9));
 	elog(DEBUG1, "segment: the previous contents read at %.0f ms", ms_since(phase));
 	observe_all(&b);
 	result[5] = Float8GetDatum(ms_since(phase));
@@ -1186,5 +1243,9 @@ build_segments(PG_FUNCTION_ARGS)
 	result[10] = Int64GetDatum(b.previous_ordered);
 	result_null[10] = PG_ARGISNULL(5);
 	result[11] = Int32GetDatum(b.facts.partitions);
+	result[13] = TimestampTzGetDatum(b.facts.earliest_after);
+	result_null[13] = b.facts.earliest_after == DT_NOEND;
+	result[14] = Int64GetDatum(b.facts.recomputed);
+	result_null[14] = PG_ARGISNULL(9);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
 }

@@ -58,6 +58,10 @@ CREATE TABLE segment.segmentations (
     -- added in 0.2.0 (an update appends them: the same order here)
     max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
     time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
+    incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers')),
+    full_refresh_every interval CHECK (full_refresh_every > '0'),
+    incremental_basis jsonb,
+    last_full_refresh_at timestamptz,
     UNIQUE (target_table),
     UNIQUE (history_table)
 );
@@ -95,6 +99,10 @@ COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-deca
 COMMENT ON COLUMN segment.segmentations.attribution_period IS 'Attribution covers the orders and spend of this interval before as_of, within the segmentation window (NULL = the whole window).';
 COMMENT ON COLUMN segment.segmentations.max_customer_loss IS 'A refresh that would lose more than this share of the customers of the last one fails and keeps the current table, unless forced (1 = never refuse).';
 COMMENT ON COLUMN segment.segmentations.time_zone IS 'Time zone in which refreshes read the source times that have none (timestamp, date): every session and the scheduler then build the same table. Default: segment.timezone, else the creating session''s TimeZone.';
+COMMENT ON COLUMN segment.segmentations.incremental IS 'off: every refresh reads all the orders; triggers: triggers on the orders table record whose orders change, and a refresh recomputes only those customers when it can prove the rest unchanged (else it is full and job_runs.full_reason says why).';
+COMMENT ON COLUMN segment.segmentations.full_refresh_every IS 'With incremental refreshes, a refresh is full when this long has passed since the last full one (NULL: only when needed).';
+COMMENT ON COLUMN segment.segmentations.incremental_basis IS 'What the facts of the last refresh depend on (orders, their files, columns, as_of, lookback, time zone, capture triggers), recorded by the refresh: an incremental refresh needs the same.';
+COMMENT ON COLUMN segment.segmentations.last_full_refresh_at IS 'refreshed_at of the last full refresh.';
 COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
 COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
 COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
@@ -113,7 +121,8 @@ GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_colu
               lapse_after, vip_share, lookback, as_of, history_refreshes, touchpoints,
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
-              cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss, time_zone)
+              cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss, time_zone,
+              incremental, full_refresh_every)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -137,7 +146,10 @@ CREATE TABLE segment.runs (
     touches_skipped int8,
     swap_ms float8,
     scheduled_for timestamptz,
-    scan_partitions int4
+    scan_partitions int4,
+    refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
+    full_reason text,
+    customers_recomputed int8
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
 COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';
@@ -440,6 +452,16 @@ BEGIN
                                   NEW.history_table, NEW.owner),
                   HINT = 'Create segmentations with segment.create_segmentation().';
     END IF;
+    IF NEW.incremental IS NULL OR NEW.incremental NOT IN ('off', 'triggers') THEN
+        RAISE EXCEPTION 'incremental must be ''off'' or ''triggers''' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('incremental = %s was given.', coalesce(quote_literal(NEW.incremental), 'NULL')),
+            HINT = '''triggers'' records the changed customers with triggers on the orders table; ''off'' reads every order at each refresh.';
+    END IF;
+    IF NEW.full_refresh_every <= '0' THEN
+        RAISE EXCEPTION 'full_refresh_every must be positive' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('full_refresh_every = %s was given.', NEW.full_refresh_every),
+            HINT = 'NULL makes a refresh full only when it must be; ''7 days'' also once a week.';
+    END IF;
     PERFORM segment._check_sources(NEW);
     RETURN NEW;
 END $$;
@@ -449,7 +471,8 @@ COMMENT ON FUNCTION segment._check_row() IS
 CREATE TRIGGER check_row
     BEFORE INSERT OR UPDATE OF orders, customer_column, time_column, amount_column, order_id_column, touchpoints,
         touch_customer_column, touch_time_column, touch_channel_column, spend, spend_channel_column,
-        spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column
+        spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column, incremental,
+        full_refresh_every
     ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._check_row();
 
@@ -489,7 +512,9 @@ CREATE FUNCTION segment._create_segmentation(
     attribution_period interval DEFAULT NULL,
     max_customer_loss float8 DEFAULT 0.5,
     default_schema name DEFAULT 'public',
-    time_zone text DEFAULT NULL)
+    time_zone text DEFAULT NULL,
+    incremental text DEFAULT 'off',
+    full_refresh_every interval DEFAULT NULL)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -641,7 +666,7 @@ BEGIN
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
         carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
-        max_customer_loss, time_zone)
+        max_customer_loss, time_zone, incremental, full_refresh_every)
     VALUES (name, quote_ident(current_user)::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -656,12 +681,12 @@ BEGIN
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
         attribution_lookback, half_life, attribution_period, max_customer_loss,
-        coalesce(time_zone, segment._default_time_zone()));
+        coalesce(time_zone, segment._default_time_zone()), incremental, full_refresh_every);
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment._create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, name, text) IS
+    name, name, interval, interval, int4, interval, float8, name, text, text, interval) IS
     'Internal: the body of segment.create_segmentation(), which passes the caller''s current schema; as the caller, with the rights of create_segmentation.';
 
 CREATE FUNCTION segment.create_segmentation(
@@ -694,7 +719,9 @@ CREATE FUNCTION segment.create_segmentation(
     history_refreshes int4 DEFAULT 10,
     attribution_period interval DEFAULT NULL,
     max_customer_loss float8 DEFAULT 0.5,
-    time_zone text DEFAULT NULL)
+    time_zone text DEFAULT NULL,
+    incremental text DEFAULT 'off',
+    full_refresh_every interval DEFAULT NULL)
 RETURNS int8
 LANGUAGE sql VOLATILE
 -- only qualified names: the caller's search_path picks nothing here
@@ -711,10 +738,10 @@ AS $$ SELECT segment._create_segmentation(
     attribution_lookback => attribution_lookback, half_life => half_life,
     history_refreshes => history_refreshes, attribution_period => attribution_period,
     max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema(),
-    time_zone => time_zone) $$;
+    time_zone => time_zone, incremental => incremental, full_refresh_every => full_refresh_every) $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, text) IS
+    name, name, interval, interval, int4, interval, float8, text, text, interval) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
 -- The tables of a segmentation, dropped as its owner by drop_segmentation
@@ -733,9 +760,10 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p' AND relowner = s.owner) THEN
         EXECUTE format('DROP TABLE %s', s.history_table);
     END IF;
+    PERFORM segment._drop_capture(s.name, s.orders);
 END $$;
 COMMENT ON FUNCTION segment._drop_tables(text) IS
-    'Internal: drops the target and history tables of a segmentation, as its owner, for drop_segmentation.';
+    'Internal: drops the target and history tables of a segmentation and its change capture triggers (where it may), as its owner, for drop_segmentation.';
 REVOKE ALL ON FUNCTION segment._drop_tables(text) FROM PUBLIC;
 
 CREATE FUNCTION segment.drop_segmentation(name text) RETURNS void

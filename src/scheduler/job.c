@@ -113,7 +113,7 @@ segment_job_main(Datum arg)
 					 request.segmentation, request.run_id);
 			pgstat_report_activity(STATE_RUNNING, activity);
 		}
-		segment_refresh(cstring_to_text(request.segmentation), request.run_id, false);
+		segment_refresh(cstring_to_text(request.segmentation), request.run_id, false, false);
 		disable_timeout(STATEMENT_TIMEOUT, false);
 		PopActiveSnapshot();
 		CommitTransactionCommand();

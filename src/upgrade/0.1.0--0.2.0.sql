@@ -53,15 +53,44 @@ ALTER TABLE segment.runs ADD COLUMN scheduled_for timestamptz;
 -- how many partition files a scan past segment.scan_memory aggregated
 ALTER TABLE segment.runs ADD COLUMN scan_partitions int4;
 
+-- Incremental refresh: the catalog's parameters and state, the run log's
+-- kind of refresh, and the changes captured by the orders' triggers.
+ALTER TABLE segment.segmentations
+    ADD COLUMN incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers')),
+    ADD COLUMN full_refresh_every interval CHECK (full_refresh_every > '0'),
+    ADD COLUMN incremental_basis jsonb,
+    ADD COLUMN last_full_refresh_at timestamptz;
+GRANT UPDATE (incremental, full_refresh_every) ON segment.segmentations TO PUBLIC;
+ALTER TABLE segment.runs
+    ADD COLUMN refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
+    ADD COLUMN full_reason text,
+    ADD COLUMN customers_recomputed int8;
+CREATE TABLE segment.captured_changes (
+    segmentation text NOT NULL,
+    customer text,                  -- NULL: the orders were truncated
+    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+);
+CREATE INDEX ON segment.captured_changes (segmentation);
+COMMENT ON TABLE segment.captured_changes IS
+    'Customers whose orders were written since the last refresh of a segmentation with incremental = ''triggers'' (NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
+ALTER TABLE segment.captured_changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_changes ON segment.captured_changes
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+GRANT SELECT ON segment.captured_changes TO PUBLIC;
+
 -- @routines@
 
 -- Every row written to the catalog is checked at once.
 CREATE TRIGGER check_row
     BEFORE INSERT OR UPDATE OF orders, customer_column, time_column, amount_column, order_id_column, touchpoints,
         touch_customer_column, touch_time_column, touch_channel_column, spend, spend_channel_column,
-        spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column
+        spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column, incremental,
+        full_refresh_every
     ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._check_row();
+CREATE TRIGGER set_up_capture
+    AFTER INSERT OR UPDATE OF orders, incremental ON segment.segmentations
+    FOR EACH ROW EXECUTE FUNCTION segment._set_up_capture();
 
 -- The history tables: 0.1.0 kept a snapshot of every customer per refresh
 -- (customer, rfm_segment, lifecycle_segment, cluster, refreshed_at); 0.2.0

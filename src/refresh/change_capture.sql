@@ -1,0 +1,231 @@
+-- Incremental refresh: which customers' orders changed since the last
+-- refresh, and whether a refresh may build on the last one's table.
+--
+-- With incremental = 'triggers' a segmentation's orders table carries four
+-- statement-level triggers (insert, update, delete, truncate) that record the
+-- customers of every row written into segment.captured_changes, in the
+-- writing transaction.  An incremental refresh takes the last table's facts
+-- (frequency, monetary, first and last order) for everyone else and
+-- recomputes only those customers from their orders, in one query with one
+-- snapshot; the changes that snapshot sees are deleted when the refresh has
+-- succeeded (refresh_entry.c), those committed later wait for the next one.
+-- Whatever the triggers cannot vouch for makes the refresh full, and the
+-- run log says why (segment._incremental_refusal).
+
+CREATE TABLE segment.captured_changes (
+    segmentation text NOT NULL,
+    customer text,                  -- NULL: the orders were truncated
+    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+);
+CREATE INDEX ON segment.captured_changes (segmentation);
+COMMENT ON TABLE segment.captured_changes IS
+    'Customers whose orders were written since the last refresh of a segmentation with incremental = ''triggers'' (NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
+ALTER TABLE segment.captured_changes ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_changes ON segment.captured_changes
+    USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
+-- written by the triggers' function and deleted by the refresh, both as the extension's owner
+GRANT SELECT ON segment.captured_changes TO PUBLIC;
+
+-- The triggers' function.  It runs as the extension's owner so that writers
+-- of the orders need no privilege on segment.captured_changes; it records
+-- only for the orders table of a segmentation that captures changes (a
+-- trigger someone put on another table with this function records nothing),
+-- and only the customer keys of the rows written, as text.
+CREATE FUNCTION segment._capture_changes() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    col name;
+BEGIN
+    SELECT s.customer_column INTO col FROM segment.segmentations AS s
+    WHERE s.name = TG_ARGV[0] AND s.orders = TG_RELID AND s.incremental = 'triggers';
+    IF NOT FOUND OR TG_LEVEL <> 'STATEMENT' THEN
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'TRUNCATE' THEN
+        INSERT INTO segment.captured_changes (segmentation, customer) VALUES (TG_ARGV[0], NULL);
+    ELSE
+        -- format('%s') prints a key with its type's output function
+        EXECUTE format('INSERT INTO segment.captured_changes (segmentation, customer)
+                        SELECT $1, format(''%%s'', k) FROM (%s) AS w (k) WHERE k IS NOT NULL GROUP BY k',
+                       CASE TG_OP WHEN 'INSERT' THEN format('SELECT %I FROM new_rows', col)
+                                  WHEN 'DELETE' THEN format('SELECT %I FROM old_rows', col)
+                                  ELSE format('SELECT %I FROM new_rows UNION ALL SELECT %I FROM old_rows', col, col) END)
+            USING TG_ARGV[0];
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION segment._capture_changes() IS
+    'Internal: the statement triggers of incremental = ''triggers'': records the customers of the order rows written (NULL for a TRUNCATE) in segment.captured_changes.';
+
+-- The names of a segmentation's triggers (names of up to 48 bytes: 62 at most).
+CREATE FUNCTION segment._capture_trigger_names(segmentation text) RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$ SELECT ARRAY['segment_' || segmentation || '_ins', 'segment_' || segmentation || '_upd',
+                       'segment_' || segmentation || '_del', 'segment_' || segmentation || '_trunc'] $$;
+COMMENT ON FUNCTION segment._capture_trigger_names(text) IS
+    'Internal: the names of the four change capture triggers of a segmentation.';
+
+-- The capture triggers of a segmentation on its orders, with what proves
+-- they were never dropped, disabled or changed since (their rows' xmin): in
+-- the refresh's basis.  NULL when any of the four is missing or disabled.
+CREATE FUNCTION segment._capture_state(s segment.segmentations) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT CASE WHEN count(*) = 4 THEN string_agg(format('%s:%s:%s', t.oid, t.xmin, t.tgenabled), ',' ORDER BY t.tgname) END
+    FROM pg_trigger AS t
+    WHERE t.tgrelid = s.orders AND t.tgname = ANY (segment._capture_trigger_names(s.name))
+      AND t.tgfoid = 'segment._capture_changes()'::regprocedure AND t.tgenabled <> 'D'
+$$;
+COMMENT ON FUNCTION segment._capture_state(segment.segmentations) IS
+    'Internal: the identity and state of the four capture triggers of a segmentation on its orders, or NULL when one is missing or disabled.';
+
+-- Takes a segmentation's capture triggers off a table (where allowed:
+-- dropping a trigger needs the ownership of the table; one left in place
+-- records nothing once the segmentation no longer captures that table).
+CREATE FUNCTION segment._drop_capture(segmentation text, rel regclass) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t name;
+BEGIN
+    FOR t IN SELECT tr.tgname FROM pg_trigger AS tr
+             WHERE tr.tgrelid = rel AND tr.tgname = ANY (segment._capture_trigger_names(segmentation))
+               AND tr.tgfoid = 'segment._capture_changes()'::regprocedure LOOP
+        BEGIN
+            EXECUTE format('DROP TRIGGER %I ON %s', t, rel);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE NOTICE 'trigger % on % is left in place', quote_ident(t), rel
+                USING DETAIL = 'Only the owner of the table may drop it; it records nothing for this segmentation now.',
+                      HINT = format('The owner of %s can drop it.', rel);
+        END;
+    END LOOP;
+END $$;
+COMMENT ON FUNCTION segment._drop_capture(text, regclass) IS
+    'Internal: drops the change capture triggers of a segmentation from a table where the current role may.';
+
+-- The catalog's trigger (after segment._check_row): puts the capture
+-- triggers on the orders when incremental = 'triggers', takes them off the
+-- orders a segmentation no longer captures, as the role changing the row
+-- (creating a trigger needs the TRIGGER privilege on the orders).  They are
+-- ENABLE ALWAYS where the role may make them so (owning the orders): they
+-- then fire in replication sessions too.
+CREATE FUNCTION segment._set_up_capture() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    names text[] := segment._capture_trigger_names(NEW.name);
+BEGIN
+    IF TG_OP = 'UPDATE' AND OLD.orders <> NEW.orders THEN
+        PERFORM segment._drop_capture(NEW.name, OLD.orders);
+    END IF;
+    IF NEW.incremental <> 'triggers' THEN
+        PERFORM segment._drop_capture(NEW.name, NEW.orders);
+        RETURN NULL;
+    END IF;
+    IF segment._capture_state(NEW) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = NEW.orders) NOT IN ('r', 'p') THEN
+        RAISE EXCEPTION 'incremental = ''triggers'' needs the orders to be a table, and % is not', NEW.orders
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Changes are captured by triggers on the orders table; a view or foreign table has none.',
+                  HINT = 'Register the table itself, or keep incremental = ''off''.';
+    END IF;
+    BEGIN
+        -- a disabled or partial set is made again
+        PERFORM segment._drop_capture(NEW.name, NEW.orders);
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION segment._capture_changes(%L)', names[1], NEW.orders, NEW.name);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION segment._capture_changes(%L)', names[2], NEW.orders, NEW.name);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %s REFERENCING OLD TABLE AS old_rows
+                        FOR EACH STATEMENT EXECUTE FUNCTION segment._capture_changes(%L)', names[3], NEW.orders, NEW.name);
+        EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s
+                        FOR EACH STATEMENT EXECUTE FUNCTION segment._capture_changes(%L)', names[4], NEW.orders, NEW.name);
+    EXCEPTION WHEN insufficient_privilege OR duplicate_object THEN
+        RAISE EXCEPTION 'incremental = ''triggers'' needs the TRIGGER privilege on %', NEW.orders
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = format('Role %s may not create the triggers that capture the changes of the orders (%s).',
+                                  current_user, SQLERRM),
+                  HINT = format('GRANT TRIGGER ON %s to the owner of the segmentation, or keep incremental = ''off''.', NEW.orders);
+    END;
+    IF pg_has_role(current_user, (SELECT relowner FROM pg_class WHERE oid = NEW.orders), 'USAGE') THEN
+        FOR i IN 1..4 LOOP
+            EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER %I', NEW.orders, names[i]);
+        END LOOP;
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION segment._set_up_capture() IS
+    'Internal: the catalog trigger that creates the change capture triggers on the orders of a segmentation with incremental = ''triggers'' (ENABLE ALWAYS where allowed) and drops those it no longer needs where allowed.';
+CREATE TRIGGER set_up_capture
+    AFTER INSERT OR UPDATE OF orders, incremental ON segment.segmentations
+    FOR EACH ROW EXECUTE FUNCTION segment._set_up_capture();
+
+-- Why this refresh cannot build on the last one (NULL: it can).  basis is
+-- what the last refresh recorded of the sources and parameters its facts
+-- depend on (segment._facts_basis); the capture must have been in place,
+-- unchanged, since then.
+CREATE FUNCTION segment._facts_basis(s segment.segmentations) RETURNS jsonb
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT jsonb_build_object(
+        'orders', s.orders::oid,
+        -- a rewritten table (ALTER TABLE ... TYPE, VACUUM FULL, CLUSTER, a restore) changes its files
+        'files', (SELECT coalesce(jsonb_agg(c.relfilenode ORDER BY c.oid), '[]') FROM pg_class AS c
+                  WHERE c.oid = s.orders OR c.oid IN (SELECT relid FROM pg_partition_tree(s.orders))),
+        'columns', jsonb_build_array(s.customer_column, s.time_column, s.amount_column, s.order_id_column),
+        'as_of', s.as_of, 'lookback', s.lookback, 'time_zone', s.time_zone,
+        'capture', CASE WHEN s.incremental = 'triggers' THEN segment._capture_state(s) END)
+$$;
+COMMENT ON FUNCTION segment._facts_basis(segment.segmentations) IS
+    'Internal: what the per-customer facts of a refresh depend on (the orders, their files, the columns, as_of, lookback, time zone and the capture triggers), recorded with each refresh.';
+
+CREATE FUNCTION segment._incremental_refusal(s segment.segmentations, previous_part regclass, full_asked bool,
+                                             as_of timestamptz) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    now_basis jsonb := segment._facts_basis(s);
+    last jsonb := s.incremental_basis;
+BEGIN
+    PERFORM segment._internal_only('_incremental_refusal');
+    IF s.incremental = 'off' THEN
+        RETURN NULL;    -- full, and not a refusal
+    ELSIF full_asked THEN
+        RETURN 'asked for (full => true)';
+    ELSIF previous_part IS NULL OR last IS NULL THEN
+        RETURN 'no earlier refresh to build on';
+    ELSIF s.lookback IS NOT NULL THEN
+        RETURN 'lookback is set: orders leave the window as time passes';
+    ELSIF now_basis->>'capture' IS NULL THEN
+        RETURN 'the change capture triggers on the orders are missing or disabled';
+    ELSIF EXISTS (SELECT 1 FROM pg_subscription_rel WHERE srrelid = s.orders)
+          AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = s.orders AND tgenabled <> 'A'
+                      AND tgname = ANY (segment._capture_trigger_names(s.name))) THEN
+        RETURN 'the orders are a logical replication target and the capture triggers are not ENABLE ALWAYS';
+    ELSIF last->>'capture' IS DISTINCT FROM now_basis->>'capture' THEN
+        RETURN 'the change capture triggers were made, changed or re-enabled since the last refresh';
+    ELSIF last - 'capture' - 'earliest_after_as_of' IS DISTINCT FROM now_basis - 'capture' THEN
+        RETURN 'the orders, their columns or as_of changed since the last refresh, or the table was rewritten';
+    ELSIF (last->>'earliest_after_as_of')::timestamptz <= as_of THEN
+        RETURN format('orders dated after the last refresh''s as_of (the first at %s) are now in the window',
+                      last->>'earliest_after_as_of');
+    ELSIF s.full_refresh_every IS NOT NULL
+          AND (s.last_full_refresh_at IS NULL OR s.last_full_refresh_at + s.full_refresh_every <= now()) THEN
+        RETURN 'full_refresh_every has passed since the last full refresh';
+    ELSIF EXISTS (SELECT 1 FROM segment.captured_changes AS c WHERE c.segmentation = s.name AND c.customer IS NULL) THEN
+        RETURN 'the orders were truncated';
+    END IF;
+    RETURN NULL;
+END $$;
+COMMENT ON FUNCTION segment._incremental_refusal(segment.segmentations, regclass, bool, timestamptz) IS
+    'Internal: why a refresh of a segmentation with incremental = ''triggers'' must be full (asked for, no earlier table, lookback, capture triggers missing or changed, orders or parameters changed, later-dated orders now in the window, full_refresh_every, a truncate), or NULL.';
