@@ -457,6 +457,23 @@ read_previous(Build *b, Oid previous, bool base)
 	MemoryContextDelete(row_cxt);
 }
 
+/*
+ * Before an incremental refresh reads the previous contents' customers into
+ * the table: the table at its final size, when that fits segment.scan_memory.
+ * Those rows come in the bucket order of the table that wrote them; inserted
+ * into a table that keeps doubling, they would crowd runs of its buckets.
+ */
+static void
+presize_for_previous(FactsTable *facts)
+{
+	double		slots = (facts->previous_customers + facts->hash->members) / FACTS_GROW_MIN_FILL + 1;
+	Size		bytes = (Size) slots * 2 * sizeof(CustomerFacts);
+
+	if (slots > facts->hash->size &&
+		MemoryContextMemAllocated(facts->cxt, true) + bytes <= (Size) segment_scan_memory_kb * 1024)
+		facts_grow(facts->hash, (uint64) slots);
+}
+
 /* First pass ------------------------------------------------------------------ */
 
 /* A customer's values to the score sorts, and features to the k-means sample. */
@@ -1186,6 +1203,7 @@ build_segments(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("the orders of the changed customers have amounts the incremental refresh cannot sum"),
 					 errdetail("Amounts with more than 8 decimals, or sums of 10^22 or more, are summed as numeric by a full refresh only.")));
+		presize_for_previous(&b.facts);
 	}
 	else if (PG_ARGISNULL(1))
 	{
