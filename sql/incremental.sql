@@ -21,47 +21,59 @@ FROM generate_series(1, 20000) AS g;
 SELECT count(DISTINCT customer_id) AS customers, count(*) FILTER (WHERE amount < 0) AS refunds FROM inc.orders;
 
 SELECT segment.create_segmentation('inc', 'inc.orders', 'customer_id', 'ordered_at', 'amount',
-    order_id_column => 'order_id', as_of => '2025-06-01', clusters => 3, target_table => 'inc.inc_segments',
-    incremental => 'triggers') AS customers;
+    as_of => '2025-06-01', clusters => 3, target_table => 'inc.inc_segments', incremental => 'triggers') AS customers;
 SELECT segment.create_segmentation('ref', 'inc.orders', 'customer_id', 'ordered_at', 'amount',
-    order_id_column => 'order_id', as_of => '2025-06-01', clusters => 3, target_table => 'inc.ref_segments')
-    AS customers;
+    as_of => '2025-06-01', clusters => 3, target_table => 'inc.ref_segments') AS customers;
+-- the same with order ids: frequency counts distinct ids, so the customers
+-- written are recomputed from their orders instead of added to
+SELECT segment.create_segmentation('inc_ids', 'inc.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', as_of => '2025-06-01', clusters => 3, target_table => 'inc.inc_ids',
+    incremental => 'triggers') AS customers;
+SELECT segment.create_segmentation('ref_ids', 'inc.orders', 'customer_id', 'ordered_at', 'amount',
+    order_id_column => 'order_id', as_of => '2025-06-01', clusters => 3, target_table => 'inc.ref_ids') AS customers;
 SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass ORDER BY 1;
 
--- both refreshed; the incremental one's tables and log against the full one's
-CREATE FUNCTION inc.refresh_both() RETURNS TABLE (kind text, recomputed int8, full_reason text,
-                                                  differing_rows int8, differing_changes int8, captured_left int8)
+-- rows of two segment tables that differ (refreshed_at aside)
+CREATE FUNCTION inc.differing(a regclass, b regclass) RETURNS int8 LANGUAGE plpgsql AS $$
+DECLARE
+    cols text := 'customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, rfm_segment,
+                  lifecycle_segment, cluster, first_order_at, last_order_at';
+    n int8;
+BEGIN
+    EXECUTE format('SELECT count(*) FROM ((SELECT %1$s FROM %2$s EXCEPT ALL SELECT %1$s FROM %3$s)
+                    UNION ALL (SELECT %1$s FROM %3$s EXCEPT ALL SELECT %1$s FROM %2$s)) AS d', cols, a, b) INTO n;
+    RETURN n;
+END $$;
+-- the change logs of the last refresh of two segmentations that differ
+CREATE FUNCTION inc.differing_changes(a regclass, b regclass) RETURNS int8 LANGUAGE plpgsql AS $$
+DECLARE
+    n int8;
+BEGIN
+    EXECUTE format('WITH x AS (SELECT customer_id, segment_type, from_segment, to_segment FROM %1$s
+                               WHERE refreshed_at = (SELECT max(refreshed_at) FROM %1$s)),
+                         y AS (SELECT customer_id, segment_type, from_segment, to_segment FROM %2$s
+                               WHERE refreshed_at = (SELECT max(refreshed_at) FROM %2$s))
+                    SELECT count(*) FROM ((TABLE x EXCEPT ALL TABLE y) UNION ALL (TABLE y EXCEPT ALL TABLE x)) AS d', a, b)
+    INTO n;
+    RETURN n;
+END $$;
+-- all four refreshed; each incremental one's table and log against its full twin's
+CREATE FUNCTION inc.refresh_both() RETURNS TABLE (kind text, changed int8, full_reason text, differing_rows int8,
+                                                  differing_changes int8, captured_left int8, ids_kind text,
+                                                  ids_changed int8, ids_differing_rows int8)
 LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM segment.refresh('inc'), segment.refresh('ref');
+    PERFORM segment.refresh('inc'), segment.refresh('ref'), segment.refresh('inc_ids'), segment.refresh('ref_ids');
     RETURN QUERY
-    SELECT r.refresh_kind, r.customers_recomputed, r.full_reason,
-           (SELECT count(*) FROM (
-               (SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, rfm_segment,
-                       lifecycle_segment, cluster, first_order_at, last_order_at FROM inc.inc_segments
-                EXCEPT ALL
-                SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, rfm_segment,
-                       lifecycle_segment, cluster, first_order_at, last_order_at FROM inc.ref_segments)
-               UNION ALL
-               (SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, rfm_segment,
-                       lifecycle_segment, cluster, first_order_at, last_order_at FROM inc.ref_segments
-                EXCEPT ALL
-                SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_code, rfm_segment,
-                       lifecycle_segment, cluster, first_order_at, last_order_at FROM inc.inc_segments)) AS d),
-           (SELECT count(*) FROM (
-               (SELECT customer_id, segment_type, from_segment, to_segment FROM inc.inc_segments_history
-                WHERE refreshed_at = (SELECT max(refreshed_at) FROM inc.inc_segments)
-                EXCEPT ALL
-                SELECT customer_id, segment_type, from_segment, to_segment FROM inc.ref_segments_history
-                WHERE refreshed_at = (SELECT max(refreshed_at) FROM inc.ref_segments))
-               UNION ALL
-               (SELECT customer_id, segment_type, from_segment, to_segment FROM inc.ref_segments_history
-                WHERE refreshed_at = (SELECT max(refreshed_at) FROM inc.ref_segments)
-                EXCEPT ALL
-                SELECT customer_id, segment_type, from_segment, to_segment FROM inc.inc_segments_history
-                WHERE refreshed_at = (SELECT max(refreshed_at) FROM inc.inc_segments))) AS d),
-           (SELECT count(*) FROM segment.captured_changes WHERE segmentation = 'inc')
-    FROM segment.job_runs AS r WHERE r.segmentation = 'inc' ORDER BY r.run_id DESC LIMIT 1;
+    SELECT r.refresh_kind, r.customers_changed, r.full_reason,
+           inc.differing('inc.inc_segments', 'inc.ref_segments'),
+           inc.differing_changes('inc.inc_segments_history', 'inc.ref_segments_history')
+           + inc.differing_changes('inc.inc_ids_history', 'inc.ref_ids_history'),
+           (SELECT count(*) FROM segment.captured_changes WHERE segmentation IN ('inc', 'inc_ids')),
+           i.refresh_kind, i.customers_changed, inc.differing('inc.inc_ids', 'inc.ref_ids')
+    FROM segment.job_runs AS r, segment.job_runs AS i
+    WHERE r.run_id = (SELECT max(run_id) FROM segment.job_runs WHERE segmentation = 'inc')
+      AND i.run_id = (SELECT max(run_id) FROM segment.job_runs WHERE segmentation = 'inc_ids');
 END $$;
 
 -- the first refresh after creation builds on the creation's table: nothing changed
@@ -72,7 +84,8 @@ INSERT INTO inc.orders (order_id, customer_id, ordered_at, amount)
 VALUES (50001, 3, '2025-05-20', 80), (50002, 3, '2025-05-21', 20), (50003, 77, '2025-05-30', 999),
        (50004, 5001, '2025-05-31', 15), (50005, 5002, '2025-05-31', 0), (50006, 5003, '2025-05-31', -5),
        (50007, 120, '2025-04-01', 45), (50008, 121, '2025-05-01', NULL);
-SELECT count(*) AS captured FROM segment.captured_changes WHERE segmentation = 'inc';
+SELECT recompute, count(*) AS captured FROM segment.captured_changes WHERE segmentation IN ('inc', 'inc_ids')
+GROUP BY 1 ORDER BY 1;
 SELECT * FROM inc.refresh_both();
 SELECT customer_id, frequency, monetary, last_order_at, lifecycle_segment FROM inc.inc_segments
 WHERE customer_id IN (5001, 5002, 5003) ORDER BY 1;
@@ -111,7 +124,7 @@ SELECT * FROM inc.refresh_both();
 SELECT segment.refresh('inc', full => true) > 0 AS refreshed;
 SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'inc' ORDER BY run_id DESC LIMIT 1;
 -- as_of moves past the order dated after it: that order enters the window
-UPDATE segment.segmentations SET as_of = '2025-10-01' WHERE name IN ('inc', 'ref');
+UPDATE segment.segmentations SET as_of = '2025-10-01' WHERE name IN ('inc', 'ref', 'inc_ids', 'ref_ids');
 SELECT * FROM inc.refresh_both();
 -- with as_of NULL (the time of each refresh), an order dated after one
 -- refresh is in the window of a later one: that refresh is full
@@ -119,7 +132,7 @@ SELECT segment.create_segmentation('moving', 'inc.orders', 'customer_id', 'order
     target_table => 'inc.moving', incremental => 'triggers') > 0 AS created;
 INSERT INTO inc.orders (order_id, customer_id, ordered_at, amount) VALUES (70002, 6, clock_timestamp() + interval '1 second', 10);
 SELECT segment.refresh('moving') > 0 AS refreshed;
-SELECT refresh_kind, customers_recomputed FROM segment.job_runs WHERE segmentation = 'moving' ORDER BY run_id DESC LIMIT 1;
+SELECT refresh_kind, customers_changed FROM segment.job_runs WHERE segmentation = 'moving' ORDER BY run_id DESC LIMIT 1;
 SELECT pg_sleep(1.1);
 SELECT segment.refresh('moving') > 0 AS refreshed;
 SELECT refresh_kind, full_reason LIKE 'orders dated after the last refresh''s as_of (the first at %) are now in the window'
@@ -144,7 +157,7 @@ DROP TRIGGER segment_inc_upd ON inc.orders;
 UPDATE inc.orders SET amount = amount + 2 WHERE customer_id = 10;
 SELECT * FROM inc.refresh_both();
 UPDATE segment.segmentations SET incremental = 'triggers' WHERE name = 'inc';
-SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname LIKE 'segment_inc_%';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname = ANY (segment._capture_trigger_names('inc'));
 SELECT * FROM inc.refresh_both();
 SELECT * FROM inc.refresh_both();
 -- disabled, then enabled again: the capture changed since the last refresh
@@ -159,14 +172,14 @@ SELECT * FROM inc.refresh_both();
 UPDATE segment.segmentations SET full_refresh_every = '30 days' WHERE name = 'inc';
 SELECT * FROM inc.refresh_both();
 -- lookback: orders age out of the window
-UPDATE segment.segmentations SET lookback = '2 years' WHERE name IN ('inc', 'ref');
+UPDATE segment.segmentations SET lookback = '2 years' WHERE name IN ('inc', 'ref', 'inc_ids', 'ref_ids');
 SELECT * FROM inc.refresh_both();
-UPDATE segment.segmentations SET lookback = NULL WHERE name IN ('inc', 'ref');
+UPDATE segment.segmentations SET lookback = NULL WHERE name IN ('inc', 'ref', 'inc_ids', 'ref_ids');
 SELECT * FROM inc.refresh_both();
 -- another amount column
 ALTER TABLE inc.orders ADD COLUMN net numeric(12, 2);
 UPDATE inc.orders SET net = amount;
-UPDATE segment.segmentations SET amount_column = 'net' WHERE name IN ('inc', 'ref');
+UPDATE segment.segmentations SET amount_column = 'net' WHERE name IN ('inc', 'ref', 'inc_ids', 'ref_ids');
 SELECT * FROM inc.refresh_both();
 SELECT * FROM inc.refresh_both();
 
@@ -205,17 +218,19 @@ SELECT incremental FROM segment.segmentations WHERE name = 'theirs';
 
 -- off again: the triggers go
 UPDATE segment.segmentations SET incremental = 'off' WHERE name = 'inc';
-SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname LIKE 'segment_inc_%';
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname = ANY (segment._capture_trigger_names('inc'));
 SELECT segment.refresh('inc') > 0 AS refreshed;
 SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'inc' ORDER BY run_id DESC LIMIT 1;
 -- and drop_segmentation takes them and the captured changes away
 UPDATE segment.segmentations SET incremental = 'triggers' WHERE name = 'inc';
 INSERT INTO inc.orders (order_id, customer_id, ordered_at, amount, net) VALUES (80001, 1, '2025-05-01', 10, 10);
 SELECT segment.drop_segmentation('inc');
-SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname LIKE 'segment_inc_%') AS triggers,
+SELECT (SELECT count(*) FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname = ANY (segment._capture_trigger_names('inc'))) AS triggers,
        (SELECT count(*) FROM segment.captured_changes WHERE segmentation = 'inc') AS captured;
 
 SELECT segment.drop_segmentation('ref');
+SELECT segment.drop_segmentation('inc_ids');
+SELECT segment.drop_segmentation('ref_ids');
 SELECT segment.drop_segmentation('theirs');
 DROP SCHEMA inc CASCADE;
 DROP ROLE inc_reader;

@@ -2,11 +2,14 @@
 -- refresh, and whether a refresh may build on the last one's table.
 --
 -- With incremental = 'triggers' a segmentation's orders table carries four
--- statement-level triggers (insert, update, delete, truncate) that record the
--- customers of every row written into segment.captured_changes, in the
--- writing transaction.  An incremental refresh takes the last table's facts
--- (frequency, monetary, first and last order) for everyone else and
--- recomputes only those customers from their orders, in one query with one
+-- statement-level triggers (insert, update, delete, truncate) that record
+-- every row written into segment.captured_changes, in the writing
+-- transaction: an inserted order as its customer, time and amount, an
+-- updated or deleted one as its customer, to recompute.  An incremental
+-- refresh takes the last table's facts (frequency, monetary, first and last
+-- order), adds the inserted orders to them, and recomputes from their orders
+-- the customers whose orders were updated or deleted (or all the customers
+-- written, with an order id column: distinct ids do not add up), in one
 -- snapshot; the changes that snapshot sees are deleted when the refresh has
 -- succeeded (refresh_entry.c), those committed later wait for the next one.
 -- Whatever the triggers cannot vouch for makes the refresh full, and the
@@ -15,11 +18,14 @@
 CREATE TABLE segment.captured_changes (
     segmentation text NOT NULL,
     customer text,                  -- NULL: the orders were truncated
-    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    recompute bool NOT NULL,        -- false: an inserted order, added to the customer's facts
+    ordered_at timestamptz,         -- the inserted order's time and amount
+    amount numeric
 );
 CREATE INDEX ON segment.captured_changes (segmentation);
 COMMENT ON TABLE segment.captured_changes IS
-    'Customers whose orders were written since the last refresh of a segmentation with incremental = ''triggers'' (NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
+    'The order rows written since the last refresh of a segmentation with incremental = ''triggers'': an inserted order (its customer, time and amount), or a customer to recompute (recompute: its orders updated or deleted; customer NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
 ALTER TABLE segment.captured_changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_changes ON segment.captured_changes
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
@@ -36,28 +42,44 @@ CREATE FUNCTION segment._capture_changes() RETURNS trigger
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    col name;
+    s record;
+    time_type regtype;
+    time_expr text;
 BEGIN
-    SELECT s.customer_column INTO col FROM segment.segmentations AS s
-    WHERE s.name = TG_ARGV[0] AND s.orders = TG_RELID AND s.incremental = 'triggers';
+    SELECT g.customer_column, g.time_column, g.amount_column, g.order_id_column, g.time_zone INTO s
+    FROM segment.segmentations AS g
+    WHERE g.name = TG_ARGV[0] AND g.orders = TG_RELID AND g.incremental = 'triggers';
     IF NOT FOUND OR TG_LEVEL <> 'STATEMENT' THEN
         RETURN NULL;
     END IF;
     IF TG_OP = 'TRUNCATE' THEN
-        INSERT INTO segment.captured_changes (segmentation, customer) VALUES (TG_ARGV[0], NULL);
-    ELSE
+        INSERT INTO segment.captured_changes (segmentation, customer, recompute) VALUES (TG_ARGV[0], NULL, true);
+    ELSIF TG_OP = 'INSERT' AND s.order_id_column IS NULL THEN
+        -- the time as the refresh reads it: a time without a zone in the segmentation's
+        SELECT a.atttypid INTO time_type FROM pg_attribute AS a
+        WHERE a.attrelid = TG_RELID AND a.attname = s.time_column AND NOT a.attisdropped;
+        time_expr := CASE time_type WHEN 'timestamptz'::regtype THEN format('n.%I', s.time_column)
+                                    WHEN 'timestamp'::regtype THEN format('n.%I AT TIME ZONE %L', s.time_column, s.time_zone)
+                                    ELSE format('n.%I::timestamp AT TIME ZONE %L', s.time_column, s.time_zone) END;
         -- format('%s') prints a key with its type's output function
-        EXECUTE format('INSERT INTO segment.captured_changes (segmentation, customer)
-                        SELECT $1, format(''%%s'', k) FROM (%s) AS w (k) WHERE k IS NOT NULL GROUP BY k',
-                       CASE TG_OP WHEN 'INSERT' THEN format('SELECT %I FROM new_rows', col)
-                                  WHEN 'DELETE' THEN format('SELECT %I FROM old_rows', col)
-                                  ELSE format('SELECT %I FROM new_rows UNION ALL SELECT %I FROM old_rows', col, col) END)
+        EXECUTE format('INSERT INTO segment.captured_changes (segmentation, customer, recompute, ordered_at, amount)
+                        SELECT $1, format(''%%s'', n.%I), false, %s, n.%I::numeric FROM new_rows AS n
+                        WHERE n.%I IS NOT NULL',
+                       s.customer_column, time_expr, s.amount_column, s.customer_column)
+            USING TG_ARGV[0];
+    ELSE
+        EXECUTE format('INSERT INTO segment.captured_changes (segmentation, customer, recompute)
+                        SELECT $1, format(''%%s'', k), true FROM (%s) AS w (k) WHERE k IS NOT NULL GROUP BY k',
+                       CASE TG_OP WHEN 'INSERT' THEN format('SELECT %I FROM new_rows', s.customer_column)
+                                  WHEN 'DELETE' THEN format('SELECT %I FROM old_rows', s.customer_column)
+                                  ELSE format('SELECT %I FROM new_rows UNION ALL SELECT %I FROM old_rows',
+                                              s.customer_column, s.customer_column) END)
             USING TG_ARGV[0];
     END IF;
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION segment._capture_changes() IS
-    'Internal: the statement triggers of incremental = ''triggers'': records the customers of the order rows written (NULL for a TRUNCATE) in segment.captured_changes.';
+    'Internal: the statement triggers of incremental = ''triggers'': records in segment.captured_changes each inserted order (customer, time, amount) and the customers of updated or deleted ones (to recompute; all written ones with an order id column; NULL for a TRUNCATE).';
 
 -- The names of a segmentation's triggers (names of up to 48 bytes: 62 at most).
 CREATE FUNCTION segment._capture_trigger_names(segmentation text) RETURNS text[]
@@ -222,7 +244,8 @@ BEGIN
     ELSIF s.full_refresh_every IS NOT NULL
           AND (s.last_full_refresh_at IS NULL OR s.last_full_refresh_at + s.full_refresh_every <= now()) THEN
         RETURN 'full_refresh_every has passed since the last full refresh';
-    ELSIF EXISTS (SELECT 1 FROM segment.captured_changes AS c WHERE c.segmentation = s.name AND c.customer IS NULL) THEN
+    ELSIF EXISTS (SELECT 1 FROM segment.captured_changes AS c WHERE c.segmentation = s.name AND c.customer IS NULL
+                  AND c.recompute) THEN
         RETURN 'the orders were truncated';
     END IF;
     RETURN NULL;

@@ -214,7 +214,7 @@ typedef struct FactsTable
 	int64		next_id;
 	int64		orders_scanned;	/* rows with a customer and a time, in the window */
 	TimestampTz earliest_after; /* the earliest order time after as_of (DT_NOEND: none) */
-	int64		recomputed;		/* customers an incremental refresh recomputed */
+	int64		changed;		/* customers an incremental refresh recomputed or added orders to */
 	int64		rows_skipped;	/* rows without a customer or a time */
 	int			scan_workers;	/* parallel workers that helped the scan */
 	/* past segment.scan_memory (facts_spill.c) */
@@ -283,6 +283,7 @@ extern char *facts_key_text(const FactsTable *facts, Datum key);
 extern void facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interval *lookback);
 extern void facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of);
 extern void facts_read_changes(FactsTable *facts, const char *query, TimestampTz as_of, const char *segmentation);
+extern void facts_read_deltas(FactsTable *facts, const char *query, TimestampTz as_of, const char *segmentation);
 
 extern void facts_cursor_begin(FactsTable *facts, FactsCursor *cursor);
 extern CustomerFacts *facts_cursor_next(FactsTable *facts, FactsCursor *cursor);

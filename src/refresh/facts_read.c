@@ -324,7 +324,7 @@ add_changed_row(FactsTable *facts, Datum *v, bool *isnull)
 	if (entry == NULL)
 		entry = facts_find_or_add(facts, facts_hash_key(facts, v[0]));
 	if (!entry->recomputed)
-		facts->recomputed++;
+		facts->changed++;
 	entry->recomputed = true;
 }
 
@@ -341,6 +341,56 @@ facts_read_changes(FactsTable *facts, const char *query, TimestampTz as_of, cons
 	char		nulls[3] = {' ', 'n', ' '};
 
 	read_query(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_changed_row);
+}
+
+/*
+ * A row of an incremental refresh's inserted orders of a customer not
+ * recomputed (the facts_read_query columns): facts added to those of the
+ * previous contents.
+ */
+static void
+add_delta_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	PartialFacts p;
+
+	facts->orders_scanned += isnull[1] ? 0 : DatumGetInt64(v[1]);
+	facts->rows_skipped += isnull[2] ? 0 : DatumGetInt64(v[2]);
+	if (!isnull[7])
+		facts->earliest_after = Min(facts->earliest_after, DatumGetTimestampTz(v[7]));
+	if (isnull[0])
+		return;
+	facts->changed++;
+	if (isnull[1] || DatumGetInt64(v[1]) == 0)
+		return;
+	memset(&p, 0, sizeof(p));
+	p.kind = PARTIAL_ORDERS;
+	p.valid_rows = DatumGetInt64(v[1]);
+	p.has_positive = !isnull[3] && !isnull[4];
+	if (p.has_positive)
+	{
+		p.first_at = DatumGetTimestampTz(v[3]);
+		p.last_at = DatumGetTimestampTz(v[4]);
+	}
+	p.frequency = isnull[5] ? 0 : DatumGetInt64(v[5]);
+	p.has_amount = !isnull[6];
+	if (p.has_amount && !money_from_numeric(v[6], &p.sum, &p.dscale, &p.special))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the inserted orders of customer %s have amounts the incremental refresh cannot sum",
+						facts_key_text(facts, facts_hash_key(facts, v[0]))),
+				 errdetail("Amounts with more than 8 decimals, or sums of 10^22 or more, are summed as numeric by a full refresh only.")));
+	facts_add_partial(facts, facts_hash_key(facts, v[0]), &p);
+}
+
+/* The inserted orders' facts: $1 as_of, $2 lookback (NULL), $3 the segmentation. */
+void
+facts_read_deltas(FactsTable *facts, const char *query, TimestampTz as_of, const char *segmentation)
+{
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, TEXTOID};
+	Datum		args[3] = {TimestampTzGetDatum(as_of), (Datum) 0, CStringGetTextDatum(segmentation)};
+	char		nulls[3] = {' ', 'n', ' '};
+
+	read_query(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_delta_row);
 }
 
 /*

@@ -188,18 +188,18 @@ COMMENT ON FUNCTION segment._lock_for_swap(regclass[]) IS
 
 CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query text, extras_query text,
     new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
-    as_of timestamptz, lapse_days float8, changes_query text,
+    as_of timestamptz, lapse_days float8, changes_query text, deltas_query text,
     OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
     OUT model segment.kmeans_model,
     OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8,
     OUT ordering_customers int8, OUT previous_ordering_customers int8, OUT scan_partitions int4,
-    OUT changes_snapshot pg_snapshot, OUT earliest_after_as_of timestamptz, OUT customers_recomputed int8)
+    OUT changes_snapshot pg_snapshot, OUT earliest_after_as_of timestamptz, OUT customers_changed int8)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._build_segments(segment.segmentations, text, text, regclass, regclass,
-    regclass, timestamptz, timestamptz, float8, text) IS
-    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query; with changes_query, an incremental refresh: the previous contents'' facts but for the customers that query recomputes), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+    regclass, timestamptz, timestamptz, float8, text, text) IS
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query; with changes_query and deltas_query, an incremental refresh: the previous contents'' facts, plus the facts of the orders inserted since (deltas_query), but for the customers changes_query recomputes), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
     AS 'MODULE_PATHNAME', 'report_progress'
@@ -280,6 +280,7 @@ DECLARE
     saved_target text;
     full_reason text;
     changes_sql text;
+    deltas_sql text;
 BEGIN
     PERFORM segment._progress(s.name, 'starting');
     -- times without a zone are read in the segmentation's, whoever refreshes
@@ -324,17 +325,37 @@ BEGIN
         changes_sql := format($q$
             WITH changed AS (
                 SELECT DISTINCT cc.customer::%1$s AS c FROM segment.captured_changes AS cc
-                WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL),
+                WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL AND cc.recompute),
             facts AS (%2$s)
             SELECT ch.c, coalesce(f.valid_rows, 0), coalesce(f.skipped_rows, 0), f.first_order_at, f.last_order_at,
                    f.frequency, f.monetary, f.earliest_after
             FROM changed AS ch LEFT JOIN facts AS f ON f.customer = ch.c
             $q$, customer_type, segment._facts_query(s, customer_type, 'SELECT c FROM changed'));
+        -- the orders inserted for the others, as the facts to add to theirs
+        deltas_sql := format($q$
+            SELECT c AS customer,
+                   count(*) FILTER (WHERE t IS NOT NULL) AS valid_rows,
+                   count(*) FILTER (WHERE t IS NULL AND later IS NULL) AS skipped_rows,
+                   min(t) FILTER (WHERE a > 0) AS first_order_at,
+                   max(t) FILTER (WHERE a > 0) AS last_order_at,
+                   count(*) FILTER (WHERE t IS NOT NULL AND a > 0) AS frequency,
+                   sum(a) FILTER (WHERE t IS NOT NULL) AS monetary,
+                   min(later) AS earliest_after
+            FROM (SELECT cc.customer::%1$s AS c,
+                         CASE WHEN isfinite(cc.ordered_at) AND cc.ordered_at <= $1 THEN cc.ordered_at END AS t,
+                         CASE WHEN isfinite(cc.ordered_at) AND cc.ordered_at > $1 THEN cc.ordered_at END AS later,
+                         cc.amount AS a
+                  FROM segment.captured_changes AS cc
+                  WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL AND NOT cc.recompute
+                    AND NOT EXISTS (SELECT FROM segment.captured_changes AS r
+                                    WHERE r.segmentation = $3 AND r.customer = cc.customer AND r.recompute)) AS x
+            GROUP BY c
+            $q$, customer_type);
         BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
-                                             refreshed, as_of, lapse_days, changes_sql);
+                                             refreshed, as_of, lapse_days, changes_sql, deltas_sql);
             method := 'incremental';
         EXCEPTION WHEN feature_not_supported THEN
             full_reason := 'the incremental refresh could not be exact: ' || SQLERRM;
@@ -350,7 +371,7 @@ BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
-                                             refreshed, as_of, lapse_days, NULL);
+                                             refreshed, as_of, lapse_days, NULL, NULL);
             method := 'fast';
         EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
             method := 'sql';
@@ -361,7 +382,7 @@ BEGIN
         history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
         facts_sql := segment._facts_query(s, customer_type, NULL);
         built := segment._build_segments(s, facts_sql, extras_sql, new_part, history_part,
-                                         previous_part, refreshed, as_of, lapse_days, NULL);
+                                         previous_part, refreshed, as_of, lapse_days, NULL, NULL);
     END IF;
 
     -- a result that lost most of the customers with orders (prospects do not
@@ -426,11 +447,15 @@ BEGIN
         'scan_workers', CASE WHEN method = 'fast' THEN built.scan_workers END,
         'scan_partitions', CASE WHEN method = 'fast' THEN built.scan_partitions END,
         'refresh_kind', CASE WHEN method = 'incremental' THEN 'incremental' ELSE 'full' END,
-        'full_reason', full_reason, 'customers_recomputed', built.customers_recomputed,
+        'full_reason', full_reason, 'customers_changed', built.customers_changed,
         'changes_snapshot', built.changes_snapshot::text,
         -- what the next refresh needs unchanged to build on this one
+        -- (an incremental refresh read only the changes: the last one's earliest still counts)
         'basis', CASE WHEN s.incremental <> 'off'
-                      THEN segment._facts_basis(s) || jsonb_build_object('earliest_after_as_of', built.earliest_after_as_of) END,
+                      THEN segment._facts_basis(s) || jsonb_build_object('earliest_after_as_of',
+                          CASE WHEN method = 'incremental'
+                               THEN least(built.earliest_after_as_of, (s.incremental_basis->>'earliest_after_as_of')::timestamptz)
+                               ELSE built.earliest_after_as_of END) END,
         'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
         'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);

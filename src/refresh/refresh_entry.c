@@ -358,7 +358,7 @@ record_success(const char *name, int64 run_id, Datum outcome)
 		"   history_ms = (o.j->>'history_ms')::float8, attribution_ms = (o.j->>'attribution_ms')::float8,"
 		"   touches_skipped = (o.j->>'touches_skipped')::int8, swap_ms = (o.j->>'swap_ms')::float8,"
 		"   scan_partitions = (o.j->>'scan_partitions')::int4, refresh_kind = o.j->>'refresh_kind',"
-		"   full_reason = o.j->>'full_reason', customers_recomputed = (o.j->>'customers_recomputed')::int8"
+		"   full_reason = o.j->>'full_reason', customers_changed = (o.j->>'customers_changed')::int8"
 		"   FROM o WHERE run_id = $1 RETURNING 1),"
 		" seg AS (UPDATE segment.segmentations SET model = (o.j->>'model')::segment.kmeans_model,"
 		"   last_refreshed_at = (o.j->>'refreshed_at')::timestamptz, incremental_basis = o.j->'basis',"

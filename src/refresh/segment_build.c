@@ -1115,15 +1115,16 @@ store_metrics(Build *b)
  * segment._build_segments(s segment.segmentations, facts_query text,
  *     extras_query text, new_part regclass, history_part regclass,
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
- *     lapse_days float8, changes_query text)
+ *     lapse_days float8, changes_query text, deltas_query text)
  * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
  *    cluster_ms, score_ms, history_ms, ordering_customers,
  *    previous_ordering_customers, scan_partitions, changes_snapshot,
- *    earliest_after_as_of, customers_recomputed)
+ *    earliest_after_as_of, customers_changed)
  * facts_query NULL: the fast scan of the orders, else the SQL path's facts
- * ($1 as_of, $2 lookback); changes_query (an incremental refresh, with
- * facts_query NULL): the facts of the changed customers ($3 the
- * segmentation), the others' from previous_part; extras_query: the
+ * ($1 as_of, $2 lookback); changes_query and deltas_query (an incremental
+ * refresh, with facts_query NULL; $3 the segmentation): the facts of the
+ * customers to recompute, and those of the orders inserted for others, to
+ * add to theirs from previous_part; extras_query: the
  * customers of the touchpoints and carts ($1 as_of); extras_query,
  * previous_part: NULL if none.  changes_snapshot is the snapshot every
  * source was read with.  Only a refresh calls it, as the owner; the
@@ -1144,11 +1145,12 @@ build_segments(PG_FUNCTION_ARGS)
 
 	check_internal_call(fcinfo);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(6) || PG_ARGISNULL(7) ||
-		PG_ARGISNULL(8) || (!PG_ARGISNULL(9) && (PG_ARGISNULL(5) || !PG_ARGISNULL(1))))
+		PG_ARGISNULL(8) || PG_ARGISNULL(9) != PG_ARGISNULL(10) ||
+		(!PG_ARGISNULL(9) && (PG_ARGISNULL(5) || !PG_ARGISNULL(1))))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("segment._build_segments: only facts_query, extras_query, previous_part and changes_query may be NULL"),
-				 errdetail("An incremental refresh (changes_query) needs the previous contents and no facts_query."),
+				 errmsg("segment._build_segments: only facts_query, extras_query, previous_part, changes_query and deltas_query may be NULL"),
+				 errdetail("An incremental refresh (changes_query and deltas_query) needs the previous contents and no facts_query."),
 				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 	if (get_call_result_type(fcinfo, NULL, &result_desc) != TYPEFUNC_COMPOSITE ||
 		result_desc->natts != lengthof(result))
@@ -1203,6 +1205,7 @@ build_segments(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("the orders of the changed customers have amounts the incremental refresh cannot sum"),
 					 errdetail("Amounts with more than 8 decimals, or sums of 10^22 or more, are summed as numeric by a full refresh only.")));
+		facts_read_deltas(&b.facts, text_to_cstring(PG_GETARG_TEXT_PP(10)), b.p.as_of, b.p.name);
 		presize_for_previous(&b.facts);
 	}
 	else if (PG_ARGISNULL(1))
@@ -1263,7 +1266,7 @@ build_segments(PG_FUNCTION_ARGS)
 	result[11] = Int32GetDatum(b.facts.partitions);
 	result[13] = TimestampTzGetDatum(b.facts.earliest_after);
 	result_null[13] = b.facts.earliest_after == DT_NOEND;
-	result[14] = Int64GetDatum(b.facts.recomputed);
+	result[14] = Int64GetDatum(b.facts.changed);
 	result_null[14] = PG_ARGISNULL(9);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(result_desc), result, result_null)));
 }

@@ -16,7 +16,7 @@ SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, 
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
        r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms,
        r.touches_skipped, r.scheduled_for, r.started_at - r.scheduled_for AS start_delay, r.scan_partitions,
-       r.refresh_kind, r.full_reason, r.customers_recomputed
+       r.refresh_kind, r.full_reason, r.customers_changed
 FROM segment.runs AS r
 JOIN segment.segmentations AS s ON s.name = r.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -43,7 +43,7 @@ COMMENT ON COLUMN segment.job_runs.attribution_ms IS 'Milliseconds attributing c
 COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and holding the exclusive lock of the swap.';
 COMMENT ON COLUMN segment.job_runs.refresh_kind IS 'full (every order read) or incremental (only the customers whose orders changed recomputed; the others'' facts kept from the last table).';
 COMMENT ON COLUMN segment.job_runs.full_reason IS 'Why a refresh of a segmentation with incremental refreshes was full (NULL: incremental, or incremental = off).';
-COMMENT ON COLUMN segment.job_runs.customers_recomputed IS 'Customers an incremental refresh recomputed from their orders (NULL: a full refresh).';
+COMMENT ON COLUMN segment.job_runs.customers_changed IS 'Customers whose facts an incremental refresh updated: given their inserted orders, or recomputed from their orders when some were updated or deleted (NULL: a full refresh).';
 COMMENT ON COLUMN segment.job_runs.scheduled_for IS 'When a scheduled run was due (NULL for a manual refresh).';
 COMMENT ON COLUMN segment.job_runs.start_delay IS 'started_at - scheduled_for: how late the scheduler started it (NULL for a manual refresh).';
 GRANT SELECT ON segment.job_runs TO PUBLIC;

@@ -149,7 +149,7 @@ CREATE TABLE segment.runs (
     scan_partitions int4,
     refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
     full_reason text,
-    customers_recomputed int8
+    customers_changed int8
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
 COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';

@@ -64,15 +64,18 @@ GRANT UPDATE (incremental, full_refresh_every) ON segment.segmentations TO PUBLI
 ALTER TABLE segment.runs
     ADD COLUMN refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
     ADD COLUMN full_reason text,
-    ADD COLUMN customers_recomputed int8;
+    ADD COLUMN customers_changed int8;
 CREATE TABLE segment.captured_changes (
     segmentation text NOT NULL,
     customer text,                  -- NULL: the orders were truncated
-    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id()
+    txid xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+    recompute bool NOT NULL,        -- false: an inserted order, added to the customer's facts
+    ordered_at timestamptz,         -- the inserted order's time and amount
+    amount numeric
 );
 CREATE INDEX ON segment.captured_changes (segmentation);
 COMMENT ON TABLE segment.captured_changes IS
-    'Customers whose orders were written since the last refresh of a segmentation with incremental = ''triggers'' (NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
+    'The order rows written since the last refresh of a segmentation with incremental = ''triggers'': an inserted order (its customer, time and amount), or a customer to recompute (recompute: its orders updated or deleted; customer NULL: the orders were truncated), with the writing transaction; deleted by the refresh that reads them.';
 ALTER TABLE segment.captured_changes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY own_changes ON segment.captured_changes
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));

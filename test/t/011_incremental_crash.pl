@@ -51,7 +51,7 @@ my $differing = q{
 	     SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, rfm_segment,
 	            lifecycle_segment, cluster, first_order_at, last_order_at FROM inc_segments)) AS d};
 my $last_run = q{
-	SELECT refresh_kind || ' ' || coalesce(customers_recomputed::text, '-') FROM segment.job_runs
+	SELECT refresh_kind || ' ' || coalesce(customers_changed::text, '-') FROM segment.job_runs
 	WHERE segmentation = 'inc' AND status = 'succeeded' ORDER BY run_id DESC LIMIT 1};
 
 # Kills the backend of a refresh once $ready holds, then checks that
