@@ -22,7 +22,10 @@
 #   (b)  the hand-written equivalent: CREATE TABLE AS the NTILE RFM + an index
 #   (a2) the plain GROUP BY with 2 parallel workers
 # with the ratios to (a) plain GROUP BY, (b) and DuckDB's RFM, and a reader's
-# worst wait (pgbench point reads of the segment table) during one refresh.
+# worst wait (pgbench point reads of the segment table) during one refresh;
+#   (ri) an incremental refresh (incremental => 'triggers') after 1% new
+#        orders, against (rf) a full refresh of the same orders, with the
+#        capture triggers' cost on the insert and the history log's size.
 # BENCH_PERF=<dir> also profiles one refresh with perf (perf.data and
 # perf-report.txt in <dir>).
 # Then the scheduler: 100 segmentations of 200 customers each scheduled every
@@ -465,7 +468,64 @@ refresh_bench() {
 	[ "${rf_method[rs]}" = sql ] || say "warning: (rs) used scan method '${rf_method[rs]}', not sql"
 
 	reader_bench || return 0
+	incremental_bench || return 0
 	if [ -n "${BENCH_PERF:-}" ]; then refresh_profile; fi
+}
+
+# ---- incremental refresh ----------------------------------------------------
+# bench_inc: the same orders with incremental => 'triggers' (and the index on
+# the customer that recomputing a customer needs).  Each run adds 1% new
+# orders (90% to existing customers, 10% to new ones, dated in the month
+# before as_of): the insert timed with the capture triggers (wi) against the
+# same insert into a table without them (w0); then (ri) the incremental
+# refresh and (rf) a full refresh of bench_seg on the same orders.  Last,
+# the history log's bytes after the runs against one snapshot of every
+# customer per refresh (0.1.0's history).
+declare -A inc_times inc_peaks
+inc_kinds=""
+incremental_bench() {
+	local run n ms kb rest insert
+	n=$(( CUSTOMERS * MEAN_ORDERS / 100 ))
+	say "incremental: bench_inc (incremental => 'triggers'); each run adds $n orders"
+	psql_bench -c "CREATE INDEX ON bench.orders (customer_id)" -c "CREATE TABLE bench.orders_plain (LIKE bench.orders)"
+	if ! psql_bench -At -c "SELECT segment.create_segmentation('bench_inc', 'bench.orders', 'customer_id', 'ordered_at',
+			'amount', clusters => 0, as_of => '$AS_OF', target_table => 'bench.bench_inc', incremental => 'triggers')" >/dev/null; then
+		refresh_error="create_segmentation('bench_inc') failed"
+		return 1
+	fi
+	for run in $(seq "$RUNS"); do
+		insert="SELECT 9000000000000 + $run * 100000000 + g,
+		               CASE WHEN g % 10 = 0 THEN $CUSTOMERS + $run * 100000000 + g ELSE 1 + (g * 7919) % $CUSTOMERS END,
+		               timestamptz '$AS_OF' - interval '30 days' + g * (interval '30 days' / $n),
+		               (10 + (g * 31) % 300)::numeric(12, 2)
+		        FROM generate_series(1, $n) AS g"
+		for q in w0 wi; do
+			ms=$(printf '%s\n' '\timing on' "INSERT INTO bench.$([ $q = w0 ] && echo orders_plain || echo orders) $insert;" |
+				psql_bench -At -f - | awk '/^Time:/ {print $2}')
+			inc_times[$q]+="$ms "
+		done
+		psql_bench -c "TRUNCATE bench.orders_plain"
+		run_refresh bench_inc || return 1
+		read -r ms kb rest <<<"$rr"
+		inc_times[ri]+="$ms "
+		inc_peaks[ri]=$kb
+		inc_kinds+="$(psql_bench -At -c "SELECT refresh_kind || ':' || coalesce(customers_changed::text, '-')
+			FROM segment.job_runs WHERE segmentation = 'bench_inc' ORDER BY run_id DESC LIMIT 1") "
+		run_refresh bench_seg || return 1
+		read -r ms kb rest <<<"$rr"
+		inc_times[rf]+="$ms "
+		inc_peaks[rf]=$kb
+		say "run $run: insert $(echo "${inc_times[wi]}" | awk '{print $NF}') ms with capture, $(echo "${inc_times[w0]}" | awk '{print $NF}') ms without; (ri) $(echo "${inc_times[ri]}" | awk '{print $NF}') ms ($(echo "$inc_kinds" | awk '{print $NF}')), (rf) $ms ms"
+	done
+	for q in w0 wi ri rf; do inc_times[$q]=$(echo "${inc_times[$q]}" | median); done
+	# the log kept against snapshots: bytes, refreshes, rows
+	history_sizes=$(psql_bench -At -F ' ' -c "CREATE TABLE bench.snapshot_shape AS
+			SELECT customer_id, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM bench.bench_inc" -c "
+		SELECT (SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'bench.bench_inc_history'::regclass),
+		       (SELECT count(*) FROM pg_inherits WHERE inhparent = 'bench.bench_inc_history'::regclass),
+		       (SELECT count(*) FROM bench.bench_inc_history),
+		       pg_total_relation_size('bench.snapshot_shape')" | tail -1)
+	psql_bench -c "DROP TABLE bench.snapshot_shape, bench.orders_plain"
 }
 
 # BENCH_PERF: one refresh of bench_seg under perf record -g attached to its
@@ -568,6 +628,17 @@ refresh_summary() {
 		printf "  r/a2 = %.2f   r1/a = %.2f", r / a2, r1 / a
 		if (c != "") printf "   (scan+score)/c = %.2f (target <= 1.0)", (sc + so) / c
 		printf "\n" }'
+	if [ -n "${inc_times[ri]:-}" ]; then
+		printf '  %-50s %8.0f %8.0f   %s\n' "(ri) incremental refresh after 1% new orders" "${inc_times[ri]}" "$(( ${inc_peaks[ri]} / 1024 ))" "(kind:customers changed per run: $inc_kinds)"
+		printf '  %-50s %8.0f %8.0f\n' "(rf) full refresh of the same orders" "${inc_times[rf]}" "$(( ${inc_peaks[rf]} / 1024 ))"
+		awk -v ri="${inc_times[ri]}" -v rf="${inc_times[rf]}" -v wi="${inc_times[wi]}" -v w0="${inc_times[w0]}" 'BEGIN {
+			printf "  ri/rf = %.2f (target <= 0.4)   the insert of 1%% new orders: %.0f ms with the capture triggers, %.0f ms without (x%.1f)\n",
+				ri / rf, wi, w0, wi / w0 }'
+		read -r log_bytes log_refreshes log_rows snapshot_bytes <<<"$history_sizes"
+		awk -v lb="$log_bytes" -v n="$log_refreshes" -v r="$log_rows" -v sb="$snapshot_bytes" 'BEGIN {
+			printf "  history after %d refreshes: the log %.1f MB (%d rows), snapshots of every customer would take %.1f MB (%.1f MB each)\n",
+				n, lb / 1048576, r, n * sb / 1048576, sb / 1048576 }'
+	fi
 	if [ -n "${reader:-}" ]; then
 		read -r n during max swap p999 bad <<<"$reader"
 		printf '  reader during refresh: %d reads (%d overlapping the refresh), max wait %.1f ms (%.1f ms within 1 s of the swap), p99.9 %.1f ms (target max <= 50 ms)%s\n' \
