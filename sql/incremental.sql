@@ -216,6 +216,31 @@ RESET ROLE;
 SELECT count(*) AS forged_changes FROM segment.captured_changes WHERE segmentation = 'inc';
 SELECT incremental FROM segment.segmentations WHERE name = 'theirs';
 
+-- an orders owner's cast never runs with the triggers' rights: the amount
+-- column turned into a type of its own with a cast to numeric that records
+-- who runs it; its inserts are captured as customers to recompute
+CREATE ROLE inc_owner;
+GRANT USAGE, CREATE ON SCHEMA inc TO inc_owner;
+SET ROLE inc_owner;
+CREATE TABLE inc.own_orders (customer_id int8, ordered_at timestamptz, amount numeric);
+INSERT INTO inc.own_orders VALUES (1, '2025-01-01', 10), (2, '2025-02-01', 20);
+SELECT segment.create_segmentation('own', 'inc.own_orders', 'customer_id', 'ordered_at', 'amount',
+    target_table => 'inc.own_segments', incremental => 'triggers', clusters => 0) AS customers;
+CREATE TABLE inc.cast_log (who text);
+CREATE TYPE inc.money_t AS (v numeric);
+CREATE FUNCTION inc.to_numeric(m inc.money_t) RETURNS numeric LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO inc.cast_log VALUES (current_user);
+    RETURN m.v;
+END $$;
+CREATE CAST (inc.money_t AS numeric) WITH FUNCTION inc.to_numeric(inc.money_t);
+ALTER TABLE inc.own_orders ALTER COLUMN amount TYPE inc.money_t USING row(amount)::inc.money_t;
+INSERT INTO inc.own_orders VALUES (3, '2025-03-01', row(30)::inc.money_t);
+SELECT customer, recompute, amount FROM segment.captured_changes WHERE segmentation = 'own';
+SELECT count(*) AS casts_run FROM inc.cast_log;
+SELECT segment.drop_segmentation('own');
+RESET ROLE;
+
 -- off again: the triggers go
 UPDATE segment.segmentations SET incremental = 'off' WHERE name = 'inc';
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'inc.orders'::regclass AND tgname = ANY (segment._capture_trigger_names('inc'));
@@ -234,3 +259,4 @@ SELECT segment.drop_segmentation('ref_ids');
 SELECT segment.drop_segmentation('theirs');
 DROP SCHEMA inc CASCADE;
 DROP ROLE inc_reader;
+DROP ROLE inc_owner;

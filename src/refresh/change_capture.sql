@@ -44,6 +44,7 @@ CREATE FUNCTION segment._capture_changes() RETURNS trigger
 DECLARE
     s record;
     time_type regtype;
+    amount_type regtype;
     time_expr text;
 BEGIN
     SELECT g.customer_column, g.time_column, g.amount_column, g.order_id_column, g.time_zone INTO s
@@ -52,12 +53,21 @@ BEGIN
     IF NOT FOUND OR TG_LEVEL <> 'STATEMENT' THEN
         RETURN NULL;
     END IF;
+    SELECT a.atttypid INTO time_type FROM pg_attribute AS a
+    WHERE a.attrelid = TG_RELID AND a.attname = s.time_column AND NOT a.attisdropped;
+    SELECT a.atttypid INTO amount_type FROM pg_attribute AS a
+    WHERE a.attrelid = TG_RELID AND a.attname = s.amount_column AND NOT a.attisdropped;
     IF TG_OP = 'TRUNCATE' THEN
         INSERT INTO segment.captured_changes (segmentation, customer, recompute) VALUES (TG_ARGV[0], NULL, true);
-    ELSIF TG_OP = 'INSERT' AND s.order_id_column IS NULL THEN
+    -- an inserted order's time and amount are read here only from the types
+    -- the refresh reads: a cast of another type could be the table owner's
+    -- code, which must not run with this function's rights (those customers
+    -- are recomputed by the refresh instead, as the segmentation's owner)
+    ELSIF TG_OP = 'INSERT' AND s.order_id_column IS NULL
+          AND time_type IN ('timestamptz'::regtype, 'timestamp'::regtype, 'date'::regtype)
+          AND amount_type IN ('numeric'::regtype, 'int2'::regtype, 'int4'::regtype, 'int8'::regtype,
+                              'float4'::regtype, 'float8'::regtype) THEN
         -- the time as the refresh reads it: a time without a zone in the segmentation's
-        SELECT a.atttypid INTO time_type FROM pg_attribute AS a
-        WHERE a.attrelid = TG_RELID AND a.attname = s.time_column AND NOT a.attisdropped;
         time_expr := CASE time_type WHEN 'timestamptz'::regtype THEN format('n.%I', s.time_column)
                                     WHEN 'timestamp'::regtype THEN format('n.%I AT TIME ZONE %L', s.time_column, s.time_zone)
                                     ELSE format('n.%I::timestamp AT TIME ZONE %L', s.time_column, s.time_zone) END;
