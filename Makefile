@@ -20,7 +20,7 @@ OBJS = src/segment.o \
        src/security/identity.o src/security/relation_check.o \
        src/refresh/facts_scan.o src/refresh/facts_spill.o src/refresh/facts_read.o src/refresh/lifecycle.o src/refresh/row_writer.o \
        src/refresh/score_edges.o src/refresh/cluster_sample.o \
-       src/refresh/segment_build.o src/refresh/run_log.o src/refresh/refresh_entry.o \
+       src/refresh/segment_build.o src/refresh/run_log.o src/refresh/refresh_entry.o src/refresh/watermark.o \
        src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o src/scheduler/scheduler.o \
        src/scheduler/job.o src/scheduler/utility_hook.o src/scheduler/schedule_sql.o \
        src/attribution/attribution_credits.o src/attribution/attribution_sums.o \

@@ -216,6 +216,62 @@ RESET ROLE;
 SELECT count(*) AS forged_changes FROM segment.captured_changes WHERE segmentation = 'inc';
 SELECT incremental FROM segment.segmentations WHERE name = 'theirs';
 
+-- Watermarks (append-only orders): an identity id, and the time of the insert.
+CREATE TABLE inc.feed (id int8 GENERATED ALWAYS AS IDENTITY, customer_id int8, ordered_at timestamptz,
+                       amount numeric(12, 2), order_no int8, loaded_at timestamptz DEFAULT clock_timestamp());
+INSERT INTO inc.feed (customer_id, ordered_at, amount, order_no)
+SELECT customer_id, ordered_at, amount, order_id FROM inc.saved ORDER BY line_id;
+SELECT segment.create_segmentation('wm_id', 'inc.feed', 'customer_id', 'ordered_at', 'amount', as_of => '2025-06-01',
+    clusters => 0, target_table => 'inc.wm_id', incremental => 'watermark', watermark_column => 'id') AS customers;
+SELECT segment.create_segmentation('wm_time', 'inc.feed', 'customer_id', 'ordered_at', 'amount', as_of => '2025-06-01',
+    clusters => 0, target_table => 'inc.wm_time', incremental => 'watermark', watermark_column => 'loaded_at') AS customers;
+SELECT segment.create_segmentation('wm_ids', 'inc.feed', 'customer_id', 'ordered_at', 'amount', as_of => '2025-06-01',
+    clusters => 0, target_table => 'inc.wm_ids', incremental => 'watermark', watermark_column => 'id',
+    order_id_column => 'order_no') AS customers;
+SELECT segment.create_segmentation('wm_ref', 'inc.feed', 'customer_id', 'ordered_at', 'amount', as_of => '2025-06-01',
+    clusters => 0, target_table => 'inc.wm_ref') AS customers;
+SELECT segment.create_segmentation('wm_ref_ids', 'inc.feed', 'customer_id', 'ordered_at', 'amount', as_of => '2025-06-01',
+    clusters => 0, target_table => 'inc.wm_ref_ids', order_id_column => 'order_no') AS customers;
+CREATE FUNCTION inc.refresh_watermarks() RETURNS TABLE (segmentation text, kind text, changed int8, full_reason text,
+                                                        differing_rows int8)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM segment.refresh(n) FROM unnest('{wm_id,wm_time,wm_ids,wm_ref,wm_ref_ids}'::text[]) AS n;
+    RETURN QUERY
+    SELECT r.segmentation, r.refresh_kind, r.customers_changed, r.full_reason,
+           inc.differing(format('inc.%I', r.segmentation)::regclass,
+                         CASE WHEN r.segmentation = 'wm_ids' THEN 'inc.wm_ref_ids' ELSE 'inc.wm_ref' END::regclass)
+    FROM segment.job_runs AS r
+    WHERE r.run_id IN (SELECT max(run_id) FROM segment.job_runs WHERE job_runs.segmentation IN ('wm_id', 'wm_time', 'wm_ids')
+                       GROUP BY job_runs.segmentation)
+    ORDER BY 1;
+END $$;
+SELECT * FROM inc.refresh_watermarks();
+-- appends: new customers, existing ones, a refund, a second line of an order, a late row
+INSERT INTO inc.feed (customer_id, ordered_at, amount, order_no)
+VALUES (3, '2025-05-20', 80, 90001), (3, '2025-05-21', 20, 90002), (6001, '2025-05-31', 15, 90003),
+       (77, '2025-05-30', -40, 90004), (78, '2025-05-30', 5, (SELECT max(order_no) FROM inc.feed WHERE customer_id = 78)),
+       (300, '2019-03-01', 500, 90005), (6002, '2025-07-01', 10, 90006);
+SELECT * FROM inc.refresh_watermarks();
+INSERT INTO inc.feed (customer_id, ordered_at, amount, order_no)
+SELECT 1 + g % 700, '2025-05-01'::timestamptz + g * interval '1 hour', g % 90 - 5, 95000 + g FROM generate_series(1, 500) AS g;
+SELECT * FROM inc.refresh_watermarks();
+SELECT * FROM inc.refresh_watermarks();
+-- what a watermark must be
+SELECT segment.create_segmentation('bad', 'inc.feed', 'customer_id', 'ordered_at', 'amount', incremental => 'watermark');
+SELECT segment.create_segmentation('bad', 'inc.feed', 'customer_id', 'ordered_at', 'amount', incremental => 'watermark',
+    watermark_column => 'customer_id');
+SELECT segment.create_segmentation('bad', 'inc.feed', 'customer_id', 'ordered_at', 'amount', incremental => 'watermark',
+    watermark_column => 'nosuch');
+ALTER TABLE inc.feed ADD COLUMN note text;
+SELECT segment.create_segmentation('bad', 'inc.feed', 'customer_id', 'ordered_at', 'amount', incremental => 'watermark',
+    watermark_column => 'note');
+ALTER TABLE inc.feed ALTER COLUMN id SET CACHE 20;
+SELECT segment.create_segmentation('bad', 'inc.feed', 'customer_id', 'ordered_at', 'amount', incremental => 'watermark',
+    watermark_column => 'id');
+ALTER TABLE inc.feed ALTER COLUMN id SET CACHE 1;
+SELECT segment.drop_segmentation(n) FROM unnest('{wm_id,wm_time,wm_ids,wm_ref,wm_ref_ids}'::text[]) AS n;
+
 -- an orders owner's cast never runs with the triggers' rights: the amount
 -- column turned into a type of its own with a cast to numeric that records
 -- who runs it; its inserts are captured as customers to recompute

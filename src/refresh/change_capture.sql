@@ -200,6 +200,100 @@ CREATE TRIGGER set_up_capture
     AFTER INSERT OR UPDATE OF orders, incremental ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._set_up_capture();
 
+-- Watermarks (incremental = 'watermark', for append-only orders): the rows
+-- whose watermark_column is above the last refresh's mark and at most this
+-- refresh's are new, each read once.  The mark is the largest value below
+-- which no row can still commit (watermark.c): a sequence's last value,
+-- once the transactions writing to the orders have ended; or, for an
+-- insertion time, the start of the oldest transaction still running.
+CREATE FUNCTION segment._wait_for_writers(rel regclass) RETURNS void
+    AS 'MODULE_PATHNAME', 'wait_for_writers'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._wait_for_writers(regclass) IS
+    'Internal: waits until the transactions writing to the table when it is called have ended.';
+CREATE FUNCTION segment._oldest_transaction_start() RETURNS timestamptz
+    AS 'MODULE_PATHNAME', 'oldest_transaction_start'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION segment._oldest_transaction_start() IS
+    'Internal: when the oldest transaction of another session of this database began (NULL: none runs).';
+
+-- The watermark column of a segmentation: its type, and for an integer its
+-- sequence; errors unless it can serve as a watermark.
+CREATE FUNCTION segment._check_watermark(s segment.segmentations, OUT type regtype, OUT seq regclass)
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF s.watermark_column IS NULL THEN
+        RAISE EXCEPTION 'incremental = ''watermark'' needs a watermark_column' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'Name a column of the orders that grows with every insert: an identity or serial id, or the time of the insert.';
+    END IF;
+    type := (segment._column(s.orders, s.watermark_column, 'watermark')).typid;
+    IF type IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+        seq := pg_get_serial_sequence(s.orders::text, s.watermark_column);
+        IF seq IS NULL THEN
+            RAISE EXCEPTION 'the watermark column % of % takes its values from no sequence', quote_ident(s.watermark_column), s.orders
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'An integer watermark must be an identity or serial column: the refresh reads its sequence to know which ids can still commit.',
+                      HINT = 'Use an identity column, or the time of the insert.';
+        END IF;
+        IF (SELECT seqincrement FROM pg_sequence WHERE seqrelid = seq) < 0 THEN
+            RAISE EXCEPTION 'the sequence % of the watermark column counts down', seq
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A watermark must grow with every insert.',
+                      HINT = 'Use a sequence with a positive increment, or the time of the insert.';
+        END IF;
+        IF (SELECT seqcache FROM pg_sequence WHERE seqrelid = seq) <> 1 THEN
+            RAISE EXCEPTION 'the sequence % of the watermark column caches values', seq
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = 'A session with cached values can commit rows with smaller ids long after larger ones; the refresh would miss them.',
+                      HINT = format('ALTER SEQUENCE %s CACHE 1', seq);
+        END IF;
+        IF NOT has_sequence_privilege(s.owner, seq, 'SELECT') THEN
+            RAISE EXCEPTION 'the owner of segmentation "%" may not read sequence %', s.name, seq
+                USING ERRCODE = 'insufficient_privilege',
+                      HINT = format('GRANT SELECT ON SEQUENCE %s TO %s', seq, s.owner);
+        END IF;
+    ELSIF type NOT IN ('timestamptz'::regtype, 'timestamp'::regtype) THEN
+        RAISE EXCEPTION 'the watermark column % of % has type %', quote_ident(s.watermark_column), s.orders, type
+            USING ERRCODE = 'datatype_mismatch',
+                  DETAIL = 'A watermark is an integer id from a sequence or the time of the insert (timestamptz or timestamp): values that order the inserts.',
+                  HINT = 'Use an identity column, or a column with DEFAULT now().';
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._check_watermark(segment.segmentations) IS
+    'Internal: the type of the watermark column and, for an integer, its sequence; errors unless the column can serve as a watermark (an identity or serial id whose sequence has no cache and the owner may read, or a time).';
+
+-- This refresh's mark, as text of the watermark column's type.  Called
+-- before the facts are read, so that the snapshot that reads them sees
+-- every row up to it.
+CREATE FUNCTION segment._new_watermark(s segment.segmentations) RETURNS text
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    w record := segment._check_watermark(s);
+    mark text;
+BEGIN
+    PERFORM segment._internal_only('_new_watermark');
+    IF w.seq IS NOT NULL THEN
+        -- (never called: below its first value)
+        mark := coalesce(pg_sequence_last_value(w.seq),
+                         (SELECT seqstart - 1 FROM pg_sequence WHERE seqrelid = w.seq))::text;
+        -- every id up to it was drawn by an INSERT that holds the orders' lock until its transaction ends
+        PERFORM segment._wait_for_writers(s.orders);
+        RETURN mark;
+    END IF;
+    -- a row's insertion time is no earlier than its transaction's start
+    mark := least(clock_timestamp(), segment._oldest_transaction_start())::text;
+    IF w.type = 'timestamp'::regtype THEN
+        mark := (mark::timestamptz AT TIME ZONE s.time_zone)::text;
+    END IF;
+    RETURN mark;
+END $$;
+COMMENT ON FUNCTION segment._new_watermark(segment.segmentations) IS
+    'Internal: the mark of this refresh: the sequence''s last value once the writers of the orders have ended, or the start of the oldest running transaction (or now).';
+
 -- Why this refresh cannot build on the last one (NULL: it can).  basis is
 -- what the last refresh recorded of the sources and parameters its facts
 -- depend on (segment._facts_basis); the capture must have been in place,
@@ -215,10 +309,11 @@ CREATE FUNCTION segment._facts_basis(s segment.segmentations) RETURNS jsonb
                   WHERE c.oid = s.orders OR c.oid IN (SELECT relid FROM pg_partition_tree(s.orders))),
         'columns', jsonb_build_array(s.customer_column, s.time_column, s.amount_column, s.order_id_column),
         'as_of', s.as_of, 'lookback', s.lookback, 'time_zone', s.time_zone,
+        'watermark_column', CASE WHEN s.incremental = 'watermark' THEN s.watermark_column END,
         'capture', CASE WHEN s.incremental = 'triggers' THEN segment._capture_state(s) END)
 $$;
 COMMENT ON FUNCTION segment._facts_basis(segment.segmentations) IS
-    'Internal: what the per-customer facts of a refresh depend on (the orders, their files, the columns, as_of, lookback, time zone and the capture triggers), recorded with each refresh.';
+    'Internal: what the per-customer facts of a refresh depend on (the orders, their files, the columns, as_of, lookback, time zone, the watermark column and the capture triggers), recorded with each refresh (with its watermark).';
 
 CREATE FUNCTION segment._incremental_refusal(s segment.segmentations, previous_part regclass, full_asked bool,
                                              as_of timestamptz) RETURNS text
@@ -238,15 +333,22 @@ BEGIN
         RETURN 'no earlier refresh to build on';
     ELSIF s.lookback IS NOT NULL THEN
         RETURN 'lookback is set: orders leave the window as time passes';
-    ELSIF now_basis->>'capture' IS NULL THEN
+    ELSIF s.incremental = 'triggers' AND now_basis->>'capture' IS NULL THEN
         RETURN 'the change capture triggers on the orders are missing or disabled';
+    ELSIF s.incremental = 'watermark' AND last->>'watermark' IS NULL THEN
+        RETURN 'the last refresh recorded no watermark';
+    ELSIF s.incremental = 'watermark' AND (SELECT atttypid FROM pg_attribute WHERE attrelid = s.orders
+                                           AND attname = s.watermark_column AND NOT attisdropped) NOT IN
+                                          ('int2'::regtype, 'int4'::regtype, 'int8'::regtype)
+          AND EXISTS (SELECT 1 FROM pg_prepared_xacts WHERE database = current_database()) THEN
+        RETURN 'a prepared transaction may commit rows below the time watermark';
     ELSIF EXISTS (SELECT 1 FROM pg_subscription_rel WHERE srrelid = s.orders)
           AND EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = s.orders AND tgenabled <> 'A'
                       AND tgname = ANY (segment._capture_trigger_names(s.name))) THEN
         RETURN 'the orders are a logical replication target and the capture triggers are not ENABLE ALWAYS';
     ELSIF last->>'capture' IS DISTINCT FROM now_basis->>'capture' THEN
         RETURN 'the change capture triggers were made, changed or re-enabled since the last refresh';
-    ELSIF last - 'capture' - 'earliest_after_as_of' IS DISTINCT FROM now_basis - 'capture' THEN
+    ELSIF last - 'capture' - 'earliest_after_as_of' - 'watermark' IS DISTINCT FROM now_basis - 'capture' THEN
         RETURN 'the orders, their columns or as_of changed since the last refresh, or the table was rewritten';
     ELSIF (last->>'earliest_after_as_of')::timestamptz <= as_of THEN
         RETURN format('orders dated after the last refresh''s as_of (the first at %s) are now in the window',
@@ -261,4 +363,4 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION segment._incremental_refusal(segment.segmentations, regclass, bool, timestamptz) IS
-    'Internal: why a refresh of a segmentation with incremental = ''triggers'' must be full (asked for, no earlier table, lookback, capture triggers missing or changed, orders or parameters changed, later-dated orders now in the window, full_refresh_every, a truncate), or NULL.';
+    'Internal: why a refresh of a segmentation with incremental refreshes must be full (asked for, no earlier table, lookback, capture triggers missing or changed, no earlier watermark, a prepared transaction under a time watermark, orders or parameters changed, later-dated orders now in the window, full_refresh_every, a truncate), or NULL.';

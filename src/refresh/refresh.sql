@@ -210,8 +210,8 @@ COMMENT ON FUNCTION segment._progress(text, text) IS
 -- The SQL path's facts of the orders: customer, valid_rows, skipped_rows,
 -- first_order_at, last_order_at, frequency, monetary, earliest_after (the
 -- first order after as_of), grouped by customer; $1 as_of, $2 lookback.
--- customers: NULL, or a query of the customers to read the orders of.
-CREATE FUNCTION segment._facts_query(s segment.segmentations, customer_type text, customers text) RETURNS text
+-- filter: NULL, or a condition on the orders (alias o) to read only some.
+CREATE FUNCTION segment._facts_query(s segment.segmentations, customer_type text, filter text) RETURNS text
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -240,11 +240,10 @@ CREATE FUNCTION segment._facts_query(s segment.segmentations, customer_type text
         s.customer_column, customer_type, s.time_column, s.amount_column,
         CASE WHEN s.order_id_column IS NULL THEN 'NULL::int4' ELSE format('o.%I', s.order_id_column) END,
         s.orders,
-        CASE WHEN customers IS NOT NULL
-             THEN format('AND o.%I::%s IN (%s)', s.customer_column, customer_type, customers) ELSE '' END)
+        CASE WHEN filter IS NOT NULL THEN 'AND ' || filter ELSE '' END)
 $$;
 COMMENT ON FUNCTION segment._facts_query(segment.segmentations, text, text) IS
-    'Internal: the SQL path''s query of per-customer facts of the orders (of some customers only, when given a query of them).';
+    'Internal: the SQL path''s query of per-customer facts of the orders (only those a filter on the orders keeps, when given one).';
 
 -- segment._refresh(name, run, force, full_asked): the work of a refresh, as the
 -- owner in a security-restricted operation (refresh_entry.c calls it;
@@ -281,6 +280,9 @@ DECLARE
     full_reason text;
     changes_sql text;
     deltas_sql text;
+    new_mark text;
+    mark_type text;
+    mark_filter text;
 BEGIN
     PERFORM segment._progress(s.name, 'starting');
     -- times without a zone are read in the segmentation's, whoever refreshes
@@ -319,7 +321,37 @@ BEGIN
     -- incremental when the segmentation captures changes and nothing keeps
     -- it from building on the last table; else full, and the log says why
     full_reason := segment._incremental_refusal(s, previous_part, full_asked, as_of);
-    IF s.incremental <> 'off' AND full_reason IS NULL THEN
+    IF s.incremental = 'watermark' THEN
+        new_mark := segment._new_watermark(s);
+    END IF;
+    IF s.incremental = 'watermark' AND full_reason IS NULL THEN
+        -- the orders above the last mark, at most this one's: added to the
+        -- facts, or (distinct order ids) their customers recomputed
+        -- (an id: every one up to the mark has committed; a time: every one
+        -- before it -- the oldest running transaction may add rows at it)
+        mark_type := (SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+                      WHERE attrelid = s.orders AND attname = s.watermark_column AND NOT attisdropped);
+        mark_filter := format(CASE WHEN mark_type IN ('smallint', 'integer', 'bigint')
+                                   THEN 'o.%1$I > %2$L::%3$s AND o.%1$I <= %4$L::%3$s'
+                                   ELSE 'o.%1$I >= %2$L::%3$s AND o.%1$I < %4$L::%3$s' END,
+                              s.watermark_column, s.incremental_basis->>'watermark', mark_type, new_mark);
+        IF s.order_id_column IS NULL THEN
+            changes_sql := format('SELECT NULL::%s, 0::int8, 0::int8, NULL::timestamptz, NULL::timestamptz, 0::int8,
+                                          NULL::numeric, NULL::timestamptz WHERE false', customer_type);
+            deltas_sql := segment._facts_query(s, customer_type, mark_filter);
+        ELSE
+            changes_sql := format($q$
+                WITH changed AS (SELECT DISTINCT o.%1$I::%2$s AS c FROM %3$s AS o WHERE %4$s AND o.%1$I IS NOT NULL),
+                facts AS (%5$s)
+                SELECT ch.c, coalesce(f.valid_rows, 0), coalesce(f.skipped_rows, 0), f.first_order_at, f.last_order_at,
+                       f.frequency, f.monetary, f.earliest_after
+                FROM changed AS ch LEFT JOIN facts AS f ON f.customer = ch.c
+                $q$, cust_col, customer_type, s.orders, mark_filter,
+                segment._facts_query(s, customer_type, format('o.%I::%s IN (SELECT c FROM changed)', cust_col, customer_type)));
+            deltas_sql := format('SELECT NULL::%s, 0::int8, 0::int8, NULL::timestamptz, NULL::timestamptz, 0::int8,
+                                         NULL::numeric, NULL::timestamptz WHERE false', customer_type);
+        END IF;
+    ELSIF s.incremental = 'triggers' AND full_reason IS NULL THEN
         -- the customers written since the last refresh, their orders read
         -- in the same query (one snapshot)
         changes_sql := format($q$
@@ -330,7 +362,8 @@ BEGIN
             SELECT ch.c, coalesce(f.valid_rows, 0), coalesce(f.skipped_rows, 0), f.first_order_at, f.last_order_at,
                    f.frequency, f.monetary, f.earliest_after
             FROM changed AS ch LEFT JOIN facts AS f ON f.customer = ch.c
-            $q$, customer_type, segment._facts_query(s, customer_type, 'SELECT c FROM changed'));
+            $q$, customer_type,
+            segment._facts_query(s, customer_type, format('o.%I::%s IN (SELECT c FROM changed)', cust_col, customer_type)));
         -- the orders inserted for the others, as the facts to add to theirs
         deltas_sql := format($q$
             SELECT c AS customer,
@@ -351,6 +384,8 @@ BEGIN
                                     WHERE r.segmentation = $3 AND r.customer = cc.customer AND r.recompute)) AS x
             GROUP BY c
             $q$, customer_type);
+    END IF;
+    IF changes_sql IS NOT NULL THEN
         BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
@@ -455,7 +490,9 @@ BEGIN
                       THEN segment._facts_basis(s) || jsonb_build_object('earliest_after_as_of',
                           CASE WHEN method = 'incremental'
                                THEN least(built.earliest_after_as_of, (s.incremental_basis->>'earliest_after_as_of')::timestamptz)
-                               ELSE built.earliest_after_as_of END) END,
+                               ELSE built.earliest_after_as_of END)
+                      || CASE WHEN s.incremental = 'watermark' THEN jsonb_build_object('watermark', new_mark)
+                              ELSE '{}' END END,
         'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
         'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);

@@ -58,7 +58,8 @@ CREATE TABLE segment.segmentations (
     -- added in 0.2.0 (an update appends them: the same order here)
     max_customer_loss float8 NOT NULL DEFAULT 0.5 CHECK (max_customer_loss >= 0 AND max_customer_loss <= 1),
     time_zone text NOT NULL DEFAULT segment._default_time_zone() CHECK (segment._check_time_zone(time_zone)),
-    incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers')),
+    incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers', 'watermark')),
+    watermark_column name,
     full_refresh_every interval CHECK (full_refresh_every > '0'),
     incremental_basis jsonb,
     last_full_refresh_at timestamptz,
@@ -99,7 +100,8 @@ COMMENT ON COLUMN segment.segmentations.half_life IS 'Half-life of the time-deca
 COMMENT ON COLUMN segment.segmentations.attribution_period IS 'Attribution covers the orders and spend of this interval before as_of, within the segmentation window (NULL = the whole window).';
 COMMENT ON COLUMN segment.segmentations.max_customer_loss IS 'A refresh that would lose more than this share of the customers of the last one fails and keeps the current table, unless forced (1 = never refuse).';
 COMMENT ON COLUMN segment.segmentations.time_zone IS 'Time zone in which refreshes read the source times that have none (timestamp, date): every session and the scheduler then build the same table. Default: segment.timezone, else the creating session''s TimeZone.';
-COMMENT ON COLUMN segment.segmentations.incremental IS 'off: every refresh reads all the orders; triggers: triggers on the orders table record whose orders change, and a refresh recomputes only those customers when it can prove the rest unchanged (else it is full and job_runs.full_reason says why).';
+COMMENT ON COLUMN segment.segmentations.incremental IS 'off: every refresh reads all the orders; triggers: triggers on the orders table record the orders written, and a refresh adds the inserted ones to the last facts and recomputes the customers of updated or deleted ones; watermark: a refresh adds the orders whose watermark_column is above the last refresh''s mark (append-only tables). Either is full when it cannot prove the rest unchanged (job_runs.full_reason says why).';
+COMMENT ON COLUMN segment.segmentations.watermark_column IS 'With incremental = ''watermark'': a column of the orders that grows with every insert -- an id from a sequence without cache, or the time of the insert (now(), clock_timestamp()).';
 COMMENT ON COLUMN segment.segmentations.full_refresh_every IS 'With incremental refreshes, a refresh is full when this long has passed since the last full one (NULL: only when needed).';
 COMMENT ON COLUMN segment.segmentations.incremental_basis IS 'What the facts of the last refresh depend on (orders, their files, columns, as_of, lookback, time zone, capture triggers), recorded by the refresh: an incremental refresh needs the same.';
 COMMENT ON COLUMN segment.segmentations.last_full_refresh_at IS 'refreshed_at of the last full refresh.';
@@ -122,7 +124,7 @@ GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_colu
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
               cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss, time_zone,
-              incremental, full_refresh_every)
+              incremental, watermark_column, full_refresh_every)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -452,10 +454,13 @@ BEGIN
                                   NEW.history_table, NEW.owner),
                   HINT = 'Create segmentations with segment.create_segmentation().';
     END IF;
-    IF NEW.incremental IS NULL OR NEW.incremental NOT IN ('off', 'triggers') THEN
-        RAISE EXCEPTION 'incremental must be ''off'' or ''triggers''' USING ERRCODE = 'invalid_parameter_value',
+    IF NEW.incremental IS NULL OR NEW.incremental NOT IN ('off', 'triggers', 'watermark') THEN
+        RAISE EXCEPTION 'incremental must be ''off'', ''triggers'' or ''watermark''' USING ERRCODE = 'invalid_parameter_value',
             DETAIL = format('incremental = %s was given.', coalesce(quote_literal(NEW.incremental), 'NULL')),
-            HINT = '''triggers'' records the changed customers with triggers on the orders table; ''off'' reads every order at each refresh.';
+            HINT = '''triggers'' records the orders written with triggers on the orders table; ''watermark'' reads the orders above the last refresh''s value of watermark_column; ''off'' reads every order at each refresh.';
+    END IF;
+    IF NEW.incremental = 'watermark' THEN
+        PERFORM segment._check_watermark(NEW);
     END IF;
     IF NEW.full_refresh_every <= '0' THEN
         RAISE EXCEPTION 'full_refresh_every must be positive' USING ERRCODE = 'invalid_parameter_value',
@@ -472,7 +477,7 @@ CREATE TRIGGER check_row
     BEFORE INSERT OR UPDATE OF orders, customer_column, time_column, amount_column, order_id_column, touchpoints,
         touch_customer_column, touch_time_column, touch_channel_column, spend, spend_channel_column,
         spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column, incremental,
-        full_refresh_every
+        watermark_column, full_refresh_every
     ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._check_row();
 
@@ -514,7 +519,8 @@ CREATE FUNCTION segment._create_segmentation(
     default_schema name DEFAULT 'public',
     time_zone text DEFAULT NULL,
     incremental text DEFAULT 'off',
-    full_refresh_every interval DEFAULT NULL)
+    full_refresh_every interval DEFAULT NULL,
+    watermark_column name DEFAULT NULL)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -666,7 +672,7 @@ BEGIN
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
         carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
-        max_customer_loss, time_zone, incremental, full_refresh_every)
+        max_customer_loss, time_zone, incremental, full_refresh_every, watermark_column)
     VALUES (name, quote_ident(current_user)::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -681,12 +687,12 @@ BEGIN
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
         attribution_lookback, half_life, attribution_period, max_customer_loss,
-        coalesce(time_zone, segment._default_time_zone()), incremental, full_refresh_every);
+        coalesce(time_zone, segment._default_time_zone()), incremental, full_refresh_every, watermark_column);
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment._create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, name, text, text, interval) IS
+    name, name, interval, interval, int4, interval, float8, name, text, text, interval, name) IS
     'Internal: the body of segment.create_segmentation(), which passes the caller''s current schema; as the caller, with the rights of create_segmentation.';
 
 CREATE FUNCTION segment.create_segmentation(
@@ -721,7 +727,8 @@ CREATE FUNCTION segment.create_segmentation(
     max_customer_loss float8 DEFAULT 0.5,
     time_zone text DEFAULT NULL,
     incremental text DEFAULT 'off',
-    full_refresh_every interval DEFAULT NULL)
+    full_refresh_every interval DEFAULT NULL,
+    watermark_column name DEFAULT NULL)
 RETURNS int8
 LANGUAGE sql VOLATILE
 -- only qualified names: the caller's search_path picks nothing here
@@ -738,10 +745,11 @@ AS $$ SELECT segment._create_segmentation(
     attribution_lookback => attribution_lookback, half_life => half_life,
     history_refreshes => history_refreshes, attribution_period => attribution_period,
     max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema(),
-    time_zone => time_zone, incremental => incremental, full_refresh_every => full_refresh_every) $$;
+    time_zone => time_zone, incremental => incremental, full_refresh_every => full_refresh_every,
+    watermark_column => watermark_column) $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, text, text, interval) IS
+    name, name, interval, interval, int4, interval, float8, text, text, interval, name) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
 -- The tables of a segmentation, dropped as its owner by drop_segmentation

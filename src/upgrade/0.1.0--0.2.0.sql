@@ -56,11 +56,12 @@ ALTER TABLE segment.runs ADD COLUMN scan_partitions int4;
 -- Incremental refresh: the catalog's parameters and state, the run log's
 -- kind of refresh, and the changes captured by the orders' triggers.
 ALTER TABLE segment.segmentations
-    ADD COLUMN incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers')),
+    ADD COLUMN incremental text NOT NULL DEFAULT 'off' CHECK (incremental IN ('off', 'triggers', 'watermark')),
+    ADD COLUMN watermark_column name,
     ADD COLUMN full_refresh_every interval CHECK (full_refresh_every > '0'),
     ADD COLUMN incremental_basis jsonb,
     ADD COLUMN last_full_refresh_at timestamptz;
-GRANT UPDATE (incremental, full_refresh_every) ON segment.segmentations TO PUBLIC;
+GRANT UPDATE (incremental, watermark_column, full_refresh_every) ON segment.segmentations TO PUBLIC;
 ALTER TABLE segment.runs
     ADD COLUMN refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
     ADD COLUMN full_reason text,
@@ -88,7 +89,7 @@ CREATE TRIGGER check_row
     BEFORE INSERT OR UPDATE OF orders, customer_column, time_column, amount_column, order_id_column, touchpoints,
         touch_customer_column, touch_time_column, touch_channel_column, spend, spend_channel_column,
         spend_day_column, spend_cost_column, carts, cart_customer_column, cart_time_column, incremental,
-        full_refresh_every
+        watermark_column, full_refresh_every
     ON segment.segmentations
     FOR EACH ROW EXECUTE FUNCTION segment._check_row();
 CREATE TRIGGER set_up_capture
