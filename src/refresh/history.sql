@@ -65,6 +65,11 @@ DECLARE
     want text[];
     got text[];
 BEGIN
+    IF s.target_table IS NULL OR s.history_table IS NULL OR s.customer_column IS NULL THEN
+        RAISE EXCEPTION 'a segmentation without its tables has no history to read'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Read the history through segment.membership_changes or segment.membership_as_of().';
+    END IF;
     EXECUTE format('LOCK TABLE %s, %s IN ACCESS SHARE MODE', s.target_table, s.history_table);
     IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.target_table AND relkind = 'p' AND relowner = s.owner)
        OR NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = s.history_table AND relkind = 'p' AND relowner = s.owner) THEN
