@@ -148,9 +148,17 @@ DECLARE
     left_ms float8;
     attempt int4 := 0;
     cycle int4;
+    -- statement_timeout is kept here: when it fires during an attempt's
+    -- lock wait, PostgreSQL may report the attempt's lock_timeout instead,
+    -- and the one-shot statement timer is gone
+    statement_ms float8 := (SELECT setting::int8 FROM pg_settings WHERE name = 'statement_timeout');
 BEGIN
     PERFORM segment._internal_only('_lock_for_swap');
     LOOP
+        IF statement_ms > 0
+           AND extract(epoch FROM clock_timestamp() - statement_timestamp()) * 1000 >= statement_ms THEN
+            RAISE EXCEPTION 'canceling statement due to statement timeout' USING ERRCODE = 'query_canceled';
+        END IF;
         cycle := segment._lock_cycle(rels);
         IF cycle IS NOT NULL THEN
             RAISE EXCEPTION 'the swap of % is in a lock cycle with another process', rels[1]
