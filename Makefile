@@ -12,7 +12,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" $(EXTENSION).co
 MODULE_big = segment
 # One folder per concern (see the README's Layout); segment.c registers the settings and workers.
 OBJS = src/segment.o \
-       src/common/textio.o src/common/money.o src/common/interner.o src/common/time_zone.o src/common/catalog_version.o \
+       src/common/textio.o src/common/money.o src/common/interner.o src/common/time_zone.o src/common/catalog_version.o src/common/large_alloc.o \
        src/rfm/quantile.o src/rfm/quantile_state.o src/rfm/quantile_edges.o src/rfm/quantile_score.o \
        src/rfm/rfm_segment.o \
        src/kmeans/kmeans_input.o src/kmeans/kmeans_fit.o src/kmeans/kmeans_model.o src/kmeans/kmeans_agg.o \

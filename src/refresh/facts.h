@@ -17,6 +17,7 @@
 #include "fmgr.h"
 #include "utils/relcache.h"
 
+#include "common/large_alloc.h"
 #include "common/money.h"
 
 #define NO_LABEL (-1)
@@ -104,7 +105,21 @@ facts_key_equal(void *private_data, Datum a, Datum b)
 #define SH_SCOPE static inline
 #define SH_DECLARE
 #define SH_DEFINE
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #include "lib/simplehash.h"
+
+/* the table's array: hundreds of megabytes, on huge pages where offered */
+static inline void *
+facts_allocate(facts_hash *table, Size size)
+{
+	return large_alloc_zero(table->ctx, size);
+}
+
+static inline void
+facts_free(facts_hash *table, void *pointer)
+{
+	pfree(pointer);
+}
 
 /*
  * Every entry of a table in an order unrelated to the hash (buckets visited
@@ -155,7 +170,20 @@ typedef struct OrderEntry
 #define SH_SCOPE static inline
 #define SH_DECLARE
 #define SH_DEFINE
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #include "lib/simplehash.h"
+
+static inline void *
+orders_allocate(orders_hash *table, Size size)
+{
+	return large_alloc_zero(table->ctx, size);
+}
+
+static inline void
+orders_free(orders_hash *table, void *pointer)
+{
+	pfree(pointer);
+}
 
 /*
  * One customer's partial facts, followed by its key's image: what a parallel

@@ -372,7 +372,10 @@ BEGIN
             FROM changed AS ch LEFT JOIN facts AS f ON f.customer = ch.c
             $q$, customer_type,
             segment._facts_query(s, customer_type, format('o.%I::%s IN (SELECT c FROM changed)', cust_col, customer_type)));
-        -- the orders inserted for the others, as the facts to add to theirs
+        -- the orders inserted for the others, as the facts to add to theirs:
+        -- one pass grouped by customer, whatever the statistics of
+        -- captured_changes say (an anti-join planned on the empty table the
+        -- last refresh left went quadratic)
         deltas_sql := format($q$
             SELECT c AS customer,
                    count(*) FILTER (WHERE t IS NOT NULL) AS valid_rows,
@@ -385,12 +388,11 @@ BEGIN
             FROM (SELECT cc.customer::%1$s AS c,
                          CASE WHEN isfinite(cc.ordered_at) AND cc.ordered_at <= $1 THEN cc.ordered_at END AS t,
                          CASE WHEN isfinite(cc.ordered_at) AND cc.ordered_at > $1 THEN cc.ordered_at END AS later,
-                         cc.amount AS a
+                         cc.amount AS a, cc.recompute
                   FROM segment.captured_changes AS cc
-                  WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL AND NOT cc.recompute
-                    AND NOT EXISTS (SELECT FROM segment.captured_changes AS r
-                                    WHERE r.segmentation = $3 AND r.customer = cc.customer AND r.recompute)) AS x
+                  WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL) AS x
             GROUP BY c
+            HAVING NOT bool_or(recompute)
             $q$, customer_type);
     END IF;
     IF changes_sql IS NOT NULL THEN
