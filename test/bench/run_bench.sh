@@ -23,9 +23,10 @@
 #   (a2) the plain GROUP BY with 2 parallel workers
 # with the ratios to (a) plain GROUP BY, (b) and DuckDB's RFM, and a reader's
 # worst wait (pgbench point reads of the segment table) during one refresh;
-#   (ri) an incremental refresh (incremental => 'triggers') after 1% new
-#        orders, against (rf) a full refresh of the same orders, with the
-#        capture triggers' cost on the insert and the history log's size.
+#   (ri) an incremental refresh (incremental => 'triggers') and (rw) one by
+#        watermark after 1% new orders, against (rf) a full refresh of the
+#        same orders, with the capture triggers' cost on the insert and the
+#        history log's size after BENCH_INC_RUNS (10) refreshes.
 # BENCH_PERF=<dir> also profiles one refresh with perf (perf.data and
 # perf-report.txt in <dir>).
 # Then the scheduler: 100 segmentations of 200 customers each scheduled every
@@ -43,7 +44,9 @@
 # default 600, where make test runs it 90 s): its memory every 10 s and the
 # run log against what the schedules imply.
 # BENCH_ONLY=rfm, kmeans, refresh, scheduler, attribution or soak runs one part
-# (the 10M orders are made for the first three only).
+# (the 10M orders are made for the first three only); BENCH_ONLY=incremental
+# runs the refresh part's incremental runs alone (with BENCH_MEAN_ORDERS=30:
+# the same customers with three times the history).
 source "$(dirname "$0")/../../scripts/common.sh"
 
 CUSTOMERS=${BENCH_CUSTOMERS:-1000000}
@@ -58,8 +61,8 @@ case "$LAYOUT" in
 	*) echo "BENCH_LAYOUT must be time or customer, not '$LAYOUT'" >&2; exit 1 ;;
 esac
 case "$ONLY" in
-	"" | rfm | kmeans | refresh | scheduler | attribution | soak) ;;
-	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, scheduler, attribution or soak, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh | incremental | scheduler | attribution | soak) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, incremental, scheduler, attribution or soak, not '$ONLY'" >&2; exit 1 ;;
 esac
 # part NAME: whether that part runs
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -474,27 +477,37 @@ refresh_bench() {
 
 # ---- incremental refresh ----------------------------------------------------
 # bench_inc: the same orders with incremental => 'triggers' (and the index on
-# the customer that recomputing a customer needs).  Each run adds 1% new
-# orders (90% to existing customers, 10% to new ones, dated in the month
-# before as_of): the insert timed with the capture triggers (wi) against the
-# same insert into a table without them (w0); then (ri) the incremental
-# refresh and (rf) a full refresh of bench_seg on the same orders.  Last,
+# the customer that recomputing a customer needs); bench_wm: with incremental
+# => 'watermark' on ingested_at (default now(), with its index; the rows
+# before the bench share one old time).  Each of BENCH_INC_RUNS (default 10)
+# runs adds 1% new orders (90% to existing customers, 10% to new ones, dated
+# in the month before as_of): the insert timed with the capture triggers (wi)
+# against the same insert into a table without them (w0); then (ri) the
+# incremental refresh by triggers, (rw) by watermark and, in the first
+# BENCH_RUNS runs, (rf) a full refresh of bench_seg on the same orders.  Last,
 # the history log's bytes after the runs against one snapshot of every
 # customer per refresh (0.1.0's history).
+INC_RUNS=${BENCH_INC_RUNS:-10}
 declare -A inc_times inc_peaks
 inc_kinds=""
 incremental_bench() {
-	local run n ms kb rest insert
+	local run n ms kb rest insert q
 	n=$(( CUSTOMERS * MEAN_ORDERS / 100 ))
-	say "incremental: bench_inc (incremental => 'triggers'); each run adds $n orders"
-	psql_bench -c "CREATE INDEX ON bench.orders (customer_id)" -c "CREATE TABLE bench.orders_plain (LIKE bench.orders)"
-	if ! psql_bench -At -c "SELECT segment.create_segmentation('bench_inc', 'bench.orders', 'customer_id', 'ordered_at',
-			'amount', clusters => 0, as_of => '$AS_OF', target_table => 'bench.bench_inc', incremental => 'triggers')" >/dev/null; then
-		refresh_error="create_segmentation('bench_inc') failed"
-		return 1
-	fi
-	for run in $(seq "$RUNS"); do
-		insert="SELECT 9000000000000 + $run * 100000000 + g,
+	say "incremental: bench_inc (triggers) and bench_wm (watermark); each of $INC_RUNS runs adds $n orders"
+	psql_bench -c "CREATE INDEX ON bench.orders (customer_id)" -c "CREATE TABLE bench.orders_plain (LIKE bench.orders)" \
+		-c "ALTER TABLE bench.orders ADD COLUMN ingested_at timestamptz DEFAULT '2025-01-01 00:00:00+00'" \
+		-c "ALTER TABLE bench.orders ALTER COLUMN ingested_at SET DEFAULT now()" \
+		-c "CREATE INDEX ON bench.orders (ingested_at)"
+	for q in "bench_inc incremental => 'triggers'" "bench_wm incremental => 'watermark', watermark_column => 'ingested_at'"; do
+		if ! psql_bench -At -c "SELECT segment.create_segmentation('${q%% *}', 'bench.orders', 'customer_id', 'ordered_at',
+				'amount', clusters => 0, as_of => '$AS_OF', target_table => 'bench.${q%% *}', ${q#* })" >/dev/null; then
+			refresh_error="create_segmentation('${q%% *}') failed"
+			return 1
+		fi
+	done
+	for run in $(seq "$INC_RUNS"); do
+		insert="(order_id, customer_id, ordered_at, amount)
+		        SELECT 9000000000000 + $run * 100000000 + g,
 		               CASE WHEN g % 10 = 0 THEN $CUSTOMERS + $run * 100000000 + g ELSE 1 + (g * 7919) % $CUSTOMERS END,
 		               timestamptz '$AS_OF' - interval '30 days' + g * (interval '30 days' / $n),
 		               (10 + (g * 31) % 300)::numeric(12, 2)
@@ -505,19 +518,25 @@ incremental_bench() {
 			inc_times[$q]+="$ms "
 		done
 		psql_bench -c "TRUNCATE bench.orders_plain"
-		run_refresh bench_inc || return 1
-		read -r ms kb rest <<<"$rr"
-		inc_times[ri]+="$ms "
-		inc_peaks[ri]=$kb
-		inc_kinds+="$(psql_bench -At -c "SELECT refresh_kind || ':' || coalesce(customers_changed::text, '-')
-			FROM segment.job_runs WHERE segmentation = 'bench_inc' ORDER BY run_id DESC LIMIT 1") "
-		run_refresh bench_seg || return 1
-		read -r ms kb rest <<<"$rr"
-		inc_times[rf]+="$ms "
-		inc_peaks[rf]=$kb
-		say "run $run: insert $(echo "${inc_times[wi]}" | awk '{print $NF}') ms with capture, $(echo "${inc_times[w0]}" | awk '{print $NF}') ms without; (ri) $(echo "${inc_times[ri]}" | awk '{print $NF}') ms ($(echo "$inc_kinds" | awk '{print $NF}')), (rf) $ms ms"
+		for q in ri rw; do
+			run_refresh "$([ $q = ri ] && echo bench_inc || echo bench_wm)" || return 1
+			read -r ms kb rest <<<"$rr"
+			inc_times[$q]+="$ms "
+			inc_peaks[$q]=$kb
+			inc_kinds+="$(psql_bench -At -c "SELECT refresh_kind || ':' || coalesce(customers_changed::text, '-')
+				FROM segment.job_runs WHERE segmentation = '$([ $q = ri ] && echo bench_inc || echo bench_wm)'
+				ORDER BY run_id DESC LIMIT 1") "
+		done
+		ms=-
+		if [ "$run" -le "$RUNS" ]; then
+			run_refresh bench_seg || return 1
+			read -r ms kb rest <<<"$rr"
+			inc_times[rf]+="$ms "
+			inc_peaks[rf]=$kb
+		fi
+		say "run $run: insert $(echo "${inc_times[wi]}" | awk '{print $NF}') ms with capture, $(echo "${inc_times[w0]}" | awk '{print $NF}') ms without; (ri) $(echo "${inc_times[ri]}" | awk '{print $NF}') ms, (rw) $(echo "${inc_times[rw]}" | awk '{print $NF}') ms ($(echo "$inc_kinds" | awk '{print $(NF-1), $NF}')), (rf) $ms ms"
 	done
-	for q in w0 wi ri rf; do inc_times[$q]=$(echo "${inc_times[$q]}" | median); done
+	for q in w0 wi ri rw rf; do inc_times[$q]=$(echo "${inc_times[$q]}" | median); done
 	# the log kept against snapshots: bytes, refreshes, rows
 	history_sizes=$(psql_bench -At -F ' ' -c "CREATE TABLE bench.snapshot_shape AS
 			SELECT customer_id, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM bench.bench_inc" -c "
@@ -592,6 +611,43 @@ refresh_profile() {
 	sed 's/^/    /' "$out/statements.txt"
 }
 
+# The incremental part's lines (refresh_summary's, or alone).
+incremental_summary() {
+	[ -n "${inc_times[ri]:-}" ] || return 0
+	printf '  %-50s %8.0f %8.0f\n' "(ri) incremental refresh (triggers), 1% new orders" "${inc_times[ri]}" "$(( ${inc_peaks[ri]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(rw) incremental refresh (watermark), the same" "${inc_times[rw]}" "$(( ${inc_peaks[rw]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(rf) full refresh of the same orders" "${inc_times[rf]}" "$(( ${inc_peaks[rf]} / 1024 ))"
+	echo "  kind:customers changed of each incremental run (ri rw ri rw ...): $inc_kinds"
+	awk -v ri="${inc_times[ri]}" -v rw="${inc_times[rw]}" -v rf="${inc_times[rf]}" -v wi="${inc_times[wi]}" -v w0="${inc_times[w0]}" \
+		-v n="$INC_RUNS" -v m="$RUNS" 'BEGIN {
+		printf "  ri/rf = %.2f  rw/rf = %.2f (target <= 0.4; ri, rw median of %d runs, rf of %d)\n", ri / rf, rw / rf, n, m
+		printf "  the insert of 1%% new orders: %.0f ms with the capture triggers, %.0f ms without (x%.1f)\n", wi, w0, wi / w0 }'
+	read -r log_bytes log_refreshes log_rows snapshot_bytes <<<"$history_sizes"
+	awk -v lb="$log_bytes" -v n="$log_refreshes" -v r="$log_rows" -v sb="$snapshot_bytes" 'BEGIN {
+		printf "  history after %d kept refreshes: the log %.1f MB (%d rows), snapshots of every customer would take %.1f MB (%.1f MB each)\n",
+			n, lb / 1048576, r, n * sb / 1048576, sb / 1048576 }'
+}
+
+# BENCH_ONLY=incremental: bench_seg for (rf), then the incremental part.
+incremental_only_bench() {
+	psql_bench -At -c "SELECT segment.create_segmentation('bench_seg', 'bench.orders', 'customer_id', 'ordered_at', 'amount',
+		clusters => 0, as_of => '$AS_OF', target_table => 'bench.bench_seg')" >/dev/null ||
+		{ refresh_error="create_segmentation('bench_seg') failed"; return 0; }
+	incremental_bench || return 0
+}
+
+incremental_only_summary() {
+	echo
+	echo "Incremental refresh benchmark: $(psql_bench -At -c "SELECT count(*) FROM bench.orders") orders after the runs, $CUSTOMERS customers to begin with, PostgreSQL $("$PG_CONFIG" --version | awk '{print $2}'), $(nproc) cores"
+	if [ -n "$refresh_error" ]; then
+		echo "  failed:"
+		echo "$refresh_error" | sed 's/^/    /'
+		return 0
+	fi
+	printf '  %-50s %8s %8s\n' "" "ms" "peak MB"
+	incremental_summary
+}
+
 refresh_summary() {
 	local orders q label
 	orders=$(psql_bench -At -c "SELECT count(*) FROM bench.orders")
@@ -628,17 +684,7 @@ refresh_summary() {
 		printf "  r/a2 = %.2f   r1/a = %.2f", r / a2, r1 / a
 		if (c != "") printf "   (scan+score)/c = %.2f (target <= 1.0)", (sc + so) / c
 		printf "\n" }'
-	if [ -n "${inc_times[ri]:-}" ]; then
-		printf '  %-50s %8.0f %8.0f   %s\n' "(ri) incremental refresh after 1% new orders" "${inc_times[ri]}" "$(( ${inc_peaks[ri]} / 1024 ))" "(kind:customers changed per run: $inc_kinds)"
-		printf '  %-50s %8.0f %8.0f\n' "(rf) full refresh of the same orders" "${inc_times[rf]}" "$(( ${inc_peaks[rf]} / 1024 ))"
-		awk -v ri="${inc_times[ri]}" -v rf="${inc_times[rf]}" -v wi="${inc_times[wi]}" -v w0="${inc_times[w0]}" 'BEGIN {
-			printf "  ri/rf = %.2f (target <= 0.4)   the insert of 1%% new orders: %.0f ms with the capture triggers, %.0f ms without (x%.1f)\n",
-				ri / rf, wi, w0, wi / w0 }'
-		read -r log_bytes log_refreshes log_rows snapshot_bytes <<<"$history_sizes"
-		awk -v lb="$log_bytes" -v n="$log_refreshes" -v r="$log_rows" -v sb="$snapshot_bytes" 'BEGIN {
-			printf "  history after %d refreshes: the log %.1f MB (%d rows), snapshots of every customer would take %.1f MB (%.1f MB each)\n",
-				n, lb / 1048576, r, n * sb / 1048576, sb / 1048576 }'
-	fi
+	incremental_summary
 	if [ -n "${reader:-}" ]; then
 		read -r n during max swap p999 bad <<<"$reader"
 		printf '  reader during refresh: %d reads (%d overlapping the refresh), max wait %.1f ms (%.1f ms within 1 s of the swap), p99.9 %.1f ms (target max <= 50 ms)%s\n' \
@@ -786,12 +832,14 @@ soak_summary() {
 if part rfm; then rfm_bench; fi
 if part kmeans; then make_kmeans_features; kmeans_bench; fi
 if part refresh; then refresh_bench; fi
+if [ "$ONLY" = incremental ]; then incremental_only_bench; fi
 if part scheduler; then scheduler_bench; fi
 if part attribution; then attribution_bench; fi
 if part soak; then soak_bench; fi
 if part rfm; then rfm_summary; fi
 if part kmeans; then kmeans_summary; fi
 if part refresh; then refresh_summary; fi
+if [ "$ONLY" = incremental ]; then incremental_only_summary; fi
 if part scheduler; then scheduler_summary; fi
 if part attribution; then attribution_summary; fi
 if part soak; then soak_summary; fi
