@@ -488,10 +488,10 @@ refresh_bench() {
 # the history log's bytes after the runs against one snapshot of every
 # customer per refresh (0.1.0's history).
 INC_RUNS=${BENCH_INC_RUNS:-10}
-declare -A inc_times inc_peaks
+declare -A inc_times inc_peaks inc_phase
 inc_kinds=""
 incremental_bench() {
-	local run n ms kb rest insert q
+	local run n ms kb scan cluster score history swap rest insert q f
 	n=$(( CUSTOMERS * MEAN_ORDERS / 100 ))
 	say "incremental: bench_inc (triggers) and bench_wm (watermark); each of $INC_RUNS runs adds $n orders"
 	psql_bench -c "CREATE INDEX ON bench.orders (customer_id)" -c "CREATE TABLE bench.orders_plain (LIKE bench.orders)" \
@@ -520,9 +520,10 @@ incremental_bench() {
 		psql_bench -c "TRUNCATE bench.orders_plain"
 		for q in ri rw; do
 			run_refresh "$([ $q = ri ] && echo bench_inc || echo bench_wm)" || return 1
-			read -r ms kb rest <<<"$rr"
+			read -r ms kb scan cluster score history swap rest <<<"$rr"
 			inc_times[$q]+="$ms "
 			inc_peaks[$q]=$kb
+			for f in scan score history swap; do inc_phase[$q.$f]+="${!f} "; done
 			inc_kinds+="$(psql_bench -At -c "SELECT refresh_kind || ':' || coalesce(customers_changed::text, '-')
 				FROM segment.job_runs WHERE segmentation = '$([ $q = ri ] && echo bench_inc || echo bench_wm)'
 				ORDER BY run_id DESC LIMIT 1") "
@@ -537,6 +538,10 @@ incremental_bench() {
 		say "run $run: insert $(echo "${inc_times[wi]}" | awk '{print $NF}') ms with capture, $(echo "${inc_times[w0]}" | awk '{print $NF}') ms without; (ri) $(echo "${inc_times[ri]}" | awk '{print $NF}') ms, (rw) $(echo "${inc_times[rw]}" | awk '{print $NF}') ms ($(echo "$inc_kinds" | awk '{print $(NF-1), $NF}')), (rf) $ms ms"
 	done
 	for q in w0 wi ri rw rf; do inc_times[$q]=$(echo "${inc_times[$q]}" | median); done
+	for q in ri rw; do
+		for f in scan score history swap; do inc_phase[$q.$f]=$(echo "${inc_phase[$q.$f]}" | median); done
+	done
+	inc_customers=$(psql_bench -At -c "SELECT count(*) FROM bench.bench_inc")
 	# the log kept against snapshots: bytes, refreshes, rows
 	history_sizes=$(psql_bench -At -F ' ' -c "CREATE TABLE bench.snapshot_shape AS
 			SELECT customer_id, rfm_segment, lifecycle_segment, cluster, refreshed_at FROM bench.bench_inc" -c "
@@ -618,6 +623,11 @@ incremental_summary() {
 	printf '  %-50s %8.0f %8.0f\n' "(rw) incremental refresh (watermark), the same" "${inc_times[rw]}" "$(( ${inc_peaks[rw]} / 1024 ))"
 	printf '  %-50s %8.0f %8.0f\n' "(rf) full refresh of the same orders" "${inc_times[rf]}" "$(( ${inc_peaks[rf]} / 1024 ))"
 	echo "  kind:customers changed of each incremental run (ri rw ri rw ...): $inc_kinds"
+	awk -v c="$inc_customers" -v n="$(( CUSTOMERS * MEAN_ORDERS / 100 ))" -v sc="${inc_phase[ri.scan]}" -v so="${inc_phase[ri.score]}" \
+		-v hi="${inc_phase[ri.history]}" -v sw="${inc_phase[ri.swap]}" -v t="${inc_times[ri]}" 'BEGIN {
+		printf "  (ri) phases: read %.0f ms (the new orders and the last table), score+write+index %.0f ms, history %.0f ms, swap %.0f ms\n", sc, so, hi, sw
+		printf "  (ri) per customer of the table (%d): %.2f us in all, %.2f us scoring, writing and indexing\n", c, t * 1000 / c, so * 1000 / c }'
+
 	awk -v ri="${inc_times[ri]}" -v rw="${inc_times[rw]}" -v rf="${inc_times[rf]}" -v wi="${inc_times[wi]}" -v w0="${inc_times[w0]}" \
 		-v n="$INC_RUNS" -v m="$RUNS" 'BEGIN {
 		printf "  ri/rf = %.2f  rw/rf = %.2f (target <= 0.4; ri, rw median of %d runs, rf of %d)\n", ri / rf, rw / rf, n, m
