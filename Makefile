@@ -24,13 +24,14 @@ OBJS = src/segment.o \
        src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o src/scheduler/scheduler.o \
        src/scheduler/job.o src/scheduler/utility_hook.o src/scheduler/schedule_sql.o \
        src/attribution/attribution_credits.o src/attribution/attribution_sums.o \
-       src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o
+       src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o \
+       src/predict/special_functions.o src/predict/optimize.o src/predict/btyd_points.o src/predict/bgnbd.o src/predict/gammagamma.o src/predict/btyd_model.o src/predict/btyd_agg.o
 # The install script is assembled from the SQL files of the concerns, in this order.
 SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql \
               src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \
               src/refresh/segment_views.sql src/scheduler/scheduler.sql \
               src/attribution/attribution.sql src/attribution/attribution_views.sql \
-              src/demo/demo_data.sql
+              src/predict/predict.sql src/demo/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 # Earlier versions' install scripts, frozen as released, and the upgrade

@@ -1,0 +1,266 @@
+/*
+ * btyd_model.c -- the fitted models' types segment.bgnbd_model and
+ * segment.gammagamma_model (one C struct, told apart by kind), their text
+ * forms, readers and the scores computed from them.
+ *
+ * Text forms (floats exact):
+ *   bgnbd_model:      r=0.24;alpha=4.41;a=0.79;b=2.43;log_likelihood=-9582.43;customers=2357;iterations=25;converged=true
+ *   gammagamma_model: p=6.25;q=3.74;gamma=15.45;log_likelihood=-4015.1;customers=946;iterations=20;converged=true
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+
+#include "common/textio.h"
+#include "predict/btyd.h"
+#include "predict/btyd_model.h"
+
+PG_FUNCTION_INFO_V1(bgnbd_model_in);
+PG_FUNCTION_INFO_V1(bgnbd_model_out);
+PG_FUNCTION_INFO_V1(gammagamma_model_in);
+PG_FUNCTION_INFO_V1(gammagamma_model_out);
+PG_FUNCTION_INFO_V1(bgnbd_info);
+PG_FUNCTION_INFO_V1(gammagamma_info);
+PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
+PG_FUNCTION_INFO_V1(bgnbd_expected_orders_sql);
+PG_FUNCTION_INFO_V1(gammagamma_expected_value_sql);
+
+static const char *const param_names[2][4] = {{"r", "alpha", "a", "b"}, {"p", "q", "gamma", NULL}};
+static const int param_count[2] = {4, 3};
+static const char *const type_names[2] = {"segment.bgnbd_model", "segment.gammagamma_model"};
+static const char *const examples[2] = {
+	"r=0.243;alpha=4.414;a=0.793;b=2.426;log_likelihood=-9582.4;customers=2357;iterations=25;converged=true",
+	"p=6.25;q=3.74;gamma=15.44;log_likelihood=-4015.1;customers=946;iterations=20;converged=true"
+};
+
+BtydModel *
+btyd_model_make(BtydKind kind, const BtydFit *fit)
+{
+	BtydModel  *m = palloc0(sizeof(BtydModel));
+
+	SET_VARSIZE(m, sizeof(BtydModel));
+	m->kind = kind;
+	m->iterations = fit->iterations;
+	m->converged = fit->converged;
+	m->customers = fit->customers;
+	m->log_likelihood = fit->log_likelihood;
+	memcpy(m->params, fit->params, sizeof(m->params));
+	return m;
+}
+
+static BtydModel *
+model_arg(FunctionCallInfo fcinfo, int arg, BtydKind kind)
+{
+	BtydModel  *m = (BtydModel *) PG_DETOAST_DATUM(PG_GETARG_DATUM(arg));
+
+	if (VARSIZE(m) != sizeof(BtydModel) || m->kind != kind)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("corrupted %s value", type_names[kind]),
+				 errdetail("Its size or kind does not match the type."),
+				 errhint("Fit the model again.")));
+	return m;
+}
+
+static Datum
+model_in(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	TextParser	ps;
+	BtydFit		fit = {0};
+
+	text_parser_init(&ps, PG_GETARG_CSTRING(0), type_names[kind], examples[kind]);
+	for (int i = 0; i < param_count[kind]; i++)
+	{
+		text_expect_key(&ps, param_names[kind][i], i == 0);
+		fit.params[i] = text_parse_float(&ps, true, psprintf("parameter %s", param_names[kind][i]));
+		if (fit.params[i] <= 0)
+			text_parser_error(&ps, psprintf("Parameter %s must be positive.", param_names[kind][i]));
+	}
+	text_expect_key(&ps, "log_likelihood", false);
+	fit.log_likelihood = text_parse_float(&ps, false, "log_likelihood");
+	text_expect_key(&ps, "customers", false);
+	fit.customers = text_parse_int(&ps, 1, PG_INT64_MAX, "customers");
+	text_expect_key(&ps, "iterations", false);
+	fit.iterations = (int32) text_parse_int(&ps, 0, PG_INT32_MAX, "iterations");
+	text_expect_key(&ps, "converged", false);
+	fit.converged = text_parse_bool(&ps, "converged");
+	text_expect_end(&ps);
+	PG_RETURN_POINTER(btyd_model_make(kind, &fit));
+}
+
+static Datum
+model_out(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, kind);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < param_count[kind]; i++)
+	{
+		appendStringInfo(&buf, "%s%s=", i ? ";" : "", param_names[kind][i]);
+		segment_append_float8(&buf, m->params[i]);
+	}
+	appendStringInfoString(&buf, ";log_likelihood=");
+	segment_append_float8(&buf, m->log_likelihood);
+	appendStringInfo(&buf, ";customers=" INT64_FORMAT ";iterations=%d;converged=%s",
+					 m->customers, m->iterations, m->converged ? "true" : "false");
+	PG_RETURN_CSTRING(buf.data);
+}
+
+Datum
+bgnbd_model_in(PG_FUNCTION_ARGS)
+{
+	return model_in(fcinfo, BTYD_BGNBD);
+}
+
+Datum
+bgnbd_model_out(PG_FUNCTION_ARGS)
+{
+	return model_out(fcinfo, BTYD_BGNBD);
+}
+
+Datum
+gammagamma_model_in(PG_FUNCTION_ARGS)
+{
+	return model_in(fcinfo, BTYD_GAMMAGAMMA);
+}
+
+Datum
+gammagamma_model_out(PG_FUNCTION_ARGS)
+{
+	return model_out(fcinfo, BTYD_GAMMAGAMMA);
+}
+
+/* (params..., log_likelihood, customers, iterations, converged) */
+static Datum
+model_info(FunctionCallInfo fcinfo, BtydKind kind)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, kind);
+	TupleDesc	desc;
+	Datum		v[8];
+	bool		nulls[8] = {false};
+	int			n = param_count[kind];
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE || desc->natts != n + 4)
+		elog(ERROR, "%s info: wrong result type", type_names[kind]);
+	for (int i = 0; i < n; i++)
+		v[i] = Float8GetDatum(m->params[i]);
+	v[n] = Float8GetDatum(m->log_likelihood);
+	v[n + 1] = Int64GetDatum(m->customers);
+	v[n + 2] = Int32GetDatum(m->iterations);
+	v[n + 3] = BoolGetDatum(m->converged);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, nulls)));
+}
+
+Datum
+bgnbd_info(PG_FUNCTION_ARGS)
+{
+	return model_info(fcinfo, BTYD_BGNBD);
+}
+
+Datum
+gammagamma_info(PG_FUNCTION_ARGS)
+{
+	return model_info(fcinfo, BTYD_GAMMAGAMMA);
+}
+
+/*
+ * A customer's summary as the models define it, or an error naming what is
+ * wrong: x a whole number >= 0, 0 <= t_x <= T, t_x = 0 when x = 0, all
+ * finite.
+ */
+void
+btyd_check_summary(const char *function, float8 x, float8 t_x, float8 T)
+{
+	const char *problem = NULL;
+
+	if (!isfinite(x) || !isfinite(t_x) || !isfinite(T))
+		problem = "x, t_x and T must be finite numbers.";
+	else if (x < 0 || x != floor(x))
+		problem = psprintf("x (repeat purchases) must be a whole number >= 0, not %g.", x);
+	else if (t_x < 0 || t_x > T)
+		problem = psprintf("t_x (the last purchase's time since the first) must be between 0 and T; got t_x = %g, T = %g.", t_x, T);
+	else if (x == 0 && t_x != 0)
+		problem = psprintf("A customer without repeat purchases (x = 0) has t_x = 0, not %g.", t_x);
+	if (problem)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: invalid customer summary", function),
+				 errdetail("%s", problem),
+				 errhint("x counts the purchases after the first, t_x and T are measured from the first purchase, in one unit (days or weeks).")));
+}
+
+Datum
+bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
+	float8		x = PG_GETARG_FLOAT8(1),
+				t_x = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	btyd_check_summary("segment.bgnbd_p_alive", x, t_x, T);
+	PG_RETURN_FLOAT8(bgnbd_p_alive(m->params, x, t_x, T));
+}
+
+Datum
+bgnbd_expected_orders_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
+	float8		t = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				t_x = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+	float8		result;
+
+	btyd_check_summary("segment.bgnbd_expected_orders", x, t_x, T);
+	if (!(t >= 0) || !isfinite(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.bgnbd_expected_orders: the horizon t must be a finite number >= 0, not %g", t)));
+	result = bgnbd_expected_orders(m->params, t, x, t_x, T);
+	if (isnan(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("segment.bgnbd_expected_orders: the hypergeometric series did not converge for t = %g", t),
+				 errdetail("The horizon is very long against the model's alpha + T (%g): the series needs more than a million terms.",
+						   m->params[1] + T),
+				 errhint("Use a shorter horizon, or the times in a larger unit (weeks instead of days).")));
+	PG_RETURN_FLOAT8(result);
+}
+
+Datum
+gammagamma_expected_value_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m;
+	float8		x;
+	float8		mean_value = PG_ARGISNULL(2) ? NAN : PG_GETARG_FLOAT8(2);
+	float8		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	m = model_arg(fcinfo, 0, BTYD_GAMMAGAMMA);
+	x = PG_GETARG_FLOAT8(1);
+
+	if (!isfinite(x) || x < 0 || x != floor(x))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.gammagamma_expected_value: x (repeat purchases) must be a whole number >= 0, not %g", x)));
+	if (x > 0 && !(mean_value > 0 && isfinite(mean_value)))
+	{
+		if (PG_ARGISNULL(2))
+			PG_RETURN_NULL();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.gammagamma_expected_value: the mean repeat value must be a positive finite number, not %g", mean_value),
+				 errhint("The Gamma-Gamma model describes positive order values; leave out customers whose repeat orders net to zero or less.")));
+	}
+	result = gammagamma_expected_value(m->params, x, mean_value);
+	if (isnan(result))
+		PG_RETURN_NULL();		/* x = 0 and q <= 1: the population's mean spend is infinite */
+	PG_RETURN_FLOAT8(result);
+}
