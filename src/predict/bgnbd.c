@@ -149,6 +149,8 @@ bgnbd_fit_points(BtydPoint *points, int64 n)
 		for (int i = 0; i < 4; i++)
 			theta[i] = log(starts[s][i] * (i == 1 ? mean_T : 1.0));
 		opt = btyd_minimize(4, theta, objective, &o, 500);
+		elog(DEBUG1, "bgnbd start %d: mean -log-likelihood %g after %d iterations and %d evaluations, %s",
+			 s, opt.value, opt.iterations, opt.evaluations, opt.converged ? "converged" : "not converged");
 		if (!isfinite(opt.value))
 			continue;
 		/* a converged start beats one that was not, then the higher likelihood */

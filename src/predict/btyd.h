@@ -49,6 +49,7 @@ typedef struct BtydOptimum
 {
 	float8		value;
 	int32		iterations;
+	int32		evaluations;	/* of f */
 	bool		converged;
 } BtydOptimum;
 

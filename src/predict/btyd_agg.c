@@ -109,7 +109,8 @@ add_point(FunctionCallInfo fcinfo, BtydKind kind, float8 x, float8 t, float8 T)
 	if (!AggCheckCallContext(fcinfo, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the transition function of segment.%s_fit called outside an aggregate", kind_names[kind])));
+				 errmsg("the transition function of segment.%s_fit called outside an aggregate", kind_names[kind]),
+				 errhint("Call the aggregate segment.%s_fit().", kind_names[kind])));
 	s = PG_ARGISNULL(0) ? state_create(kind, INITIAL_POINTS) : state_arg(fcinfo, 0, kind);
 	s = state_make_room(s);
 	s->points[s->n].x = x;
@@ -178,7 +179,8 @@ btyd_state_combine(PG_FUNCTION_ARGS)
 	if (!AggCheckCallContext(fcinfo, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("segment.btyd_state_combine called outside an aggregate")));
+				 errmsg("segment.btyd_state_combine called outside an aggregate"),
+				 errhint("Call the aggregates segment.bgnbd_fit() or segment.gammagamma_fit().")));
 	state_arg(fcinfo, 0, a->kind);
 	state_arg(fcinfo, 1, a->kind);
 	if (a->n + b->n > STATE_MAX_POINTS)

@@ -5,7 +5,7 @@
  *
  * Text forms (floats exact):
  *   bgnbd_model:      r=0.24;alpha=4.41;a=0.79;b=2.43;log_likelihood=-9582.43;customers=2357;iterations=25;converged=true
- *   gammagamma_model: p=6.25;q=3.74;gamma=15.45;log_likelihood=-4015.1;customers=946;iterations=20;converged=true
+ *   gammagamma_model: p=6.25;q=3.74;gamma=15.45;log_likelihood=-4055.9;customers=946;iterations=17;converged=true
  */
 #include "postgres.h"
 
@@ -29,13 +29,15 @@ PG_FUNCTION_INFO_V1(gammagamma_info);
 PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
 PG_FUNCTION_INFO_V1(bgnbd_expected_orders_sql);
 PG_FUNCTION_INFO_V1(gammagamma_expected_value_sql);
+PG_FUNCTION_INFO_V1(bgnbd_log_likelihood_sql);
+PG_FUNCTION_INFO_V1(gammagamma_log_likelihood_sql);
 
 static const char *const param_names[2][4] = {{"r", "alpha", "a", "b"}, {"p", "q", "gamma", NULL}};
 static const int param_count[2] = {4, 3};
 static const char *const type_names[2] = {"segment.bgnbd_model", "segment.gammagamma_model"};
 static const char *const examples[2] = {
 	"r=0.243;alpha=4.414;a=0.793;b=2.426;log_likelihood=-9582.4;customers=2357;iterations=25;converged=true",
-	"p=6.25;q=3.74;gamma=15.44;log_likelihood=-4015.1;customers=946;iterations=20;converged=true"
+	"p=6.25;q=3.74;gamma=15.45;log_likelihood=-4055.9;customers=946;iterations=17;converged=true"
 };
 
 BtydModel *
@@ -263,4 +265,30 @@ gammagamma_expected_value_sql(PG_FUNCTION_ARGS)
 	if (isnan(result))
 		PG_RETURN_NULL();		/* x = 0 and q <= 1: the population's mean spend is infinite */
 	PG_RETURN_FLOAT8(result);
+}
+
+/* One customer's log-likelihood under a model: summed over customers, a model's fit to data it was not fitted on. */
+Datum
+bgnbd_log_likelihood_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
+	BtydPoint	point = {PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3), 1.0};
+
+	btyd_check_summary("segment.bgnbd_log_likelihood", point.x, point.t, point.T);
+	PG_RETURN_FLOAT8(bgnbd_log_likelihood(m->params, &point, 1, NULL));
+}
+
+Datum
+gammagamma_log_likelihood_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_GAMMAGAMMA);
+	BtydPoint	point = {PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), 0.0, 1.0};
+
+	if (!isfinite(point.x) || point.x < 1 || point.x != floor(point.x) || !(point.t > 0) || !isfinite(point.t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.gammagamma_log_likelihood: a repeat buyer has a whole x >= 1 and a positive finite mean value, not x = %g, mean value %g",
+						point.x, point.t),
+				 errhint("The Gamma-Gamma model describes the repeat buyers only.")));
+	PG_RETURN_FLOAT8(gammagamma_log_likelihood(m->params, &point, 1, NULL));
 }

@@ -119,6 +119,8 @@ gammagamma_fit_points(BtydPoint *points, int64 n)
 		theta[1] = log(starts[s][1]);
 		theta[2] = log(starts[s][2] * mean_value);
 		opt = btyd_minimize(3, theta, objective, &o, 500);
+		elog(DEBUG1, "gammagamma start %d: mean -log-likelihood %g after %d iterations and %d evaluations, %s",
+			 s, opt.value, opt.iterations, opt.evaluations, opt.converged ? "converged" : "not converged");
 		if (!isfinite(opt.value))
 			continue;
 		if ((opt.converged && !best.converged) ||

@@ -51,8 +51,9 @@ reset_to_identity(int n, float8 h[4][4])
 /*
  * Minimizes f from theta (replaced by the best point found).  Converged:
  * the gradient's largest coordinate fell below GRADIENT_TOLERANCE (f is a
- * mean over the customers, so that is relative to the data's size), or no
- * step could lower f any more while the gradient was already below 1e-5.
+ * mean over the customers, so that is relative to the data's size), or f
+ * stopped moving beyond its rounding (or no step could lower it) while the
+ * gradient was already below 1e-5.
  */
 BtydOptimum
 btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iterations)
@@ -69,6 +70,7 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 
 	Assert(n >= 1 && n <= 4);
 	value = f(theta, g, arg);
+	result.evaluations = 1;
 	result.value = value;
 	if (!isfinite(value))
 		return result;
@@ -80,6 +82,7 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 		float8		longest;
 		float8		trial_value = NAN;
 		bool		accepted = false;
+		int			halvings;
 
 		CHECK_FOR_INTERRUPTS();
 		result.iterations = iteration;
@@ -101,11 +104,12 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 		longest = max_abs(n, d);
 		if (longest > MAX_STEP)
 			step = MAX_STEP / longest;
-		for (int halving = 0; halving < 60; halving++, step *= 0.5)
+		for (halvings = 0; halvings < 40; halvings++, step *= 0.5)
 		{
 			for (int i = 0; i < n; i++)
 				trial[i] = theta[i] + step * d[i];
 			trial_value = f(trial, g_new, arg);
+			result.evaluations++;
 			if (isfinite(trial_value) && trial_value <= value + ARMIJO * step * slope)
 			{
 				accepted = true;
@@ -125,7 +129,20 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 			theta[i] = trial[i];
 			g[i] = g_new[i];
 		}
+		/* f no longer moves beyond its rounding: as good as it gets */
+		if (value - trial_value <= 1e-14 * (1.0 + fabs(value)) && max_abs(n, g) < 1e-5)
+		{
+			value = trial_value;
+			result.converged = true;
+			break;
+		}
 		value = trial_value;
+		/* a step found only after many halvings: the Hessian estimate misleads, start it again */
+		if (halvings > 10)
+		{
+			reset_to_identity(n, h);
+			continue;
+		}
 		/* H <- (I - rho s y') H (I - rho y s') + rho s s' */
 		{
 			float8		sy = dot(n, s, y);

@@ -169,3 +169,16 @@ CREATE FUNCTION segment.gammagamma_expected_value(model segment.gammagamma_model
     LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION segment.gammagamma_expected_value(segment.gammagamma_model, float8, float8) IS
     'The expected value of a future order of a customer with x repeat purchases of mean value mean_value under the Gamma-Gamma model: p (gamma + x mean_value) / (p x + q - 1). With x = 0 (mean_value ignored) the population''s mean p gamma / (q - 1), NULL when q <= 1; NULL for a NULL x, model, or mean_value with x > 0.';
+
+CREATE FUNCTION segment.bgnbd_log_likelihood(model segment.bgnbd_model, x float8, t_x float8, "T" float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bgnbd_log_likelihood_sql'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_log_likelihood(segment.bgnbd_model, float8, float8, float8) IS
+    'The log-likelihood of one customer''s summary (x, t_x, T) under a BG/NBD model; summed over customers, how well a model fits data (for example a holdout period it was not fitted on).';
+
+CREATE FUNCTION segment.gammagamma_log_likelihood(model segment.gammagamma_model, x float8, mean_value float8)
+    RETURNS float8
+    AS 'MODULE_PATHNAME', 'gammagamma_log_likelihood_sql'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.gammagamma_log_likelihood(segment.gammagamma_model, float8, float8) IS
+    'The log-likelihood of one repeat buyer''s (x >= 1, mean repeat value) under a Gamma-Gamma model.';

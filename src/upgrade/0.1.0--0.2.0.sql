@@ -82,6 +82,74 @@ CREATE POLICY own_changes ON segment.captured_changes
     USING (EXISTS (SELECT 1 FROM segment.segmentations AS s WHERE s.name = segmentation));
 GRANT SELECT ON segment.captured_changes TO PUBLIC;
 
+-- The predictive models' types (issue 17), with the I/O functions they need
+-- before the routines below (which replace those functions again).
+CREATE TYPE segment.bgnbd_model;
+
+CREATE FUNCTION segment.bgnbd_model_in(cstring) RETURNS segment.bgnbd_model
+    AS 'MODULE_PATHNAME', 'bgnbd_model_in'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_model_in(cstring) IS
+    'Input function of segment.bgnbd_model; checks every field.';
+
+CREATE FUNCTION segment.bgnbd_model_out(segment.bgnbd_model) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'bgnbd_model_out'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_model_out(segment.bgnbd_model) IS
+    'Output function of segment.bgnbd_model: "r=..;alpha=..;a=..;b=..;log_likelihood=..;customers=..;iterations=..;converged=..", floats exact.';
+
+CREATE TYPE segment.bgnbd_model (
+    INPUT = segment.bgnbd_model_in,
+    OUTPUT = segment.bgnbd_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = plain
+);
+
+CREATE TYPE segment.gammagamma_model;
+
+CREATE FUNCTION segment.gammagamma_model_in(cstring) RETURNS segment.gammagamma_model
+    AS 'MODULE_PATHNAME', 'gammagamma_model_in'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.gammagamma_model_in(cstring) IS
+    'Input function of segment.gammagamma_model; checks every field.';
+
+CREATE FUNCTION segment.gammagamma_model_out(segment.gammagamma_model) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'gammagamma_model_out'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.gammagamma_model_out(segment.gammagamma_model) IS
+    'Output function of segment.gammagamma_model: "p=..;q=..;gamma=..;log_likelihood=..;customers=..;iterations=..;converged=..", floats exact.';
+
+CREATE TYPE segment.gammagamma_model (
+    INPUT = segment.gammagamma_model_in,
+    OUTPUT = segment.gammagamma_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = plain
+);
+
+CREATE TYPE segment.btyd_state;
+
+CREATE FUNCTION segment.btyd_state_in(cstring) RETURNS segment.btyd_state
+    AS 'MODULE_PATHNAME', 'btyd_state_in'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.btyd_state_in(cstring) IS
+    'Input function of segment.btyd_state; checks every point.';
+
+CREATE FUNCTION segment.btyd_state_out(segment.btyd_state) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'btyd_state_out'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.btyd_state_out(segment.btyd_state) IS
+    'Output function of segment.btyd_state: "kind=bgnbd;points=x,t,T,weight|...".';
+
+CREATE TYPE segment.btyd_state (
+    INPUT = segment.btyd_state_in,
+    OUTPUT = segment.btyd_state_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = extended
+);
+
 -- @routines@
 
 -- Every row written to the catalog is checked at once.
