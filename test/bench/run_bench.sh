@@ -492,7 +492,8 @@ declare -A inc_times inc_peaks inc_phase
 inc_kinds=""
 incremental_bench() {
 	local run n ms kb scan cluster score history swap rest insert q f
-	n=$(( CUSTOMERS * MEAN_ORDERS / 100 ))
+	n=${BENCH_INC_ORDERS:-$(( CUSTOMERS * MEAN_ORDERS / 100 ))}
+	inc_orders=$n
 	say "incremental: bench_inc (triggers) and bench_wm (watermark); each of $INC_RUNS runs adds $n orders"
 	psql_bench -c "CREATE INDEX ON bench.orders (customer_id)" -c "CREATE TABLE bench.orders_plain (LIKE bench.orders)" \
 		-c "ALTER TABLE bench.orders ADD COLUMN ingested_at timestamptz DEFAULT '2025-01-01 00:00:00+00'" \
@@ -619,11 +620,11 @@ refresh_profile() {
 # The incremental part's lines (refresh_summary's, or alone).
 incremental_summary() {
 	[ -n "${inc_times[ri]:-}" ] || return 0
-	printf '  %-50s %8.0f %8.0f\n' "(ri) incremental refresh (triggers), 1% new orders" "${inc_times[ri]}" "$(( ${inc_peaks[ri]} / 1024 ))"
+	printf '  %-50s %8.0f %8.0f\n' "(ri) incremental refresh (triggers), $inc_orders new orders" "${inc_times[ri]}" "$(( ${inc_peaks[ri]} / 1024 ))"
 	printf '  %-50s %8.0f %8.0f\n' "(rw) incremental refresh (watermark), the same" "${inc_times[rw]}" "$(( ${inc_peaks[rw]} / 1024 ))"
 	printf '  %-50s %8.0f %8.0f\n' "(rf) full refresh of the same orders" "${inc_times[rf]}" "$(( ${inc_peaks[rf]} / 1024 ))"
 	echo "  kind:customers changed of each incremental run (ri rw ri rw ...): $inc_kinds"
-	awk -v c="$inc_customers" -v n="$(( CUSTOMERS * MEAN_ORDERS / 100 ))" -v sc="${inc_phase[ri.scan]}" -v so="${inc_phase[ri.score]}" \
+	awk -v c="$inc_customers" -v sc="${inc_phase[ri.scan]}" -v so="${inc_phase[ri.score]}" \
 		-v hi="${inc_phase[ri.history]}" -v sw="${inc_phase[ri.swap]}" -v t="${inc_times[ri]}" 'BEGIN {
 		printf "  (ri) phases: read %.0f ms (the new orders and the last table), score+write+index %.0f ms, history %.0f ms, swap %.0f ms\n", sc, so, hi, sw
 		printf "  (ri) per customer of the table (%d): %.2f us in all, %.2f us scoring, writing and indexing\n", c, t * 1000 / c, so * 1000 / c }'
