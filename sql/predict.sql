@@ -61,6 +61,34 @@ SELECT segment.gammagamma_expected_value(m, 2, 10) AS x2_mean10, segment.gammaga
        segment.gammagamma_expected_value(m, 3, NULL) AS no_mean, segment.gammagamma_expected_value(m, NULL, 3) AS no_x
 FROM (SELECT 'p=2;q=3;gamma=4;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.gammagamma_model AS m) AS s;
 
+-- the next order: for a new customer of r = 1, alpha = 1 (a, b aside)
+-- P(a purchase by t) = 1 - 1/(1 + t) = 1/2 at t = 1; with x = 1, t_x = 1,
+-- T = 2, P(alive) = 4/13 < 1/2: none; with x = 3, t_x = 9, T = 10 the
+-- purchase probability at the time found is 1/2
+SELECT segment.bgnbd_next_order_in(m, 0, 0, 0) AS new_customer, segment.bgnbd_next_order_in(m, 1, 1, 2) AS likely_gone,
+       abs(segment.bgnbd_p_alive(m, 3, 9, 10)
+           * (1 - ((1 + 10) / (1 + 10 + segment.bgnbd_next_order_in(m, 3, 9, 10))) ^ (1 + 3)) - 0.5) < 1e-12 AS half
+FROM (SELECT 'r=1;alpha=1;a=2;b=2;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model AS m) AS s;
+-- predicted CLV: a new customer (x = 0: the population's order value 4)
+-- over 2 periods of 1 at 10% a period: (E[Y(1)] / 1.1 + (E[Y(2)] - E[Y(1)]) / 1.21) * 4;
+-- no discount over one period: E[Y(h)] * 4 whatever h; a repeat buyer's value is his expected order value
+SELECT abs(segment.predicted_clv(m, g, 0, 0, 0, NULL, 2, 1, 0.1)
+           - (segment.bgnbd_expected_orders(m, 1, 0, 0, 0) / 1.1
+              + (segment.bgnbd_expected_orders(m, 2, 0, 0, 0) - segment.bgnbd_expected_orders(m, 1, 0, 0, 0)) / 1.21) * 4)
+           < 1e-12 AS discounted,
+       abs(segment.predicted_clv(m, g, 0, 0, 0, NULL, 2.5, 2.5, 0) - segment.bgnbd_expected_orders(m, 2.5, 0, 0, 0) * 4)
+           < 1e-12 AS one_period,
+       abs(segment.predicted_clv(m, g, 2, 3, 5, 10, 3, 1, 0)
+           - segment.bgnbd_expected_orders(m, 3, 2, 3, 5) * segment.gammagamma_expected_value(g, 2, 10)) < 1e-12
+           AS repeat_buyer,
+       segment.predicted_clv(m, g, 2, 3, 5, NULL, 3, 1, 0) AS no_mean_value
+FROM (SELECT 'r=1;alpha=1;a=2;b=2;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model AS m,
+             'p=2;q=3;gamma=4;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.gammagamma_model AS g) AS s;
+-- CDNOW customer 1 over the next 39 weeks, undiscounted
+SELECT round(segment.predicted_clv(bgnbd, gg, 2, 30.43, 38.86, 22.35, 39, 39, 0)::numeric, 2) AS clv_39_weeks,
+       round(segment.bgnbd_next_order_in(bgnbd, 2, 30.43, 38.86)::numeric, 2) AS next_order_in_weeks
+FROM cdnow_models;
+
 -- the fitted parameters maximize the likelihood: the per-customer
 -- log-likelihoods sum to the model's, and moving any parameter 1% either
 -- way lowers the sum
@@ -153,6 +181,9 @@ SELECT segment.bgnbd_expected_orders(bgnbd, -1, 1, 2, 3) FROM cdnow_models;
 SELECT segment.bgnbd_expected_orders(bgnbd, 1e15, 1, 2, 3) FROM cdnow_models;
 SELECT segment.gammagamma_expected_value(gg, 2, 0) FROM cdnow_models;
 SELECT segment.gammagamma_log_likelihood(gg, 0, 5) FROM cdnow_models;
+SELECT segment.predicted_clv(bgnbd, gg, 1, 2, 3, 10, 365, 0, 0.01) FROM cdnow_models;
+SELECT segment.predicted_clv(bgnbd, gg, 1, 2, 3, 10, 365, 30, -1) FROM cdnow_models;
+SELECT segment.predicted_clv(bgnbd, gg, 1, 2, 3, -10, 365, 30, 0.01) FROM cdnow_models;
 SELECT 'r=-1;alpha=1;a=1;b=1;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model;
 SELECT 'r=1;alpha=1;a=1;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model;
 SELECT 'p=1;q=1;gamma=1;log_likelihood=0;customers=0;iterations=0;converged=true'::segment.gammagamma_model;

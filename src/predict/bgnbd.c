@@ -205,3 +205,47 @@ bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, floa
 	numerator = (a + b + x - 1) / (a - 1) * (1.0 - exp((r + x) * (log(alpha + T) - log(alpha + T + t))) * f);
 	return numerator * bgnbd_p_alive(params, x, t_x, T);
 }
+
+/*
+ * The time from T by which a purchase is more likely than not:
+ * P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)) = 1/2, the rate of
+ * a customer still active being Gamma(r + x, alpha + T) given his history.
+ * NaN when P(alive) <= 1/2: a customer more likely gone than not has none.
+ */
+float8
+bgnbd_next_order_in(const float8 *params, float8 x, float8 t_x, float8 T)
+{
+	float8		r = params[0],
+				alpha = params[1];
+	float8		alive = bgnbd_p_alive(params, x, t_x, T);
+
+	if (!(alive > 0.5))
+		return NAN;
+	return (alpha + T) * expm1(-log1p(-0.5 / alive) / (r + x));
+}
+
+/*
+ * The expected value of the next horizon's purchases, discounted: over
+ * periods k = 1..ceil(horizon / period), the purchases expected in period k
+ * (the last cut at the horizon) times value, divided by (1 + rate)^k.
+ * NaN when a purchase expectation cannot be computed.
+ */
+float8
+bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, float8 value,
+					   float8 horizon, float8 period, float8 rate)
+{
+	float8		total = 0.0;
+	float8		before = 0.0;
+	int64		periods = (int64) ceil(horizon / period);
+
+	for (int64 k = 1; k <= periods; k++)
+	{
+		float8		upto = bgnbd_expected_orders(params, Min(k * period, horizon), x, t_x, T);
+
+		if (isnan(upto))
+			return NAN;
+		total += (upto - before) * value / pow(1.0 + rate, (float8) k);
+		before = upto;
+	}
+	return total;
+}

@@ -30,6 +30,8 @@ PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
 PG_FUNCTION_INFO_V1(bgnbd_expected_orders_sql);
 PG_FUNCTION_INFO_V1(gammagamma_expected_value_sql);
 PG_FUNCTION_INFO_V1(bgnbd_log_likelihood_sql);
+PG_FUNCTION_INFO_V1(bgnbd_next_order_in_sql);
+PG_FUNCTION_INFO_V1(predicted_clv_sql);
 PG_FUNCTION_INFO_V1(gammagamma_log_likelihood_sql);
 
 static const char *const param_names[2][4] = {{"r", "alpha", "a", "b"}, {"p", "q", "gamma", NULL}};
@@ -291,4 +293,80 @@ gammagamma_log_likelihood_sql(PG_FUNCTION_ARGS)
 						point.x, point.t),
 				 errhint("The Gamma-Gamma model describes the repeat buyers only.")));
 	PG_RETURN_FLOAT8(gammagamma_log_likelihood(m->params, &point, 1, NULL));
+}
+
+Datum
+bgnbd_next_order_in_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
+	float8		x = PG_GETARG_FLOAT8(1),
+				t_x = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+	float8		result;
+
+	btyd_check_summary("segment.bgnbd_next_order_in", x, t_x, T);
+	result = bgnbd_next_order_in(m->params, x, t_x, T);
+	if (isnan(result))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(result);
+}
+
+/*
+ * predicted_clv(bgnbd, gammagamma, x, t_x, T, mean_value, horizon, period,
+ * discount_rate): the discounted value of the purchases expected within the
+ * horizon (bgnbd_discounted_value) at the Gamma-Gamma expected order value.
+ */
+Datum
+predicted_clv_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *bgnbd,
+			   *gg;
+	float8		x,
+				t_x,
+				T,
+				mean_value,
+				horizon,
+				period,
+				rate,
+				value,
+				result;
+
+	for (int i = 0; i < 9; i++)
+		if (PG_ARGISNULL(i) && i != 5)
+			PG_RETURN_NULL();
+	bgnbd = model_arg(fcinfo, 0, BTYD_BGNBD);
+	gg = model_arg(fcinfo, 1, BTYD_GAMMAGAMMA);
+	x = PG_GETARG_FLOAT8(2);
+	t_x = PG_GETARG_FLOAT8(3);
+	T = PG_GETARG_FLOAT8(4);
+	mean_value = PG_ARGISNULL(5) ? NAN : PG_GETARG_FLOAT8(5);
+	horizon = PG_GETARG_FLOAT8(6);
+	period = PG_GETARG_FLOAT8(7);
+	rate = PG_GETARG_FLOAT8(8);
+	btyd_check_summary("segment.predicted_clv", x, t_x, T);
+	if (!(horizon >= 0) || !isfinite(horizon) || !(period > 0) || !isfinite(period) ||
+		horizon / period > 100000 || !(rate > -1) || !isfinite(rate))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.predicted_clv: horizon %g, period %g and discount rate %g are not usable", horizon, period, rate),
+				 errdetail("The horizon must be >= 0, the period > 0 with at most 100,000 periods in the horizon, and the discount rate per period > -1."),
+				 errhint("For a year in days with a monthly discount of 1%%: horizon 365, period 30, discount_rate 0.01.")));
+	if (x > 0 && !(mean_value > 0 && isfinite(mean_value)))
+	{
+		if (PG_ARGISNULL(5))
+			PG_RETURN_NULL();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.predicted_clv: the mean repeat value must be a positive finite number, not %g", mean_value)));
+	}
+	value = gammagamma_expected_value(gg->params, x, mean_value);
+	if (isnan(value))
+		PG_RETURN_NULL();
+	result = bgnbd_discounted_value(bgnbd->params, x, t_x, T, value, horizon, period, rate);
+	if (isnan(result))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("segment.predicted_clv: the hypergeometric series did not converge within the horizon %g", horizon),
+				 errhint("Use a shorter horizon, or the times in a larger unit (weeks instead of days).")));
+	PG_RETURN_FLOAT8(result);
 }

@@ -182,3 +182,17 @@ CREATE FUNCTION segment.gammagamma_log_likelihood(model segment.gammagamma_model
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION segment.gammagamma_log_likelihood(segment.gammagamma_model, float8, float8) IS
     'The log-likelihood of one repeat buyer''s (x >= 1, mean repeat value) under a Gamma-Gamma model.';
+
+CREATE FUNCTION segment.bgnbd_next_order_in(model segment.bgnbd_model, x float8, t_x float8, "T" float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bgnbd_next_order_in_sql'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_next_order_in(segment.bgnbd_model, float8, float8, float8) IS
+    'The time after T by which a customer with summary (x, t_x, T) more likely than not has bought again under the BG/NBD model: P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)) = 1/2. NULL when P(alive) <= 1/2 (more likely gone than not).';
+
+CREATE FUNCTION segment.predicted_clv(bgnbd segment.bgnbd_model, gammagamma segment.gammagamma_model, x float8,
+                                      t_x float8, "T" float8, mean_value float8, horizon float8, period float8,
+                                      discount_rate float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'predicted_clv_sql'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION segment.predicted_clv(segment.bgnbd_model, segment.gammagamma_model, float8, float8, float8, float8, float8, float8, float8) IS
+    'The predicted value of a customer over the next horizon: for each period (the last cut at the horizon) the BG/NBD purchases expected in it times the Gamma-Gamma expected order value, discounted by (1 + discount_rate)^k for the k-th period. Times in the models'' unit; mean_value is ignored when x = 0. NULL for a NULL argument (but mean_value with x = 0).';
