@@ -13,7 +13,9 @@ SELECT count(*) AS customers, count(*) FILTER (WHERE x > 0) AS repeat_buyers FRO
 -- BG/NBD (Fader, Hardie & Lee 2005): r = 0.243, alpha = 4.414, a = 0.793,
 -- b = 2.426, log-likelihood -9582.4
 CREATE TABLE cdnow_models AS
-SELECT segment.bgnbd_fit(x, t_x, "T") AS bgnbd, segment.gammagamma_fit(x, zbar) AS gg FROM cdnow;
+SELECT segment.bgnbd_fit(x, t_x, "T") AS bgnbd, segment.gammagamma_fit(x, zbar) AS gg,
+       segment.paretonbd_fit(x, t_x, "T") AS pnbd
+FROM cdnow;
 SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(a::numeric, 3) AS a,
        round(b::numeric, 3) AS b, round(log_likelihood::numeric, 1) AS log_likelihood, customers, converged
 FROM cdnow_models, segment.bgnbd_info(bgnbd);
@@ -24,6 +26,48 @@ FROM cdnow_models, segment.bgnbd_info(bgnbd);
 SELECT round(p::numeric, 2) AS p, round(q::numeric, 2) AS q, abs(gamma - 15.44) < 0.01 AS gamma_15_44,
        customers, converged
 FROM cdnow_models, segment.gammagamma_info(gg);
+
+-- Pareto/NBD (Schmittlein, Morrison & Colombo 1987; Fader & Hardie's
+-- estimates): r = 0.553, alpha = 10.578, s = 0.606, beta = 11.669.  The
+-- likelihood is flat along (s, beta): the fit stops at beta = 11.668, where
+-- the log-likelihood is higher than at the published point
+SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 3) AS alpha, round(s::numeric, 3) AS s,
+       abs(beta - 11.669) < 0.002 AS beta_11_669, round(log_likelihood::numeric, 1) AS log_likelihood, converged,
+       log_likelihood >= (SELECT sum(segment.paretonbd_log_likelihood(
+                              'r=0.553;alpha=10.578;s=0.606;beta=11.669;log_likelihood=0;customers=1;iterations=0;converged=true',
+                              x, t_x, "T")) FROM cdnow) AS beats_published
+FROM cdnow_models, segment.paretonbd_info(pnbd);
+-- its P(alive) against the same integral by Simpson's rule in SQL (2,000
+-- intervals): P = A / (A + s * integral from t_x to T of (alpha + tau)^-(r+x)
+-- (beta + tau)^-(s+1)), A = (alpha + T)^-(r+x) (beta + T)^-s
+WITH p AS (SELECT (segment.paretonbd_info(pnbd)).*, pnbd FROM cdnow_models),
+cases(x, t_x, "T") AS (VALUES (2.0::float8, 30.43::float8, 38.86::float8), (0, 0, 38.86), (7, 1.5, 38.5), (1, 38.5, 38.5)),
+simpson AS (
+    SELECT c.x, c.t_x, c."T",
+           sum(CASE WHEN i IN (0, 2000) THEN 1 WHEN i % 2 = 1 THEN 4 ELSE 2 END
+               * (p.alpha + tau) ^ (-(p.r + c.x)) * (p.beta + tau) ^ (-(p.s + 1))) * (c."T" - c.t_x) / 2000 / 3 AS integral
+    FROM p, cases AS c, generate_series(0, 2000) AS i, LATERAL (SELECT c.t_x + i * (c."T" - c.t_x) / 2000) AS t(tau)
+    GROUP BY 1, 2, 3)
+SELECT x, t_x, "T", round(segment.paretonbd_p_alive(pnbd, x, t_x, "T")::numeric, 6) AS p_alive,
+       abs(segment.paretonbd_p_alive(pnbd, x, t_x, "T")
+           - ((p.alpha + "T") ^ (-(p.r + x)) * (p.beta + "T") ^ (-p.s))
+             / ((p.alpha + "T") ^ (-(p.r + x)) * (p.beta + "T") ^ (-p.s) + p.s * integral)) < 1e-10 AS simpson_agrees
+FROM simpson, p ORDER BY x, t_x;
+-- expected purchases: at s = 1 the limit (r + x) (beta + T) / (alpha + T) log(1 + t / (beta + T)) P(alive),
+-- and on both sides of it continuous
+SELECT abs(segment.paretonbd_expected_orders(m1, 10, 2, 5, 8)
+           - segment.paretonbd_p_alive(m1, 2, 5, 8) * 3.0 * 10 / 9 * ln(1 + 10.0 / 10)) < 1e-12 AS s1_limit,
+       abs(segment.paretonbd_expected_orders(m_below, 10, 2, 5, 8) - segment.paretonbd_expected_orders(m1, 10, 2, 5, 8)) < 1e-6
+       AND abs(segment.paretonbd_expected_orders(m_above, 10, 2, 5, 8) - segment.paretonbd_expected_orders(m1, 10, 2, 5, 8)) < 1e-6
+           AS continuous
+FROM (SELECT 'r=1;alpha=1;s=1;beta=2;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.paretonbd_model AS m1,
+             'r=1;alpha=1;s=0.9999999;beta=2;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.paretonbd_model AS m_below,
+             'r=1;alpha=1;s=1.0000001;beta=2;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.paretonbd_model AS m_above) AS m;
+-- which model fits CDNOW's calibration better: the log-likelihoods side by side
+SELECT round((segment.bgnbd_info(bgnbd)).log_likelihood::numeric, 1) AS bgnbd,
+       round((segment.paretonbd_info(pnbd)).log_likelihood::numeric, 1) AS paretonbd,
+       round(segment.paretonbd_expected_orders(pnbd, 39, 2, 30.43, 38.86)::numeric, 3) AS paretonbd_customer_1
+FROM cdnow_models;
 
 -- customer 1 (x = 2, t_x = 30.43, T = 38.86): 1.226 purchases expected in
 -- the next 39 weeks (the paper's worked example)
@@ -153,19 +197,32 @@ SET max_parallel_workers_per_gather = 0;
 SELECT p.bgnbd = s.bgnbd::text AS bgnbd_parallel_equal, p.gg = s.gg::text AS gg_parallel_equal
 FROM parallel_fit AS p,
      (SELECT segment.bgnbd_fit(x, t_x, "T") AS bgnbd, segment.gammagamma_fit(x, zbar) AS gg FROM cdnow_many) AS s;
-SELECT segment.bgnbd_fit_final(('kind=bgnbd;points=' || string_agg(x || ',' || t_x || ',' || "T" || ',' || n * 40, '|'))::segment.btyd_state)::text
+-- Pareto/NBD's the same way, on the 2,357 customers
+SET parallel_setup_cost = 0;
+SET parallel_tuple_cost = 0;
+SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+CREATE TABLE parallel_pnbd AS SELECT segment.paretonbd_fit(x, t_x, "T")::text AS pnbd FROM cdnow;
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+SET max_parallel_workers_per_gather = 0;
+SELECT p.pnbd = m.pnbd::text AS pnbd_parallel_equal FROM parallel_pnbd AS p, cdnow_models AS m;
+SELECT segment.bgnbd_fit_final(('kind=summary;points=' || string_agg(x || ',' || t_x || ',' || "T" || ',' || n * 40, '|'))::segment.btyd_state)::text
        = (SELECT bgnbd FROM parallel_fit) AS state_text_equal
 FROM (SELECT x, t_x, "T", count(*) AS n FROM cdnow GROUP BY 1, 2, 3) AS d;
 RESET max_parallel_workers_per_gather;
 -- the model's text form round-trips exactly
 SELECT bgnbd::text::segment.bgnbd_model::text = bgnbd::text AS bgnbd_round_trip,
-       gg::text::segment.gammagamma_model::text = gg::text AS gg_round_trip
+       gg::text::segment.gammagamma_model::text = gg::text AS gg_round_trip,
+       pnbd::text::segment.paretonbd_model::text = pnbd::text AS pnbd_round_trip
 FROM cdnow_models;
 
 -- nothing to fit: no rows, NULLs only, no repeat purchase
 SELECT segment.bgnbd_fit(x, t_x, "T") IS NULL AS no_rows FROM cdnow WHERE false;
 SELECT segment.bgnbd_fit(NULL, t_x, "T") IS NULL AS nulls_only FROM cdnow;
-SELECT segment.bgnbd_fit(0, 0, "T") IS NULL AS no_repeat, segment.gammagamma_fit(0, zbar) IS NULL AS no_repeat_buyer
+SELECT segment.bgnbd_fit(0, 0, "T") IS NULL AS no_repeat, segment.paretonbd_fit(0, 0, "T") IS NULL AS pnbd_no_repeat,
+       segment.gammagamma_fit(0, zbar) IS NULL AS no_repeat_buyer
 FROM cdnow;
 
 -- bad input: each its error
@@ -187,7 +244,11 @@ SELECT segment.predicted_clv(bgnbd, gg, 1, 2, 3, -10, 365, 30, 0.01) FROM cdnow_
 SELECT 'r=-1;alpha=1;a=1;b=1;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model;
 SELECT 'r=1;alpha=1;a=1;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.bgnbd_model;
 SELECT 'p=1;q=1;gamma=1;log_likelihood=0;customers=0;iterations=0;converged=true'::segment.gammagamma_model;
-SELECT 'kind=bgnbd;points=1,5,3,1'::segment.btyd_state;
-SELECT 'kind=gammagamma;points=0,5,0,1'::segment.btyd_state;
+SELECT 'kind=summary;points=1,5,3,1'::segment.btyd_state;
+SELECT 'kind=spend;points=0,5,0,1'::segment.btyd_state;
+SELECT segment.paretonbd_fit(x, t_x, "T") FROM (VALUES (1.0, 4.0, 3.0)) AS v(x, t_x, "T");
+SELECT segment.paretonbd_p_alive(pnbd, -1, 0, 3) FROM cdnow_models;
+SELECT segment.paretonbd_expected_orders(pnbd, 'Infinity', 1, 2, 3) FROM cdnow_models;
+SELECT 'r=1;alpha=1;s=0;beta=1;log_likelihood=0;customers=1;iterations=0;converged=true'::segment.paretonbd_model;
 SELECT 'kind=other;points='::segment.btyd_state;
 SELECT segment.bgnbd_fit_transfn(NULL, 1, 1, 2);

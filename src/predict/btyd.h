@@ -1,5 +1,5 @@
 /*
- * btyd.h -- the buy-till-you-die models (BG/NBD, Gamma-Gamma): their
+ * btyd.h -- the buy-till-you-die models (BG/NBD, Pareto/NBD, Gamma-Gamma): their
  * per-customer data, likelihoods, fits and scores.
  *
  * Every time (t_x, T, a horizon t) is in the unit the caller chose (days in
@@ -66,6 +66,12 @@ extern float8 bgnbd_expected_orders(const float8 *params, float8 t, float8 x, fl
 extern float8 bgnbd_next_order_in(const float8 *params, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, float8 value,
 									 float8 horizon, float8 period, float8 rate);
+
+/* paretonbd.c */
+extern float8 paretonbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, float8 *gradient);
+extern BtydFit paretonbd_fit_points(BtydPoint *points, int64 n);
+extern float8 paretonbd_p_alive(const float8 *params, float8 x, float8 t_x, float8 T);
+extern float8 paretonbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, float8 T);
 
 /* gammagamma.c */
 extern float8 gammagamma_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, float8 *gradient);

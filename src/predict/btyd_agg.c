@@ -1,7 +1,7 @@
 /*
- * btyd_agg.c -- the fitting aggregates segment.bgnbd_fit(x, t_x, T) and
- * segment.gammagamma_fit(x, mean_value) and their state type
- * segment.btyd_state.
+ * btyd_agg.c -- the fitting aggregates segment.bgnbd_fit(x, t_x, T),
+ * segment.paretonbd_fit(x, t_x, T) and segment.gammagamma_fit(x,
+ * mean_value), and their state type segment.btyd_state.
  *
  * A fit needs every customer's summary on every iteration, so the state
  * keeps them, equal ones merged (btyd_compact) whenever it fills up: it
@@ -10,8 +10,8 @@
  * workers and Citus nodes; merged in any order they give the same points,
  * and so the same model, as a serial fit.
  *
- * Text form: "kind=bgnbd;points=x,t,T,weight|..." (gammagamma: t the mean
- * repeat value, T 0).
+ * Text form: "kind=summary;points=x,t_x,T,weight|..." (BG/NBD, Pareto/NBD) or
+ * "kind=spend;points=x,mean_value,0,weight|..." (Gamma-Gamma).
  */
 #include "postgres.h"
 
@@ -28,15 +28,24 @@
 PG_FUNCTION_INFO_V1(btyd_state_in);
 PG_FUNCTION_INFO_V1(btyd_state_out);
 PG_FUNCTION_INFO_V1(bgnbd_fit_transfn);
+PG_FUNCTION_INFO_V1(paretonbd_fit_transfn);
 PG_FUNCTION_INFO_V1(gammagamma_fit_transfn);
 PG_FUNCTION_INFO_V1(btyd_state_combine);
 PG_FUNCTION_INFO_V1(bgnbd_fit_final);
 PG_FUNCTION_INFO_V1(gammagamma_fit_final);
+PG_FUNCTION_INFO_V1(paretonbd_fit_final);
+
+/* what a state's points are */
+typedef enum StateKind
+{
+	STATE_SUMMARY = 0,			/* (x, t_x, T): BG/NBD, Pareto/NBD */
+	STATE_SPEND = 1				/* (x, mean repeat value, 0): Gamma-Gamma */
+} StateKind;
 
 typedef struct BtydState
 {
 	int32		vl_len_;		/* VARSIZE gives the capacity */
-	int32		kind;			/* BtydKind */
+	int32		kind;			/* StateKind */
 	int64		n;
 	BtydPoint	points[FLEXIBLE_ARRAY_MEMBER];
 } BtydState;
@@ -46,10 +55,10 @@ typedef struct BtydState
 #define STATE_MAX_POINTS ((int64) ((MaxAllocSize - STATE_HEADER) / sizeof(BtydPoint)))
 #define INITIAL_POINTS 1024
 
-static const char *const kind_names[2] = {"bgnbd", "gammagamma"};
+static const char *const kind_names[2] = {"summary", "spend"};
 
 static BtydState *
-state_create(BtydKind kind, int64 capacity)
+state_create(StateKind kind, int64 capacity)
 {
 	Size		size = STATE_HEADER + sizeof(BtydPoint) * capacity;
 	BtydState  *s = palloc(size);
@@ -89,7 +98,7 @@ state_make_room(BtydState *s)
 }
 
 static BtydState *
-state_arg(FunctionCallInfo fcinfo, int arg, BtydKind kind)
+state_arg(FunctionCallInfo fcinfo, int arg, StateKind kind)
 {
 	BtydState  *s = (BtydState *) PG_GETARG_POINTER(arg);
 
@@ -102,15 +111,10 @@ state_arg(FunctionCallInfo fcinfo, int arg, BtydKind kind)
 }
 
 static Datum
-add_point(FunctionCallInfo fcinfo, BtydKind kind, float8 x, float8 t, float8 T)
+add_point(FunctionCallInfo fcinfo, StateKind kind, float8 x, float8 t, float8 T)
 {
 	BtydState  *s;
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the transition function of segment.%s_fit called outside an aggregate", kind_names[kind]),
-				 errhint("Call the aggregate segment.%s_fit().", kind_names[kind])));
 	s = PG_ARGISNULL(0) ? state_create(kind, INITIAL_POINTS) : state_arg(fcinfo, 0, kind);
 	s = state_make_room(s);
 	s->points[s->n].x = x;
@@ -121,14 +125,26 @@ add_point(FunctionCallInfo fcinfo, BtydKind kind, float8 x, float8 t, float8 T)
 	PG_RETURN_POINTER(s);
 }
 
-/* bgnbd_fit(x, t_x, T): rows with a NULL are left out, like an aggregate's NULL input. */
-Datum
-bgnbd_fit_transfn(PG_FUNCTION_ARGS)
+/* Refuses a call from anything but an aggregate. */
+static void
+check_aggregate(FunctionCallInfo fcinfo, const char *aggregate)
+{
+	if (!AggCheckCallContext(fcinfo, NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the transition function of %s called outside an aggregate", aggregate),
+				 errhint("Call the aggregate %s().", aggregate)));
+}
+
+/* (x, t_x, T) of one customer: rows with a NULL are left out, like an aggregate's NULL input. */
+static Datum
+add_summary(FunctionCallInfo fcinfo, const char *aggregate)
 {
 	float8		x,
 				t_x,
 				T;
 
+	check_aggregate(fcinfo, aggregate);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 	{
 		if (PG_ARGISNULL(0))
@@ -138,8 +154,20 @@ bgnbd_fit_transfn(PG_FUNCTION_ARGS)
 	x = PG_GETARG_FLOAT8(1);
 	t_x = PG_GETARG_FLOAT8(2);
 	T = PG_GETARG_FLOAT8(3);
-	btyd_check_summary("segment.bgnbd_fit", x, t_x, T);
-	return add_point(fcinfo, BTYD_BGNBD, x, t_x + 0.0, T + 0.0);
+	btyd_check_summary(aggregate, x, t_x, T);
+	return add_point(fcinfo, STATE_SUMMARY, x, t_x + 0.0, T + 0.0);
+}
+
+Datum
+bgnbd_fit_transfn(PG_FUNCTION_ARGS)
+{
+	return add_summary(fcinfo, "segment.bgnbd_fit");
+}
+
+Datum
+paretonbd_fit_transfn(PG_FUNCTION_ARGS)
+{
+	return add_summary(fcinfo, "segment.paretonbd_fit");
 }
 
 /* gammagamma_fit(x, mean_value): only customers with repeat purchases (x > 0) count. */
@@ -149,6 +177,7 @@ gammagamma_fit_transfn(PG_FUNCTION_ARGS)
 	float8		x,
 				mean_value;
 
+	check_aggregate(fcinfo, "segment.gammagamma_fit");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_GETARG_FLOAT8(1) == 0)
 	{
 		if (PG_ARGISNULL(0))
@@ -166,7 +195,7 @@ gammagamma_fit_transfn(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("segment.gammagamma_fit: the mean repeat value must be a positive finite number, not %g", mean_value),
 				 errhint("The Gamma-Gamma model describes positive order values; leave out customers whose repeat orders net to zero or less.")));
-	return add_point(fcinfo, BTYD_GAMMAGAMMA, x, mean_value, 0.0);
+	return add_point(fcinfo, STATE_SPEND, x, mean_value, 0.0);
 }
 
 Datum
@@ -180,7 +209,7 @@ btyd_state_combine(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("segment.btyd_state_combine called outside an aggregate"),
-				 errhint("Call the aggregates segment.bgnbd_fit() or segment.gammagamma_fit().")));
+				 errhint("Call the aggregates segment.bgnbd_fit(), segment.paretonbd_fit() or segment.gammagamma_fit().")));
 	state_arg(fcinfo, 0, a->kind);
 	state_arg(fcinfo, 1, a->kind);
 	if (a->n + b->n > STATE_MAX_POINTS)
@@ -207,27 +236,39 @@ final_points(BtydState *s, int64 *n)
 }
 
 /* NULL without a repeat purchase among the customers: nothing tells the drop-out apart. */
-Datum
-bgnbd_fit_final(PG_FUNCTION_ARGS)
+static Datum
+fit_summaries(FunctionCallInfo fcinfo, BtydKind model)
 {
-	BtydState  *s = state_arg(fcinfo, 0, BTYD_BGNBD);
+	BtydState  *s = state_arg(fcinfo, 0, STATE_SUMMARY);
 	int64		n;
 	BtydPoint  *points = final_points(s, &n);
 	BtydFit		fit;
 
 	if (n == 0 || points[n - 1].x == 0)
 		PG_RETURN_NULL();
-	fit = bgnbd_fit_points(points, n);
+	fit = model == BTYD_BGNBD ? bgnbd_fit_points(points, n) : paretonbd_fit_points(points, n);
 	if (!isfinite(fit.log_likelihood))
 		PG_RETURN_NULL();
-	PG_RETURN_POINTER(btyd_model_make(BTYD_BGNBD, &fit));
+	PG_RETURN_POINTER(btyd_model_make(model, &fit));
+}
+
+Datum
+bgnbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_summaries(fcinfo, BTYD_BGNBD);
+}
+
+Datum
+paretonbd_fit_final(PG_FUNCTION_ARGS)
+{
+	return fit_summaries(fcinfo, BTYD_PARETONBD);
 }
 
 /* NULL without a repeat buyer. */
 Datum
 gammagamma_fit_final(PG_FUNCTION_ARGS)
 {
-	BtydState  *s = state_arg(fcinfo, 0, BTYD_GAMMAGAMMA);
+	BtydState  *s = state_arg(fcinfo, 0, STATE_SPEND);
 	int64		n;
 	BtydPoint  *points = final_points(s, &n);
 	BtydFit		fit;
@@ -248,8 +289,8 @@ btyd_state_out(PG_FUNCTION_ARGS)
 	BtydState  *s = (BtydState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
 	StringInfoData buf;
 
-	if (s->kind < BTYD_BGNBD || s->kind > BTYD_GAMMAGAMMA)
-		state_arg(fcinfo, 0, BTYD_BGNBD);	/* reports the corruption */
+	if (s->kind != STATE_SUMMARY && s->kind != STATE_SPEND)
+		state_arg(fcinfo, 0, STATE_SUMMARY);	/* reports the corruption */
 	state_arg(fcinfo, 0, s->kind);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "kind=%s;points=", kind_names[s->kind]);
@@ -268,17 +309,17 @@ Datum
 btyd_state_in(PG_FUNCTION_ARGS)
 {
 	TextParser	ps;
-	BtydKind	kind;
+	StateKind	kind;
 	BtydState  *s;
 
-	text_parser_init(&ps, PG_GETARG_CSTRING(0), "segment.btyd_state", "kind=bgnbd;points=2,30.43,38.86,1|0,0,38.86,3");
+	text_parser_init(&ps, PG_GETARG_CSTRING(0), "segment.btyd_state", "kind=summary;points=2,30.43,38.86,1|0,0,38.86,3");
 	text_expect_key(&ps, "kind", true);
-	if (strncmp(ps.p, "bgnbd;", 6) == 0)
-		kind = BTYD_BGNBD;
-	else if (strncmp(ps.p, "gammagamma;", 11) == 0)
-		kind = BTYD_GAMMAGAMMA;
+	if (strncmp(ps.p, "summary;", 8) == 0)
+		kind = STATE_SUMMARY;
+	else if (strncmp(ps.p, "spend;", 6) == 0)
+		kind = STATE_SPEND;
 	else
-		text_parser_error(&ps, "The kind must be bgnbd or gammagamma.");
+		text_parser_error(&ps, "The kind must be summary or spend.");
 	ps.p += strlen(kind_names[kind]);
 	text_expect_key(&ps, "points", false);
 	s = state_create(kind, INITIAL_POINTS);
@@ -289,7 +330,7 @@ btyd_state_in(PG_FUNCTION_ARGS)
 		if (s->n > 0)
 			text_expect_char(&ps, '|', "\"|\" between points");
 		text_parse_float_list(&ps, v, 4, "a point");
-		if (kind == BTYD_BGNBD)
+		if (kind == STATE_SUMMARY)
 			btyd_check_summary("segment.btyd_state", v[0], v[1], v[2]);
 		else if (v[0] < 1 || v[0] != floor(v[0]) || !(v[1] > 0) || v[2] != 0)
 			text_parser_error(&ps, "A Gamma-Gamma point is x >= 1 (whole), a positive mean value and 0.");

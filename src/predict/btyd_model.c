@@ -1,11 +1,13 @@
 /*
- * btyd_model.c -- the fitted models' types segment.bgnbd_model and
- * segment.gammagamma_model (one C struct, told apart by kind), their text
- * forms, readers and the scores computed from them.
+ * btyd_model.c -- the fitted models' types segment.bgnbd_model,
+ * segment.gammagamma_model and segment.paretonbd_model (one C struct, told
+ * apart by kind), their text forms, readers and the scores computed from
+ * them.
  *
  * Text forms (floats exact):
  *   bgnbd_model:      r=0.24;alpha=4.41;a=0.79;b=2.43;log_likelihood=-9582.43;customers=2357;iterations=25;converged=true
  *   gammagamma_model: p=6.25;q=3.74;gamma=15.45;log_likelihood=-4055.9;customers=946;iterations=17;converged=true
+ *   paretonbd_model:  r=0.55;alpha=10.58;s=0.61;beta=11.67;log_likelihood=-9595;customers=2357;iterations=30;converged=true
  */
 #include "postgres.h"
 
@@ -24,6 +26,12 @@ PG_FUNCTION_INFO_V1(bgnbd_model_in);
 PG_FUNCTION_INFO_V1(bgnbd_model_out);
 PG_FUNCTION_INFO_V1(gammagamma_model_in);
 PG_FUNCTION_INFO_V1(gammagamma_model_out);
+PG_FUNCTION_INFO_V1(paretonbd_model_in);
+PG_FUNCTION_INFO_V1(paretonbd_model_out);
+PG_FUNCTION_INFO_V1(paretonbd_info);
+PG_FUNCTION_INFO_V1(paretonbd_p_alive_sql);
+PG_FUNCTION_INFO_V1(paretonbd_expected_orders_sql);
+PG_FUNCTION_INFO_V1(paretonbd_log_likelihood_sql);
 PG_FUNCTION_INFO_V1(bgnbd_info);
 PG_FUNCTION_INFO_V1(gammagamma_info);
 PG_FUNCTION_INFO_V1(bgnbd_p_alive_sql);
@@ -34,12 +42,13 @@ PG_FUNCTION_INFO_V1(bgnbd_next_order_in_sql);
 PG_FUNCTION_INFO_V1(predicted_clv_sql);
 PG_FUNCTION_INFO_V1(gammagamma_log_likelihood_sql);
 
-static const char *const param_names[2][4] = {{"r", "alpha", "a", "b"}, {"p", "q", "gamma", NULL}};
-static const int param_count[2] = {4, 3};
-static const char *const type_names[2] = {"segment.bgnbd_model", "segment.gammagamma_model"};
-static const char *const examples[2] = {
+static const char *const param_names[3][4] = {{"r", "alpha", "a", "b"}, {"p", "q", "gamma", NULL}, {"r", "alpha", "s", "beta"}};
+static const int param_count[3] = {4, 3, 4};
+static const char *const type_names[3] = {"segment.bgnbd_model", "segment.gammagamma_model", "segment.paretonbd_model"};
+static const char *const examples[3] = {
 	"r=0.243;alpha=4.414;a=0.793;b=2.426;log_likelihood=-9582.4;customers=2357;iterations=25;converged=true",
-	"p=6.25;q=3.74;gamma=15.45;log_likelihood=-4055.9;customers=946;iterations=17;converged=true"
+	"p=6.25;q=3.74;gamma=15.45;log_likelihood=-4055.9;customers=946;iterations=17;converged=true",
+	"r=0.553;alpha=10.578;s=0.606;beta=11.669;log_likelihood=-9595;customers=2357;iterations=30;converged=true"
 };
 
 BtydModel *
@@ -159,6 +168,24 @@ model_info(FunctionCallInfo fcinfo, BtydKind kind)
 	v[n + 2] = Int32GetDatum(m->iterations);
 	v[n + 3] = BoolGetDatum(m->converged);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), v, nulls)));
+}
+
+Datum
+paretonbd_model_in(PG_FUNCTION_ARGS)
+{
+	return model_in(fcinfo, BTYD_PARETONBD);
+}
+
+Datum
+paretonbd_model_out(PG_FUNCTION_ARGS)
+{
+	return model_out(fcinfo, BTYD_PARETONBD);
+}
+
+Datum
+paretonbd_info(PG_FUNCTION_ARGS)
+{
+	return model_info(fcinfo, BTYD_PARETONBD);
 }
 
 Datum
@@ -369,4 +396,43 @@ predicted_clv_sql(PG_FUNCTION_ARGS)
 				 errmsg("segment.predicted_clv: the hypergeometric series did not converge within the horizon %g", horizon),
 				 errhint("Use a shorter horizon, or the times in a larger unit (weeks instead of days).")));
 	PG_RETURN_FLOAT8(result);
+}
+
+Datum
+paretonbd_p_alive_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
+	float8		x = PG_GETARG_FLOAT8(1),
+				t_x = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	btyd_check_summary("segment.paretonbd_p_alive", x, t_x, T);
+	PG_RETURN_FLOAT8(paretonbd_p_alive(m->params, x, t_x, T));
+}
+
+Datum
+paretonbd_expected_orders_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
+	float8		t = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				t_x = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+
+	btyd_check_summary("segment.paretonbd_expected_orders", x, t_x, T);
+	if (!(t >= 0) || !isfinite(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.paretonbd_expected_orders: the horizon t must be a finite number >= 0, not %g", t)));
+	PG_RETURN_FLOAT8(paretonbd_expected_orders(m->params, t, x, t_x, T));
+}
+
+Datum
+paretonbd_log_likelihood_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
+	BtydPoint	point = {PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3), 1.0};
+
+	btyd_check_summary("segment.paretonbd_log_likelihood", point.x, point.t, point.T);
+	PG_RETURN_FLOAT8(paretonbd_log_likelihood(m->params, &point, 1, NULL));
 }

@@ -1,6 +1,6 @@
 /*
- * btyd_model.h -- the stored form of segment.bgnbd_model and
- * segment.gammagamma_model.
+ * btyd_model.h -- the stored form of segment.bgnbd_model,
+ * segment.gammagamma_model and segment.paretonbd_model.
  */
 #ifndef SEGMENT_BTYD_MODEL_H
 #define SEGMENT_BTYD_MODEL_H
@@ -12,7 +12,8 @@
 typedef enum BtydKind
 {
 	BTYD_BGNBD = 0,
-	BTYD_GAMMAGAMMA = 1
+	BTYD_GAMMAGAMMA = 1,
+	BTYD_PARETONBD = 2
 } BtydKind;
 
 typedef struct BtydModel
@@ -23,7 +24,8 @@ typedef struct BtydModel
 	bool		converged;
 	int64		customers;
 	float8		log_likelihood;
-	float8		params[4];		/* BG/NBD r, alpha, a, b; Gamma-Gamma p, q, gamma */
+	float8		params[4];		/* BG/NBD r, alpha, a, b; Gamma-Gamma p, q, gamma;
+								 * Pareto/NBD r, alpha, s, beta */
 } BtydModel;
 
 extern BtydModel *btyd_model_make(BtydKind kind, const BtydFit *fit);

@@ -128,6 +128,28 @@ CREATE TYPE segment.gammagamma_model (
     STORAGE = plain
 );
 
+CREATE TYPE segment.paretonbd_model;
+
+CREATE FUNCTION segment.paretonbd_model_in(cstring) RETURNS segment.paretonbd_model
+    AS 'MODULE_PATHNAME', 'paretonbd_model_in'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.paretonbd_model_in(cstring) IS
+    'Input function of segment.paretonbd_model; checks every field.';
+
+CREATE FUNCTION segment.paretonbd_model_out(segment.paretonbd_model) RETURNS cstring
+    AS 'MODULE_PATHNAME', 'paretonbd_model_out'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.paretonbd_model_out(segment.paretonbd_model) IS
+    'Output function of segment.paretonbd_model: "r=..;alpha=..;s=..;beta=..;log_likelihood=..;customers=..;iterations=..;converged=..", floats exact.';
+
+CREATE TYPE segment.paretonbd_model (
+    INPUT = segment.paretonbd_model_in,
+    OUTPUT = segment.paretonbd_model_out,
+    INTERNALLENGTH = VARIABLE,
+    ALIGNMENT = double,
+    STORAGE = plain
+);
+
 CREATE TYPE segment.btyd_state;
 
 CREATE FUNCTION segment.btyd_state_in(cstring) RETURNS segment.btyd_state
