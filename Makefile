@@ -31,7 +31,7 @@ SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql
               src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \
               src/refresh/segment_views.sql src/scheduler/scheduler.sql \
               src/attribution/attribution.sql src/attribution/attribution_views.sql \
-              src/predict/predict.sql src/demo/demo_data.sql
+              src/predict/predict.sql src/predict/backtest.sql src/demo/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 # Earlier versions' install scripts, frozen as released, and the upgrade
