@@ -25,7 +25,7 @@ OBJS = src/segment.o \
        src/scheduler/job.o src/scheduler/utility_hook.o src/scheduler/schedule_sql.o \
        src/attribution/attribution_credits.o src/attribution/attribution_sums.o \
        src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o \
-       src/predict/special_functions.o src/predict/optimize.o src/predict/btyd_points.o src/predict/bgnbd.o src/predict/paretonbd.o src/predict/gammagamma.o src/predict/btyd_model.o src/predict/btyd_agg.o
+       src/predict/special_functions.o src/predict/optimize.o src/predict/btyd_points.o src/predict/btyd_fit.o src/predict/bgnbd.o src/predict/paretonbd.o src/predict/gammagamma.o src/predict/btyd_model.o src/predict/btyd_agg.o
 # The install script is assembled from the SQL files of the concerns, in this order.
 SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql \
               src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \

@@ -61,25 +61,41 @@ bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, flo
 	{
 		const BtydPoint *p = &points[i];
 		float8		log_T = log(alpha + p->T);
-		float8		log_t = log(alpha + p->t);
+		float8		log_t = p->x > 0 ? log(alpha + p->t) : 0.0;
 		float8		l3,
 					l4,
-					top,
 					sum,
-					w3,
-					w4;
+					w3 = 1.0,
+					w4 = 0.0;
 
 		if (p->x != xt.x)
 			x_terms(&xt, p->x, r, a, b);
 		l3 = -(r + p->x) * log_T;
-		l4 = xt.log_second - (r + p->x) * log_t;
-		top = Max(l3, l4);
-		sum = top + log(exp(l3 - top) + exp(l4 - top));
+		sum = l3;
+		if (p->x > 0)
+		{
+			/* log(e^l3 + e^l4) and each term's share, with one exp */
+			float8		e;
+
+			l4 = xt.log_second - (r + p->x) * log_t;
+			if (l4 > l3)
+			{
+				e = exp(l3 - l4);
+				sum = l4 + log1p(e);
+				w4 = 1.0 / (1.0 + e);
+				w3 = e * w4;
+			}
+			else
+			{
+				e = exp(l4 - l3);
+				sum = l3 + log1p(e);
+				w3 = 1.0 / (1.0 + e);
+				w4 = e * w3;
+			}
+		}
 		ll += p->weight * (r * log_alpha + xt.log_beta_gamma + sum);
 		if (gradient)
 		{
-			w3 = exp(l3 - sum);
-			w4 = exp(l4 - sum);
 			g[0] += p->weight * (xt.d_r + log_alpha - w3 * log_T - w4 * log_t);
 			g[1] += p->weight * (r / alpha - (r + p->x) * (w3 / (alpha + p->T) + w4 / (alpha + p->t)));
 			g[2] += p->weight * (xt.d_a + w4 / a);
@@ -91,83 +107,22 @@ bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, flo
 	return ll;
 }
 
-typedef struct Objective
-{
-	const BtydPoint *points;
-	int64		n;
-	float8		weight;			/* the customers: the objective is a mean */
-} Objective;
-
-/* minus the mean log-likelihood at theta = the parameters' logarithms */
-static float8
-objective(const float8 *theta, float8 *gradient, void *arg)
-{
-	Objective  *o = arg;
-	float8		params[4];
-	float8		g[4];
-	float8		ll;
-
-	for (int i = 0; i < 4; i++)
-	{
-		params[i] = exp(theta[i]);
-		if (!(params[i] > 0.0) || !isfinite(params[i]))
-			return NAN;
-	}
-	ll = bgnbd_log_likelihood(params, o->points, o->n, g);
-	for (int i = 0; i < 4; i++)
-		gradient[i] = -g[i] * params[i] / o->weight;
-	return -ll / o->weight;
-}
-
 /*
  * The maximum-likelihood parameters from three starts (the rate's scale
- * from the mean observation time), the best kept.  points must be sorted
- * by x (btyd_compact).
+ * from the mean observation time).  points must be sorted by x
+ * (btyd_compact).
  */
 BtydFit
 bgnbd_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 starts[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.3, 0.25, 0.5, 2.0}, {3.0, 4.0, 2.0, 8.0}};
-	Objective	o = {points, n, 0.0};
-	float8		mean_T = 0.0;
-	BtydFit		best = {0};
+	static const float8 shapes[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.3, 0.25, 0.5, 2.0}, {3.0, 4.0, 2.0, 8.0}};
+	float8		starts[3][4];
+	float8		mean_T = btyd_mean_T(points, n);
 
-	best.nparams = 4;
-	best.log_likelihood = -INFINITY;
-	for (int64 i = 0; i < n; i++)
-	{
-		o.weight += points[i].weight;
-		mean_T += points[i].weight * points[i].T;
-	}
-	best.customers = (int64) o.weight;
-	mean_T = Max(mean_T / o.weight, 1e-6);
-	for (int s = 0; s < lengthof(starts); s++)
-	{
-		float8		theta[4];
-		BtydOptimum opt;
-
+	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 4; i++)
-			theta[i] = log(starts[s][i] * (i == 1 ? mean_T : 1.0));
-		opt = btyd_minimize(4, theta, objective, &o, 500);
-		elog(DEBUG1, "bgnbd start %d: mean -log-likelihood %g after %d iterations and %d evaluations, %s",
-			 s, opt.value, opt.iterations, opt.evaluations, opt.converged ? "converged" : "not converged");
-		if (!isfinite(opt.value))
-			continue;
-		/* a converged start beats one that was not, then the higher likelihood */
-		if ((opt.converged && !best.converged) ||
-			(opt.converged == best.converged && -opt.value * o.weight > best.log_likelihood))
-		{
-			for (int i = 0; i < 4; i++)
-				best.params[i] = exp(theta[i]);
-			best.log_likelihood = -opt.value * o.weight;
-			best.iterations = opt.iterations;
-			best.converged = opt.converged;
-		}
-	}
-	/* the likelihood at the parameters, summed once more without the mean's rounding */
-	if (isfinite(best.log_likelihood))
-		best.log_likelihood = bgnbd_log_likelihood(best.params, points, n, NULL);
-	return best;
+			starts[s][i] = shapes[s][i] * (i == 1 ? mean_T : 1.0);
+	return btyd_fit("bgnbd", 4, bgnbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /* P(alive | x, t_x, T): 1 for a customer without repeat purchases. */

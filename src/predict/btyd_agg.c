@@ -70,10 +70,14 @@ state_create(StateKind kind, int64 capacity)
 }
 
 /*
- * Room for one more point: equal points merged first, and the state doubled
- * only when that leaves it more than half full.  A grown state is a new
- * palloc; the aggregate executor copies it into its own context.
+ * Room for one more point.  Past COMPACT_FROM points equal ones are merged
+ * first, and the state doubled only when that leaves it more than half
+ * full; below, merging is left to the final function (one sort rather than
+ * one per doubling).  A grown state is a new palloc; the aggregate executor
+ * copies it into its own context.
  */
+#define COMPACT_FROM (1024 * 1024)
+
 static BtydState *
 state_make_room(BtydState *s)
 {
@@ -82,9 +86,12 @@ state_make_room(BtydState *s)
 
 	if (s->n < capacity)
 		return s;
-	s->n = btyd_compact(s->points, s->n);
-	if (s->n <= capacity / 2)
-		return s;
+	if (capacity >= COMPACT_FROM)
+	{
+		s->n = btyd_compact(s->points, s->n);
+		if (s->n <= capacity / 2)
+			return s;
+	}
 	if (capacity >= STATE_MAX_POINTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),

@@ -9,12 +9,9 @@
 
 #include "predict/btyd.h"
 
-static int
-point_cmp(const void *a, const void *b)
+static inline int
+point_cmp(const BtydPoint *p, const BtydPoint *q)
 {
-	const BtydPoint *p = a;
-	const BtydPoint *q = b;
-
 	if (p->x != q->x)
 		return p->x < q->x ? -1 : 1;
 	if (p->t != q->t)
@@ -24,6 +21,14 @@ point_cmp(const void *a, const void *b)
 	return 0;
 }
 
+/* a sort specialized for points: inline comparisons, whole-struct swaps */
+#define ST_SORT sort_points
+#define ST_ELEMENT_TYPE BtydPoint
+#define ST_COMPARE(a, b) point_cmp(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
 /* Sorts points[0..n) by (x, t, T) and merges the equal ones; returns how many are left. */
 int64
 btyd_compact(BtydPoint *points, int64 n)
@@ -32,7 +37,7 @@ btyd_compact(BtydPoint *points, int64 n)
 
 	if (n <= 1)
 		return n;
-	qsort(points, n, sizeof(BtydPoint), point_cmp);
+	sort_points(points, n);
 	for (int64 i = 1; i < n; i++)
 	{
 		if (point_cmp(&points[kept], &points[i]) == 0)
@@ -41,4 +46,19 @@ btyd_compact(BtydPoint *points, int64 n)
 			points[++kept] = points[i];
 	}
 	return kept + 1;
+}
+
+/* The customers' mean observation time T: the scale of the rate parameters' starts. */
+float8
+btyd_mean_T(const BtydPoint *points, int64 n)
+{
+	float8		weight = 0.0;
+	float8		sum = 0.0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		weight += points[i].weight;
+		sum += points[i].weight * points[i].T;
+	}
+	return Max(sum / Max(weight, 1.0), 1e-6);
 }

@@ -65,77 +65,25 @@ gammagamma_log_likelihood(const float8 *params, const BtydPoint *points, int64 n
 	return ll;
 }
 
-typedef struct Objective
-{
-	const BtydPoint *points;
-	int64		n;
-	float8		weight;
-} Objective;
-
-static float8
-objective(const float8 *theta, float8 *gradient, void *arg)
-{
-	Objective  *o = arg;
-	float8		params[3];
-	float8		g[3];
-	float8		ll;
-
-	for (int i = 0; i < 3; i++)
-	{
-		params[i] = exp(theta[i]);
-		if (!(params[i] > 0.0) || !isfinite(params[i]))
-			return NAN;
-	}
-	ll = gammagamma_log_likelihood(params, o->points, o->n, g);
-	for (int i = 0; i < 3; i++)
-		gradient[i] = -g[i] * params[i] / o->weight;
-	return -ll / o->weight;
-}
-
 /* The maximum-likelihood (p, q, gamma) from three starts scaled by the mean spend. */
 BtydFit
 gammagamma_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 starts[3][3] = {{1.0, 1.0, 1.0}, {5.0, 3.0, 2.0}, {0.5, 4.0, 10.0}};
-	Objective	o = {points, n, 0.0};
+	static const float8 shapes[3][3] = {{1.0, 1.0, 1.0}, {5.0, 3.0, 2.0}, {0.5, 4.0, 10.0}};
+	float8		starts[3][4] = {{0}};
+	float8		weight = 0.0;
 	float8		mean_value = 0.0;
-	BtydFit		best = {0};
 
-	best.nparams = 3;
-	best.log_likelihood = -INFINITY;
 	for (int64 i = 0; i < n; i++)
 	{
-		o.weight += points[i].weight;
+		weight += points[i].weight;
 		mean_value += points[i].weight * points[i].t;
 	}
-	best.customers = (int64) o.weight;
-	mean_value = Max(mean_value / o.weight, 1e-6);
-	for (int s = 0; s < lengthof(starts); s++)
-	{
-		float8		theta[3];
-		BtydOptimum opt;
-
-		theta[0] = log(starts[s][0]);
-		theta[1] = log(starts[s][1]);
-		theta[2] = log(starts[s][2] * mean_value);
-		opt = btyd_minimize(3, theta, objective, &o, 500);
-		elog(DEBUG1, "gammagamma start %d: mean -log-likelihood %g after %d iterations and %d evaluations, %s",
-			 s, opt.value, opt.iterations, opt.evaluations, opt.converged ? "converged" : "not converged");
-		if (!isfinite(opt.value))
-			continue;
-		if ((opt.converged && !best.converged) ||
-			(opt.converged == best.converged && -opt.value * o.weight > best.log_likelihood))
-		{
-			for (int i = 0; i < 3; i++)
-				best.params[i] = exp(theta[i]);
-			best.log_likelihood = -opt.value * o.weight;
-			best.iterations = opt.iterations;
-			best.converged = opt.converged;
-		}
-	}
-	if (isfinite(best.log_likelihood))
-		best.log_likelihood = gammagamma_log_likelihood(best.params, points, n, NULL);
-	return best;
+	mean_value = Max(mean_value / Max(weight, 1.0), 1e-6);
+	for (int s = 0; s < 3; s++)
+		for (int i = 0; i < 3; i++)
+			starts[s][i] = shapes[s][i] * (i == 2 ? mean_value : 1.0);
+	return btyd_fit("gammagamma", 3, gammagamma_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /*

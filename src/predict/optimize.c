@@ -53,10 +53,13 @@ reset_to_identity(int n, float8 h[4][4])
  * the gradient's largest coordinate fell below GRADIENT_TOLERANCE (f is a
  * mean over the customers, so that is relative to the data's size), or f
  * stopped moving beyond its rounding (or no step could lower it) while the
- * gradient was already below 1e-5.
+ * gradient was already below 1e-5.  inverse_hessian, if not NULL, is the
+ * estimate to start from, and receives the last one (for a fit continued on
+ * other data).
  */
 BtydOptimum
-btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iterations)
+btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iterations,
+			  float8 (*inverse_hessian)[4])
 {
 	BtydOptimum result = {0};
 	float8		h[4][4];
@@ -74,7 +77,10 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 	result.value = value;
 	if (!isfinite(value))
 		return result;
-	reset_to_identity(n, h);
+	if (inverse_hessian)
+		memcpy(h, inverse_hessian, sizeof(h));
+	else
+		reset_to_identity(n, h);
 	for (int iteration = 1; iteration <= max_iterations; iteration++)
 	{
 		float8		slope;
@@ -163,5 +169,7 @@ btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iteratio
 		}
 	}
 	result.value = value;
+	if (inverse_hessian)
+		memcpy(inverse_hessian, h, sizeof(h));
 	return result;
 }

@@ -133,76 +133,18 @@ paretonbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n,
 	return ll;
 }
 
-typedef struct Objective
-{
-	const BtydPoint *points;
-	int64		n;
-	float8		weight;
-} Objective;
-
-static float8
-objective(const float8 *theta, float8 *gradient, void *arg)
-{
-	Objective  *o = arg;
-	float8		params[4];
-	float8		g[4];
-	float8		ll;
-
-	for (int i = 0; i < 4; i++)
-	{
-		params[i] = exp(theta[i]);
-		if (!(params[i] > 0.0) || !isfinite(params[i]))
-			return NAN;
-	}
-	ll = paretonbd_log_likelihood(params, o->points, o->n, g);
-	for (int i = 0; i < 4; i++)
-		gradient[i] = -g[i] * params[i] / o->weight;
-	return -ll / o->weight;
-}
-
 /* The maximum-likelihood parameters from three starts scaled by the mean observation time. */
 BtydFit
 paretonbd_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 starts[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.5, 0.25, 0.5, 0.25}, {2.0, 1.0, 2.0, 4.0}};
-	Objective	o = {points, n, 0.0};
-	float8		mean_T = 0.0;
-	BtydFit		best = {0};
+	static const float8 shapes[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.5, 0.25, 0.5, 0.25}, {2.0, 1.0, 2.0, 4.0}};
+	float8		starts[3][4];
+	float8		mean_T = btyd_mean_T(points, n);
 
-	best.nparams = 4;
-	best.log_likelihood = -INFINITY;
-	for (int64 i = 0; i < n; i++)
-	{
-		o.weight += points[i].weight;
-		mean_T += points[i].weight * points[i].T;
-	}
-	best.customers = (int64) o.weight;
-	mean_T = Max(mean_T / o.weight, 1e-6);
-	for (int s = 0; s < lengthof(starts); s++)
-	{
-		float8		theta[4];
-		BtydOptimum opt;
-
+	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 4; i++)
-			theta[i] = log(starts[s][i] * (i % 2 == 1 ? mean_T : 1.0));
-		opt = btyd_minimize(4, theta, objective, &o, 500);
-		elog(DEBUG1, "paretonbd start %d: mean -log-likelihood %g after %d iterations and %d evaluations, %s",
-			 s, opt.value, opt.iterations, opt.evaluations, opt.converged ? "converged" : "not converged");
-		if (!isfinite(opt.value))
-			continue;
-		if ((opt.converged && !best.converged) ||
-			(opt.converged == best.converged && -opt.value * o.weight > best.log_likelihood))
-		{
-			for (int i = 0; i < 4; i++)
-				best.params[i] = exp(theta[i]);
-			best.log_likelihood = -opt.value * o.weight;
-			best.iterations = opt.iterations;
-			best.converged = opt.converged;
-		}
-	}
-	if (isfinite(best.log_likelihood))
-		best.log_likelihood = paretonbd_log_likelihood(best.params, points, n, NULL);
-	return best;
+			starts[s][i] = shapes[s][i] * (i % 2 == 1 ? mean_T : 1.0);
+	return btyd_fit("paretonbd", 4, paretonbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /* P(alive | x, t_x, T): the share of the likelihood in which the customer has not died by T. */

@@ -43,7 +43,9 @@
 # Then the scheduler's soak (test/t/006_scheduler_soak.pl for BENCH_SOAK_SECONDS,
 # default 600, where make test runs it 90 s): its memory every 10 s and the
 # run log against what the schedules imply.
-# BENCH_ONLY=rfm, kmeans, refresh, scheduler, attribution or soak runs one part
+# Then the predictive models: BG/NBD and Gamma-Gamma fitted on the bench
+# customers' summaries and every customer scored, against SciPy.
+# BENCH_ONLY=rfm, kmeans, refresh, scheduler, attribution, predict or soak runs one part
 # (the 10M orders are made for the first three only); BENCH_ONLY=incremental
 # runs the refresh part's incremental runs alone (with BENCH_MEAN_ORDERS=30:
 # the same customers with three times the history).
@@ -61,8 +63,8 @@ case "$LAYOUT" in
 	*) echo "BENCH_LAYOUT must be time or customer, not '$LAYOUT'" >&2; exit 1 ;;
 esac
 case "$ONLY" in
-	"" | rfm | kmeans | refresh | incremental | scheduler | attribution | soak) ;;
-	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, incremental, scheduler, attribution or soak, not '$ONLY'" >&2; exit 1 ;;
+	"" | rfm | kmeans | refresh | incremental | scheduler | attribution | predict | soak) ;;
+	*) echo "BENCH_ONLY must be rfm, kmeans, refresh, incremental, scheduler, attribution, predict or soak, not '$ONLY'" >&2; exit 1 ;;
 esac
 # part NAME: whether that part runs
 part() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
@@ -555,6 +557,91 @@ incremental_bench() {
 	psql_bench -c "DROP TABLE bench.snapshot_shape, bench.orders_plain"
 }
 
+# ---- predictive models --------------------------------------------------------
+# The bench orders' customer summaries in days as of as_of
+# (segment.customer_summary), then, in fresh sessions on one core:
+#   (pb) segment.bgnbd_fit and (pg) segment.gammagamma_fit over the summary
+#        table (reading it included), median of BENCH_RUNS, peak RSS;
+#   (pa) P(alive) and (pe) the expected purchases in the next 365 days of
+#        every customer, (pv) predicted_clv over 365 days in 30-day periods;
+# against SciPy's BFGS on the same summaries in NumPy arrays
+# (test/bench/btyd_scipy.py, python3-scipy), with both sets of parameters.
+declare -A pr_times pr_peaks
+predict_bench() {
+	local run ms kb q query consume
+	say "predict: the customers' summaries (segment.customer_summary, days)"
+	pr_summary_ms=$(psql_bench -At -c '\timing on' -c "CREATE TABLE bench.btyd_summary AS
+		SELECT x, t_x, \"T\", mean_value FROM segment.customer_summary('bench.orders', 'customer_id', 'ordered_at',
+		                                                               'amount', date '$AS_OF', '1 day')" |
+		awk '/^Time:/ {print $2}')
+	pr_shape=$(psql_bench -At -F ' ' -c "SELECT count(*), count(DISTINCT (x, t_x, \"T\")), count(*) FILTER (WHERE x > 0)
+		FROM bench.btyd_summary")
+	psql_bench -c "CREATE TABLE bench.btyd_models AS SELECT segment.bgnbd_fit(x, t_x, \"T\") AS bg,
+		segment.gammagamma_fit(x, mean_value) AS gg FROM bench.btyd_summary"
+	for run in $(seq "$RUNS"); do
+		for q in pb pg pa pe pv; do
+			case $q in
+				pb) query='SELECT segment.bgnbd_fit(x, t_x, "T") AS v FROM bench.btyd_summary'; consume='count(v)' ;;
+				pg) query='SELECT segment.gammagamma_fit(x, mean_value) AS v FROM bench.btyd_summary'; consume='count(v)' ;;
+				pa) query='SELECT segment.bgnbd_p_alive(bg, x, t_x, "T") AS v FROM bench.btyd_summary, bench.btyd_models'; consume='sum(v)' ;;
+				pe) query='SELECT segment.bgnbd_expected_orders(bg, 365, x, t_x, "T") AS v FROM bench.btyd_summary, bench.btyd_models'; consume='sum(v)' ;;
+				pv) query='SELECT segment.predicted_clv(bg, gg, x, t_x, "T", mean_value, 365, 30, 0.01) AS v FROM bench.btyd_summary, bench.btyd_models'; consume='sum(v)' ;;
+			esac
+			read -r ms kb < <(run_query "$query" "$consume")
+			pr_times[$q]+="$ms "
+			pr_peaks[$q]=$kb
+			say "run $run ($q): $ms ms, peak $kb kB"
+		done
+	done
+	for q in pb pg pa pe pv; do pr_times[$q]=$(echo "${pr_times[$q]}" | median); done
+	pr_ours=$(psql_bench -At -F ' ' -c "SELECT b.r, b.alpha, b.a, b.b, b.iterations, g.p, g.q, g.gamma
+		FROM bench.btyd_models, segment.bgnbd_info(bg) AS b, segment.gammagamma_info(gg) AS g")
+	pr_scipy=""
+	local python=""
+	for p in ${BENCH_PYTHON:-python3 /usr/bin/python3}; do
+		if "$p" -c 'import scipy, numpy' >/dev/null 2>&1; then python=$p; break; fi
+	done
+	if [ -z "$python" ] && command -v apt-get >/dev/null; then
+		say "installing python3-scipy (apt) for the comparison"
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-scipy >/dev/null 2>&1 || true
+		/usr/bin/python3 -c 'import scipy, numpy' >/dev/null 2>&1 && python=/usr/bin/python3
+	fi
+	if [ -z "$python" ]; then
+		say "SciPy is not importable (apt-get install python3-scipy): no comparison"
+		return 0
+	fi
+	psql_bench -At -c "COPY bench.btyd_summary TO STDOUT WITH (FORMAT csv)" >"$dir/btyd_summary.csv"
+	say "SciPy BFGS on the same summaries ($python)"
+	pr_scipy=$("$python" "$SEGMENT_ROOT/test/bench/btyd_scipy.py" "$dir/btyd_summary.csv") || pr_scipy=""
+	echo "$pr_scipy" | sed 's/^/    scipy: /'
+}
+
+predict_summary() {
+	local n distinct repeaters
+	read -r n distinct repeaters <<<"$pr_shape"
+	echo
+	echo "Predictive models: $n customers ($distinct distinct summaries, $repeaters with repeat purchases), summaries in days, median of $RUNS runs, one core"
+	printf '  %-58s %9s %8s\n' "" "ms" "peak MB"
+	printf '  %-58s %9.0f\n' "customer_summary over the orders (plain SQL, once)" "$pr_summary_ms"
+	printf '  %-58s %9.0f %8.0f\n' "(pb) segment.bgnbd_fit, reading the table included" "${pr_times[pb]}" "$(( ${pr_peaks[pb]} / 1024 ))"
+	printf '  %-58s %9.0f %8.0f\n' "(pg) segment.gammagamma_fit" "${pr_times[pg]}" "$(( ${pr_peaks[pg]} / 1024 ))"
+	printf '  %-58s %9.0f %8.0f\n' "(pa) bgnbd_p_alive of every customer" "${pr_times[pa]}" "$(( ${pr_peaks[pa]} / 1024 ))"
+	printf '  %-58s %9.0f %8.0f\n' "(pe) bgnbd_expected_orders in 365 days of every customer" "${pr_times[pe]}" "$(( ${pr_peaks[pe]} / 1024 ))"
+	printf '  %-58s %9.0f %8.0f\n' "(pv) predicted_clv, 365 days in 30-day periods" "${pr_times[pv]}" "$(( ${pr_peaks[pv]} / 1024 ))"
+	echo "  segment: BG/NBD r alpha a b (iterations) = $(echo "$pr_ours" | awk '{print $1, $2, $3, $4, "(" $5 ")"}'); Gamma-Gamma p q gamma = $(echo "$pr_ours" | awk '{print $6, $7, $8}')"
+	if [ -n "$pr_scipy" ]; then
+		local sb sg
+		sb=$(echo "$pr_scipy" | awk '/^bgnbd_ms/ {print $2}')
+		sg=$(echo "$pr_scipy" | awk '/^gammagamma_ms/ {print $2}')
+		echo "  SciPy:   BG/NBD r alpha a b = $(echo "$pr_scipy" | awk '/^bgnbd_params/ {print $2, $3, $4, $5}') ($(echo "$pr_scipy" | awk '/^bgnbd_evaluations/ {print $2}') evaluations, converged $(echo "$pr_scipy" | awk '/^bgnbd_converged/ {print $2}')); Gamma-Gamma p q gamma = $(echo "$pr_scipy" | awk '/^gammagamma_params/ {print $2, $3, $4}')"
+		awk -v pb="${pr_times[pb]}" -v pg="${pr_times[pg]}" -v sb="$sb" -v sg="$sg" -v pk="$(echo "$pr_scipy" | awk '/^peak_rss_kb/ {print $2}')" 'BEGIN {
+			printf "  SciPy BFGS (arrays in memory, fit only): BG/NBD %.0f ms, Gamma-Gamma %.0f ms, peak %.0f MB\n", sb, sg, pk / 1024
+			printf "  pb/SciPy = %.3f  pg/SciPy = %.3f  (pb+pg)/SciPy = %.3f (target <= 0.05)\n", pb / sb, pg / sg, (pb + pg) / (sb + sg) }'
+	else
+		echo "  SciPy: not measured"
+	fi
+}
+
 # BENCH_PERF: one refresh of bench_seg under perf record -g attached to its
 # backend (wall-clock sample times, so that each phase's samples can be cut
 # out with the phase times of segment.job_runs), then one under auto_explain
@@ -848,6 +935,7 @@ if part refresh; then refresh_bench; fi
 if [ "$ONLY" = incremental ]; then incremental_only_bench; fi
 if part scheduler; then scheduler_bench; fi
 if part attribution; then attribution_bench; fi
+if part predict; then predict_bench; fi
 if part soak; then soak_bench; fi
 if part rfm; then rfm_summary; fi
 if part kmeans; then kmeans_summary; fi
@@ -855,5 +943,6 @@ if part refresh; then refresh_summary; fi
 if [ "$ONLY" = incremental ]; then incremental_only_summary; fi
 if part scheduler; then scheduler_summary; fi
 if part attribution; then attribution_summary; fi
+if part predict; then predict_summary; fi
 if part soak; then soak_summary; fi
 [ -z "${refresh_error:-}" ]
