@@ -226,15 +226,39 @@ btyd_check_summary(const char *function, float8 x, float8 t_x, float8 T)
 				 errhint("x counts the purchases after the first, t_x and T are measured from the first purchase, in one unit (days or weeks).")));
 }
 
+/* Arguments first..first+2 as a checked customer summary (x, t_x, T). */
+static void
+summary_args(FunctionCallInfo fcinfo, int first, const char *function, float8 *x, float8 *t_x, float8 *T)
+{
+	*x = PG_GETARG_FLOAT8(first);
+	*t_x = PG_GETARG_FLOAT8(first + 1);
+	*T = PG_GETARG_FLOAT8(first + 2);
+	btyd_check_summary(function, *x, *t_x, *T);
+}
+
+/* Argument arg as a horizon: a finite time >= 0. */
+static float8
+horizon_arg(FunctionCallInfo fcinfo, int arg, const char *function)
+{
+	float8		t = PG_GETARG_FLOAT8(arg);
+
+	if (!(t >= 0) || !isfinite(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s: the horizon t must be a finite number >= 0, not %g", function, t),
+				 errhint("t is in the model's time unit, counted from T.")));
+	return t;
+}
+
 Datum
 bgnbd_p_alive_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
-	float8		x = PG_GETARG_FLOAT8(1),
-				t_x = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
+	float8		x,
+				t_x,
+				T;
 
-	btyd_check_summary("segment.bgnbd_p_alive", x, t_x, T);
+	summary_args(fcinfo, 1, "segment.bgnbd_p_alive", &x, &t_x, &T);
 	PG_RETURN_FLOAT8(bgnbd_p_alive(m->params, x, t_x, T));
 }
 
@@ -242,17 +266,13 @@ Datum
 bgnbd_expected_orders_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
-	float8		t = PG_GETARG_FLOAT8(1),
-				x = PG_GETARG_FLOAT8(2),
-				t_x = PG_GETARG_FLOAT8(3),
-				T = PG_GETARG_FLOAT8(4);
-	float8		result;
+	float8		t = horizon_arg(fcinfo, 1, "segment.bgnbd_expected_orders");
+	float8		x,
+				t_x,
+				T,
+				result;
 
-	btyd_check_summary("segment.bgnbd_expected_orders", x, t_x, T);
-	if (!(t >= 0) || !isfinite(t))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("segment.bgnbd_expected_orders: the horizon t must be a finite number >= 0, not %g", t)));
+	summary_args(fcinfo, 2, "segment.bgnbd_expected_orders", &x, &t_x, &T);
 	result = bgnbd_expected_orders(m->params, t, x, t_x, T);
 	if (isnan(result))
 		ereport(ERROR,
@@ -301,9 +321,9 @@ Datum
 bgnbd_log_likelihood_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
-	BtydPoint	point = {PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3), 1.0};
+	BtydPoint	point = {0, 0, 0, 1.0};
 
-	btyd_check_summary("segment.bgnbd_log_likelihood", point.x, point.t, point.T);
+	summary_args(fcinfo, 1, "segment.bgnbd_log_likelihood", &point.x, &point.t, &point.T);
 	PG_RETURN_FLOAT8(bgnbd_log_likelihood(m->params, &point, 1, NULL));
 }
 
@@ -326,12 +346,12 @@ Datum
 bgnbd_next_order_in_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
-	float8		x = PG_GETARG_FLOAT8(1),
-				t_x = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
-	float8		result;
+	float8		x,
+				t_x,
+				T,
+				result;
 
-	btyd_check_summary("segment.bgnbd_next_order_in", x, t_x, T);
+	summary_args(fcinfo, 1, "segment.bgnbd_next_order_in", &x, &t_x, &T);
 	result = bgnbd_next_order_in(m->params, x, t_x, T);
 	if (isnan(result))
 		PG_RETURN_NULL();
@@ -402,11 +422,11 @@ Datum
 paretonbd_p_alive_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
-	float8		x = PG_GETARG_FLOAT8(1),
-				t_x = PG_GETARG_FLOAT8(2),
-				T = PG_GETARG_FLOAT8(3);
+	float8		x,
+				t_x,
+				T;
 
-	btyd_check_summary("segment.paretonbd_p_alive", x, t_x, T);
+	summary_args(fcinfo, 1, "segment.paretonbd_p_alive", &x, &t_x, &T);
 	PG_RETURN_FLOAT8(paretonbd_p_alive(m->params, x, t_x, T));
 }
 
@@ -414,16 +434,12 @@ Datum
 paretonbd_expected_orders_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
-	float8		t = PG_GETARG_FLOAT8(1),
-				x = PG_GETARG_FLOAT8(2),
-				t_x = PG_GETARG_FLOAT8(3),
-				T = PG_GETARG_FLOAT8(4);
+	float8		t = horizon_arg(fcinfo, 1, "segment.paretonbd_expected_orders");
+	float8		x,
+				t_x,
+				T;
 
-	btyd_check_summary("segment.paretonbd_expected_orders", x, t_x, T);
-	if (!(t >= 0) || !isfinite(t))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("segment.paretonbd_expected_orders: the horizon t must be a finite number >= 0, not %g", t)));
+	summary_args(fcinfo, 2, "segment.paretonbd_expected_orders", &x, &t_x, &T);
 	PG_RETURN_FLOAT8(paretonbd_expected_orders(m->params, t, x, t_x, T));
 }
 
@@ -431,8 +447,8 @@ Datum
 paretonbd_log_likelihood_sql(PG_FUNCTION_ARGS)
 {
 	BtydModel  *m = model_arg(fcinfo, 0, BTYD_PARETONBD);
-	BtydPoint	point = {PG_GETARG_FLOAT8(1), PG_GETARG_FLOAT8(2), PG_GETARG_FLOAT8(3), 1.0};
+	BtydPoint	point = {0, 0, 0, 1.0};
 
-	btyd_check_summary("segment.paretonbd_log_likelihood", point.x, point.t, point.T);
+	summary_args(fcinfo, 1, "segment.paretonbd_log_likelihood", &point.x, &point.t, &point.T);
 	PG_RETURN_FLOAT8(paretonbd_log_likelihood(m->params, &point, 1, NULL));
 }
