@@ -16,6 +16,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "predict/btyd.h"
 
 /* The x-only parts of a customer's log-likelihood and its derivatives. */
@@ -60,7 +62,7 @@ bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, flo
 	for (int64 i = 0; i < n; i++)
 	{
 		const BtydPoint *p = &points[i];
-		float8		log_T = log(alpha + p->T);
+		float8		log_T;
 		float8		log_t = p->x > 0 ? log(alpha + p->t) : 0.0;
 		float8		l3,
 					l4,
@@ -68,6 +70,9 @@ bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, flo
 					w3 = 1.0,
 					w4 = 0.0;
 
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
+		log_T = log(alpha + p->T);
 		if (p->x != xt.x)
 			x_terms(&xt, p->x, r, a, b);
 		l3 = -(r + p->x) * log_T;
@@ -195,7 +200,10 @@ bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, flo
 
 	for (int64 k = 1; k <= periods; k++)
 	{
-		float8		upto = bgnbd_expected_orders(params, Min(k * period, horizon), x, t_x, T);
+		float8		upto;
+
+		CHECK_FOR_INTERRUPTS();
+		upto = bgnbd_expected_orders(params, Min(k * period, horizon), x, t_x, T);
 
 		if (isnan(upto))
 			return NAN;

@@ -15,6 +15,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "predict/btyd.h"
 
 /*
@@ -44,6 +46,8 @@ gammagamma_log_likelihood(const float8 *params, const BtydPoint *points, int64 n
 		float8		log_mean = log(pt->t);
 		float8		log_total = log(gamma + pt->x * pt->t);
 
+		if ((i & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
 		if (pt->x != x)
 		{
 			x = pt->x;

@@ -21,6 +21,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "predict/btyd.h"
 
 /* 10-point Gauss-Legendre nodes and weights on [-1, 1] (the positive half) */
@@ -122,6 +124,8 @@ paretonbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n,
 	{
 		float8		gi[4];
 
+		if ((i & 0x3FFF) == 0x3FFF)
+			CHECK_FOR_INTERRUPTS();
 		ll += points[i].weight *
 			customer_log_likelihood(params, points[i].x, points[i].t, points[i].T, gradient ? gi : NULL, NULL);
 		if (gradient)

@@ -6,6 +6,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "predict/btyd.h"
 
 /*
@@ -51,6 +53,8 @@ btyd_hyp2f1(float8 a, float8 b, float8 c, float8 z, float8 *result)
 		float8		next_ratio;
 		float8		q;
 
+		if ((n & 0xFFFF) == 0xFFFF)
+			CHECK_FOR_INTERRUPTS();
 		term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z;
 		sum += term;
 		next_ratio = fabs((a + n + 1) * (b + n + 1) / ((c + n + 1) * (n + 2)) * z);
