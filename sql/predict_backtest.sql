@@ -69,6 +69,9 @@ SELECT * FROM segment.customer_summary('cdnow_orders', 'customer_id', 'cds', 'am
 SELECT * FROM segment.customer_summary('cdnow_orders', 'customer_id', 'day', 'nope', '1997-09-30');
 SELECT * FROM segment.customer_summary('cdnow_orders', 'customer_id', 'day', 'amount', NULL);
 SELECT * FROM segment.btyd_backtest('cdnow_orders', 'customer_id', 'day', 'amount', '1997-09-30', '1997-09-30');
+-- the backtest checks its arguments before it builds a query (the fuzzer's finds)
+SELECT * FROM segment.btyd_backtest(NULL, 'customer_id', 'day', 'amount', '1997-09-30', '1998-06-30');
+SELECT * FROM segment.btyd_backtest('cdnow_orders', '', 'day', 'amount', '1997-09-30', '1998-06-30');
 -- the caller's rights: a role without SELECT on the orders reads nothing
 CREATE ROLE backtest_stranger;
 SET ROLE backtest_stranger;

@@ -3,10 +3,8 @@
 -- with what the customers bought after it.  Both run as the caller, on what
 -- the caller may read.
 
-CREATE FUNCTION segment.customer_summary(orders regclass, customer_column name, time_column name, amount_column name,
-                                         calibration_end date, unit interval DEFAULT '1 day')
-    RETURNS TABLE (customer text, x float8, t_x float8, "T" float8, mean_value float8, first_purchase date,
-                   last_purchase date)
+CREATE FUNCTION segment._summary_unit_days(orders regclass, customer_column name, time_column name,
+                                           amount_column name, calibration_end date, unit interval) RETURNS float8
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
     AS $$
@@ -15,7 +13,7 @@ DECLARE
 BEGIN
     IF orders IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL
        OR calibration_end IS NULL OR unit IS NULL THEN
-        RAISE EXCEPTION 'customer_summary: no argument may be NULL'
+        RAISE EXCEPTION 'customer summaries: no argument may be NULL'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Pass the orders, their customer, time and amount columns, the last day of the calibration period and a time unit.';
     END IF;
@@ -27,12 +25,28 @@ BEGIN
                                 ARRAY['numeric', 'int2', 'int4', 'int8', 'float4', 'float8']::regtype[]);
     days := extract(epoch FROM unit) / 86400;
     IF extract(month FROM unit) <> 0 OR extract(year FROM unit) <> 0 OR NOT days > 0 THEN
-        RAISE EXCEPTION 'customer_summary: the unit % is not a positive number of days', unit
+        RAISE EXCEPTION 'customer summaries: the unit % is not a positive number of days', unit
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = CASE WHEN days > 0 THEN 'Months and years have no fixed length in days.'
                                 ELSE 'The times are counted in units of this length.' END,
                   HINT = 'Use ''1 day'' or ''7 days''.';
     END IF;
+    RETURN days;
+END $$;
+COMMENT ON FUNCTION segment._summary_unit_days(regclass, name, name, name, date, interval) IS
+    'Internal: checks the arguments of customer_summary and btyd_backtest (the caller may read the orders, the columns exist with usable types, the unit is a positive number of days) and returns the unit in days.';
+
+CREATE FUNCTION segment.customer_summary(orders regclass, customer_column name, time_column name, amount_column name,
+                                         calibration_end date, unit interval DEFAULT '1 day')
+    RETURNS TABLE (customer text, x float8, t_x float8, "T" float8, mean_value float8, first_purchase date,
+                   last_purchase date)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    days float8 := segment._summary_unit_days(orders, customer_column, time_column, amount_column,
+                                              calibration_end, unit);
+BEGIN
     -- orders are grouped by day (in the session's time zone): the orders of a
     -- day are one purchase when their net amount is positive; the first
     -- purchase's value is left out of the mean, refunds after it count in it
@@ -71,15 +85,15 @@ CREATE FUNCTION segment.btyd_backtest(orders regclass, customer_column name, tim
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    days float8;
+    days float8 := segment._summary_unit_days(orders, customer_column, time_column, amount_column,
+                                              calibration_end, unit);
 BEGIN
-    IF holdout_end IS NULL OR calibration_end IS NULL OR holdout_end <= calibration_end THEN
+    IF holdout_end IS NULL OR holdout_end <= calibration_end THEN
         RAISE EXCEPTION 'btyd_backtest: the holdout must end after the calibration period'
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = format('calibration_end is %s, holdout_end %s.', calibration_end, holdout_end),
                   HINT = 'Split the orders at a date with enough history on both sides, for example half and half.';
     END IF;
-    days := extract(epoch FROM unit) / 86400;
     RETURN QUERY EXECUTE format($q$
         WITH calibration AS (SELECT * FROM segment.customer_summary(%1$L, %2$L, %3$L, %4$L, $1, $3)),
         holdout AS (
