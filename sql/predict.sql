@@ -218,6 +218,42 @@ SELECT bgnbd::text::segment.bgnbd_model::text = bgnbd::text AS bgnbd_round_trip,
        pnbd::text::segment.paretonbd_model::text = pnbd::text AS pnbd_round_trip
 FROM cdnow_models;
 
+-- a state stored in a table (toasted: 2 kB and more) reads back, prints,
+-- copies out and fits; an aggregate of one's own over stored states
+-- combines them like the fit does
+CREATE TABLE stored_states (s segment.btyd_state);
+INSERT INTO stored_states
+SELECT ('kind=summary;points=' || string_agg(x || ',' || t_x || ',' || "T" || ',' || n, '|'))::segment.btyd_state
+FROM (SELECT x, t_x, "T", count(*) AS n FROM cdnow GROUP BY 1, 2, 3) AS d GROUP BY x > 0;
+SELECT count(*) AS states, sum(length(s::text)) > 10000 AS long, bool_and(pg_column_size(s) < length(s::text)) AS compressed
+FROM stored_states;
+COPY (SELECT length(s::text) > 0 FROM stored_states) TO STDOUT;
+CREATE AGGREGATE merge_states(segment.btyd_state) (SFUNC = segment.btyd_state_combine, STYPE = segment.btyd_state);
+SELECT segment.bgnbd_fit_final(merge_states(s))::text = (SELECT bgnbd::text FROM cdnow_models) AS stored_fit_equal
+FROM stored_states;
+DROP AGGREGATE merge_states(segment.btyd_state);
+-- weights are customer counts: at most 2^53 each, and a fit counts at most 2^53
+SELECT 'kind=spend;points=1,10,0,1e300'::segment.btyd_state;
+SELECT segment.gammagamma_fit_final('kind=spend;points=1,10,0,9007199254740992|2,10,0,9007199254740992');
+
+-- BG/NBD's expected purchases where the paper's form fails: a = 1 (it
+-- divides by a - 1) and a + b <= 1 without repeat purchases (2F1 with c <= 0):
+-- continuous across both, positive, growing with the horizon
+WITH m(a, b, model) AS (
+    SELECT a, b, format('r=0.5;alpha=10;a=%s;b=%s;log_likelihood=0;customers=1;iterations=0;converged=true', a, b)::segment.bgnbd_model
+    FROM (VALUES (0.9999999, 2.0), (1.0, 2.0), (1.0000001, 2.0), (0.3, 0.69999), (0.3, 0.7), (0.3, 0.70001)) AS v(a, b))
+SELECT a, b, round(segment.bgnbd_expected_orders(model, 10, 0, 0, 30)::numeric, 6) AS new_customer_10,
+       round(segment.bgnbd_expected_orders(model, 10, 3, 20, 30)::numeric, 6) AS repeat_buyer_10,
+       segment.bgnbd_expected_orders(model, 20, 0, 0, 30) > segment.bgnbd_expected_orders(model, 10, 0, 0, 30) AS grows
+FROM m ORDER BY a, b;
+-- Gamma-Gamma's mean spend is infinite when p x + q <= 1: NULL, not a negative number
+SELECT segment.gammagamma_expected_value('p=0.1;q=0.5;gamma=1;log_likelihood=0;customers=1;iterations=0;converged=true', 1, 10)
+           AS infinite_mean;
+-- Pareto/NBD with alpha and beta far apart: P(alive) stays a probability
+SELECT p BETWEEN 0 AND 1 AS probability
+FROM (SELECT segment.paretonbd_p_alive('r=1;alpha=1e12;s=1;beta=1e-12;log_likelihood=0;customers=1;iterations=0;converged=true',
+                                       2, 0.0005, 0.001) AS p) AS v;
+
 -- nothing to fit: no rows, NULLs only, no repeat purchase
 SELECT segment.bgnbd_fit(x, t_x, "T") IS NULL AS no_rows FROM cdnow WHERE false;
 SELECT segment.bgnbd_fit(NULL, t_x, "T") IS NULL AS nulls_only FROM cdnow;

@@ -62,6 +62,15 @@ SELECT (SELECT actual_orders FROM backtest WHERE model = 'bgnbd' AND repeat_purc
                                 WHERE day > '1997-09-30' AND customer_id IN (SELECT customer::int4 FROM summary)
                                 GROUP BY 1, 2 HAVING sum(amount) > 0) AS d) AS actual_orders_match;
 
+-- source columns named like the backtest's own (day, amount) are read as they are
+CREATE TABLE odd_names (day int4, amount date, customer numeric);
+INSERT INTO odd_names SELECT customer_id, day, amount FROM cdnow_orders;
+SELECT b.model, b.predicted_orders = o.predicted_orders AND b.actual_orders = o.actual_orders AS same
+FROM backtest AS b
+JOIN segment.btyd_backtest('odd_names', 'day', 'amount', 'customer', '1997-09-30', '1998-06-30', '7 days') AS o
+  ON o.model = b.model AND o.repeat_purchases IS NOT DISTINCT FROM b.repeat_purchases
+WHERE b.repeat_purchases IS NULL ORDER BY 1;
+
 -- bad input
 SELECT * FROM segment.customer_summary('cdnow_orders', 'customer_id', 'day', 'amount', '1997-09-30', '1 month');
 SELECT * FROM segment.customer_summary('cdnow_orders', 'customer_id', 'day', 'amount', '1997-09-30', '-1 day');

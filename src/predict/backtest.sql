@@ -97,11 +97,11 @@ BEGIN
     RETURN QUERY EXECUTE format($q$
         WITH calibration AS (SELECT * FROM segment.customer_summary(%1$L, %2$L, %3$L, %4$L, $1, $3)),
         holdout AS (
-            SELECT o.%2$I::text AS customer, count(*) FILTER (WHERE o.amount > 0)::float8 AS orders,
+            SELECT o.customer::text AS customer, count(*) FILTER (WHERE o.amount > 0)::float8 AS orders,
                    coalesce(sum(o.amount), 0)::float8 AS value
-            FROM (SELECT %2$I, %3$I::date AS day, sum(%4$I) AS amount FROM %5$s
-                  WHERE %2$I IS NOT NULL AND %4$I IS NOT NULL AND %3$I::date > $1 AND %3$I::date <= $2
-                  GROUP BY 1, 2) AS o
+            FROM (SELECT s.%2$I, s.%3$I::date, sum(s.%4$I) FROM %5$s AS s
+                  WHERE s.%2$I IS NOT NULL AND s.%4$I IS NOT NULL AND s.%3$I::date > $1 AND s.%3$I::date <= $2
+                  GROUP BY 1, 2) AS o(customer, day, amount)
             GROUP BY 1),
         models AS (
             SELECT segment.bgnbd_fit(c.x, c.t_x, c."T") AS bgnbd, segment.paretonbd_fit(c.x, c.t_x, c."T") AS pnbd,

@@ -127,7 +127,7 @@ bgnbd_fit_points(BtydPoint *points, int64 n)
 	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 4; i++)
 			starts[s][i] = shapes[s][i] * (i == 1 ? mean_T : 1.0);
-	return btyd_fit("bgnbd", 4, bgnbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.bgnbd_fit", 4, bgnbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /* P(alive | x, t_x, T): 1 for a customer without repeat purchases. */
@@ -145,8 +145,16 @@ bgnbd_p_alive(const float8 *params, float8 x, float8 t_x, float8 T)
 }
 
 /*
- * E[purchases in (T, T + t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10);
- * NaN when 2F1 does not converge.
+ * E[purchases in (T, T + t] | x, t_x, T] (Fader, Hardie & Lee 2005, eq. 10):
+ * P(alive) (a + b + x - 1) / (a - 1) [1 - (1 - z)^(r+x) 2F1(r + x, b + x; a + b + x - 1; z)]
+ * with z = t / (alpha + T + t).  Euler's transformation turns the bracket
+ * into (1 - z)^(a-1) 2F1(a + b - 1 - r, a - 1; C; z), C = a + b + x - 1, and
+ * then the whole into
+ *   C (1 - (1 - z)^(a-1)) / (a - 1) - (1 - z)^(a-1) S(a + b - 1 - r, a, C + 1; z)
+ * (btyd_hyp2f1_tail): defined at a = 1 (the first term's limit is
+ * -log(1 - z) C) and for C <= 0 (a + b <= 1 without repeat purchases), where
+ * the paper's form divides by zero or has no series.  NaN when the series
+ * does not converge.
  */
 float8
 bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, float8 T)
@@ -155,15 +163,19 @@ bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, floa
 				alpha = params[1],
 				a = params[2],
 				b = params[3];
-	float8		f;
-	float8		numerator;
+	float8		c = a + b + x - 1;
+	float8		z = t / (alpha + T + t);
+	float8		log_rest = log1p(-z);	/* log(1 - z) */
+	float8		first;
+	float8		tail;
 
 	if (t == 0)
 		return 0.0;
-	if (!btyd_hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t), &f))
+	if (!btyd_hyp2f1_tail(a + b - 1 - r, a, c + 1, z, &tail))
 		return NAN;
-	numerator = (a + b + x - 1) / (a - 1) * (1.0 - exp((r + x) * (log(alpha + T) - log(alpha + T + t))) * f);
-	return numerator * bgnbd_p_alive(params, x, t_x, T);
+	/* (1 - (1 - z)^(a-1)) / (a - 1), and its limit -log(1 - z) at a = 1 */
+	first = fabs(a - 1) < 1e-12 ? -log_rest : -expm1((a - 1) * log_rest) / (a - 1);
+	return (c * first - exp((a - 1) * log_rest) * tail) * bgnbd_p_alive(params, x, t_x, T);
 }
 
 /*

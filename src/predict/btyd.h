@@ -36,7 +36,7 @@ typedef struct BtydFit
 
 /* special_functions.c */
 extern float8 btyd_digamma(float8 x);
-extern bool btyd_hyp2f1(float8 a, float8 b, float8 c, float8 z, float8 *result);
+extern bool btyd_hyp2f1_tail(float8 A, float8 a, float8 c, float8 z, float8 *result);
 
 /*
  * optimize.c: minimizes f over R^n (n <= 4) by BFGS with a backtracking line

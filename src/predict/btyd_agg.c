@@ -53,7 +53,9 @@ typedef struct BtydState
 #define STATE_HEADER offsetof(BtydState, points)
 #define STATE_CAPACITY(s) ((int64) ((VARSIZE(s) - STATE_HEADER) / sizeof(BtydPoint)))
 #define STATE_MAX_POINTS ((int64) ((MaxAllocSize - STATE_HEADER) / sizeof(BtydPoint)))
-#define INITIAL_POINTS 1024
+#define INITIAL_POINTS 64
+/* weights are counts of customers: whole numbers a float8 holds exactly */
+#define MAX_WEIGHT 9007199254740992.0	/* 2^53 */
 
 static const char *const kind_names[2] = {"summary", "spend"};
 
@@ -61,7 +63,8 @@ static BtydState *
 state_create(StateKind kind, int64 capacity)
 {
 	Size		size = STATE_HEADER + sizeof(BtydPoint) * capacity;
-	BtydState  *s = palloc(size);
+	/* zeroed: the unused capacity is stored with the state */
+	BtydState  *s = palloc0(size);
 
 	SET_VARSIZE(s, size);
 	s->kind = kind;
@@ -104,17 +107,36 @@ state_make_room(BtydState *s)
 	return grown;
 }
 
+/*
+ * A state argument, detoasted (a stored state is, and any role may pass one
+ * to the support functions through an aggregate of its own), and checked:
+ * its header, its kind, its points within its size.  The transition value
+ * of a running aggregate is never toasted: detoasting returns it as it is,
+ * to be changed in place.
+ */
 static BtydState *
 state_arg(FunctionCallInfo fcinfo, int arg, StateKind kind)
 {
-	BtydState  *s = (BtydState *) PG_GETARG_POINTER(arg);
+	BtydState  *s = (BtydState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(arg));
 
-	if (s->kind != kind || s->n < 0 || s->n > STATE_CAPACITY(s))
+	if (VARSIZE(s) < STATE_HEADER || s->kind != kind || s->n < 0 || s->n > STATE_CAPACITY(s))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("corrupted segment.btyd_state value"),
-				 errdetail("The state is of another model or its size does not match its points.")));
+				 errdetail("The state is of another model or its size does not match its points."),
+				 errhint("Make the state again with the aggregate or from its text form.")));
 	return s;
+}
+
+/* The kind of a detoasted state argument, checked. */
+static StateKind
+state_kind(FunctionCallInfo fcinfo, int arg)
+{
+	BtydState  *s = (BtydState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(arg));
+
+	if (VARSIZE(s) < STATE_HEADER || (s->kind != STATE_SUMMARY && s->kind != STATE_SPEND))
+		state_arg(fcinfo, arg, STATE_SUMMARY);	/* reports the corruption */
+	return (StateKind) s->kind;
 }
 
 static Datum
@@ -208,8 +230,8 @@ gammagamma_fit_transfn(PG_FUNCTION_ARGS)
 Datum
 btyd_state_combine(PG_FUNCTION_ARGS)
 {
-	BtydState  *a = (BtydState *) PG_GETARG_POINTER(0);
-	BtydState  *b = (BtydState *) PG_GETARG_POINTER(1);
+	BtydState  *a;
+	BtydState  *b;
 	BtydState  *c;
 
 	if (!AggCheckCallContext(fcinfo, NULL))
@@ -217,8 +239,8 @@ btyd_state_combine(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("segment.btyd_state_combine called outside an aggregate"),
 				 errhint("Call the aggregates segment.bgnbd_fit(), segment.paretonbd_fit() or segment.gammagamma_fit().")));
-	state_arg(fcinfo, 0, a->kind);
-	state_arg(fcinfo, 1, a->kind);
+	a = state_arg(fcinfo, 0, state_kind(fcinfo, 0));
+	b = state_arg(fcinfo, 1, a->kind);
 	if (a->n + b->n > STATE_MAX_POINTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -293,12 +315,9 @@ gammagamma_fit_final(PG_FUNCTION_ARGS)
 Datum
 btyd_state_out(PG_FUNCTION_ARGS)
 {
-	BtydState  *s = (BtydState *) PG_DETOAST_DATUM(PG_GETARG_DATUM(0));
+	BtydState  *s = state_arg(fcinfo, 0, state_kind(fcinfo, 0));
 	StringInfoData buf;
 
-	if (s->kind != STATE_SUMMARY && s->kind != STATE_SPEND)
-		state_arg(fcinfo, 0, STATE_SUMMARY);	/* reports the corruption */
-	state_arg(fcinfo, 0, s->kind);
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "kind=%s;points=", kind_names[s->kind]);
 	for (int64 i = 0; i < s->n; i++)
@@ -341,8 +360,8 @@ btyd_state_in(PG_FUNCTION_ARGS)
 			btyd_check_summary("segment.btyd_state", v[0], v[1], v[2]);
 		else if (v[0] < 1 || v[0] != floor(v[0]) || !(v[1] > 0) || v[2] != 0)
 			text_parser_error(&ps, "A Gamma-Gamma point is x >= 1 (whole), a positive mean value and 0.");
-		if (!(v[3] > 0) || v[3] != floor(v[3]))
-			text_parser_error(&ps, "A point's weight is a whole number >= 1.");
+		if (!(v[3] > 0) || v[3] != floor(v[3]) || v[3] > MAX_WEIGHT)
+			text_parser_error(&ps, "A point's weight is a whole number from 1 to 2^53.");
 		s = state_make_room(s);
 		s->points[s->n].x = v[0];
 		s->points[s->n].t = v[1];

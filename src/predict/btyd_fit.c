@@ -4,8 +4,8 @@
  * from several starts, the best kept.
  *
  * On many distinct summaries the starts run on a systematic sample (every
- * k-th point of the sorted summaries, so every repeat count is in it) and
- * only the best is then polished on all of them: a few full passes instead
+ * k-th point of the summaries sorted by x, t_x, T, so that it spreads over
+ * them as they are) and only the best is then polished on all of them: a few full passes instead
  * of a hundred per start.  The sample depends only on the points, so any
  * plan gives the same model.
  */
@@ -79,6 +79,13 @@ btyd_fit(const char *model, int nparams, BtydLogLikelihood ll, const float8 (*st
 
 	best.nparams = nparams;
 	best.log_likelihood = -INFINITY;
+	/* weights are whole numbers up to 2^53 each: their sum counts exactly below 2^53 */
+	if (!(all.weight <= 9007199254740992.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s: the summaries weigh %g customers, more than 2^53", model, all.weight),
+				 errdetail("A fit counts at most 9,007,199,254,740,992 customers."),
+				 errhint("Check the weights of a state built from its text form.")));
 	best.customers = (int64) all.weight;
 	if (n > 2 * SAMPLE_POINTS)
 	{

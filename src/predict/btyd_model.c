@@ -312,7 +312,7 @@ gammagamma_expected_value_sql(PG_FUNCTION_ARGS)
 	}
 	result = gammagamma_expected_value(m->params, x, mean_value);
 	if (isnan(result))
-		PG_RETURN_NULL();		/* x = 0 and q <= 1: the population's mean spend is infinite */
+		PG_RETURN_NULL();		/* q <= 1 (x = 0), p x + q <= 1: the mean spend is infinite */
 	PG_RETURN_FLOAT8(result);
 }
 
@@ -410,11 +410,13 @@ predicted_clv_sql(PG_FUNCTION_ARGS)
 	if (isnan(value))
 		PG_RETURN_NULL();
 	result = bgnbd_discounted_value(bgnbd->params, x, t_x, T, value, horizon, period, rate);
-	if (isnan(result))
+	if (!isfinite(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("segment.predicted_clv: the hypergeometric series did not converge within the horizon %g", horizon),
-				 errhint("Use a shorter horizon, or the times in a larger unit (weeks instead of days).")));
+				 errmsg("segment.predicted_clv: no finite value within the horizon %g", horizon),
+				 errdetail("The hypergeometric series of the expected purchases did not converge, or the discount factor (1 + %g)^%g overflowed.",
+						   rate, ceil(horizon / period)),
+				 errhint("Use a shorter horizon, fewer periods, or the times in a larger unit (weeks instead of days).")));
 	PG_RETURN_FLOAT8(result);
 }
 

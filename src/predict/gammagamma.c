@@ -87,13 +87,14 @@ gammagamma_fit_points(BtydPoint *points, int64 n)
 	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 3; i++)
 			starts[s][i] = shapes[s][i] * (i == 2 ? mean_value : 1.0);
-	return btyd_fit("gammagamma", 3, gammagamma_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.gammagamma_fit", 3, gammagamma_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /*
  * E[value of an order | x, zbar]: the posterior mean spend, a weighted mean
  * of the population's p gamma / (q - 1) and the customer's zbar.  With x = 0
- * the population's mean (NaN when q <= 1: it has none).
+ * the population's mean.  NaN where the mean is infinite: q <= 1 for x = 0,
+ * p x + q <= 1 otherwise.
  */
 float8
 gammagamma_expected_value(const float8 *params, float8 x, float8 mean_value)
@@ -104,5 +105,7 @@ gammagamma_expected_value(const float8 *params, float8 x, float8 mean_value)
 
 	if (x == 0)
 		return q > 1 ? p * gamma / (q - 1) : NAN;
+	if (!(p * x + q > 1))
+		return NAN;
 	return p * (gamma + x * mean_value) / (p * x + q - 1);
 }

@@ -31,7 +31,7 @@ static const float8 gl_node[5] = {0.1488743389816312, 0.4333953941292472, 0.6794
 static const float8 gl_weight[5] = {0.2955242247147529, 0.2692667193099963, 0.2190863625159820,
 									 0.1494513491505806, 0.0666713443086881};
 
-#define MAX_PIECES 400
+#define MAX_PIECES 4096
 
 /* The integral and its derivatives in r, alpha, s, beta, each times exp(-scale). */
 typedef struct Integral
@@ -42,34 +42,39 @@ typedef struct Integral
 
 /*
  * integral from t_x to T of (alpha + tau)^-(r+x) (beta + tau)^-(s+1) dtau,
- * scaled by exp(-scale), with the integrals of its derivatives.
+ * scaled by exp(-scale), with the integrals of its derivatives.  In
+ * v = log((alpha + tau) / (alpha + t_x)): tau - t_x = (alpha + t_x)
+ * expm1(v), so beta + tau is a sum of non-negative terms whatever alpha's
+ * size (alpha + tau - alpha would cancel).
  */
 static void
 death_integral(float8 r, float8 alpha, float8 s, float8 beta, float8 x, float8 t_x, float8 T,
 			   float8 scale, Integral *out)
 {
-	float8		u0 = log(alpha + t_x);
-	float8		u1 = log(alpha + T);
+	float8		base = alpha + t_x;
+	float8		log_base = log(base);
+	float8		v1 = log1p((T - t_x) / base);
 	float8		rate = fabs(r + x - 1) + (s + 1) * Max(1.0, alpha / beta);
-	int			pieces = (int) Min(ceil(rate * (u1 - u0) / 2), MAX_PIECES);
+	float8		pieces_wanted = ceil(rate * v1 / 2);
+	int			pieces = (int) Max(Min(pieces_wanted, MAX_PIECES), 1);
 	float8		width;
 
 	memset(out, 0, sizeof(*out));
 	if (!(T > t_x))
 		return;
-	pieces = Max(pieces, 1);
-	width = (u1 - u0) / pieces;
+	width = v1 / pieces;
 	for (int p = 0; p < pieces; p++)
 	{
-		float8		mid = u0 + (p + 0.5) * width;
+		float8		mid = (p + 0.5) * width;
 
 		for (int k = 0; k < 10; k++)
 		{
-			float8		u = mid + (k < 5 ? -gl_node[k] : gl_node[k - 5]) * width / 2;
+			float8		v = mid + (k < 5 ? -gl_node[k] : gl_node[k - 5]) * width / 2;
 			float8		w = gl_weight[k < 5 ? k : k - 5] * width / 2;
-			float8		tau = exp(u) - alpha;
+			float8		u = log_base + v;	/* log(alpha + tau) */
+			float8		tau = t_x + base * expm1(v);
 			float8		log_beta_tau = log(beta + tau);
-			/* the integrand times dtau/du = alpha + tau = e^u */
+			/* the integrand times dtau/dv = alpha + tau = e^u */
 			float8		f = w * exp(u - (r + x) * u - (s + 1) * log_beta_tau - scale);
 
 			out->value += f;
@@ -148,7 +153,7 @@ paretonbd_fit_points(BtydPoint *points, int64 n)
 	for (int s = 0; s < 3; s++)
 		for (int i = 0; i < 4; i++)
 			starts[s][i] = shapes[s][i] * (i % 2 == 1 ? mean_T : 1.0);
-	return btyd_fit("paretonbd", 4, paretonbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.paretonbd_fit", 4, paretonbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
 }
 
 /* P(alive | x, t_x, T): the share of the likelihood in which the customer has not died by T. */

@@ -1,6 +1,6 @@
 /*
  * special_functions.c -- the digamma function and the Gauss hypergeometric
- * function 2F1, which the C library lacks.
+ * function 2F1 (as the tail of its series), which the C library lacks.
  */
 #include "postgres.h"
 
@@ -33,37 +33,37 @@ btyd_digamma(float8 x)
 }
 
 /*
- * 2F1(a, b; c; z) for 0 <= z < 1 and c > 0 by its power series, each term
- * from the last.  The ratio of successive terms tends to z, so once it is
- * below 1 the rest of the sum is at most term * q / (1 - q), q the larger of
- * the next ratio and z: the sum stops when that cannot move it.  Near z = 1
- * that takes long; it gives up (false) after a million terms rather than
- * return a partial sum.
+ * S(A, a, c; z) = sum over n >= 1 of (A)_n (a)_(n-1) z^n / ((c)_(n-1) n!),
+ * for 0 <= z < 1 and c > 0: the Gauss hypergeometric function as
+ * 2F1(A, a - 1; c - 1; z) = 1 + (a - 1) / (c - 1) S, written so that neither
+ * a = 1 nor c = 1 divides by zero.  Each term from the last; their ratio
+ * tends to z, so once it is below 1 the rest of the sum is at most
+ * term * q / (1 - q), q the larger of the next ratio and z: the sum stops
+ * when that cannot move it.  Near z = 1 that takes long; it gives up (false)
+ * after a million terms rather than return a partial sum.
  */
 bool
-btyd_hyp2f1(float8 a, float8 b, float8 c, float8 z, float8 *result)
+btyd_hyp2f1_tail(float8 A, float8 a, float8 c, float8 z, float8 *result)
 {
-	float8		term = 1.0;
-	float8		sum = 1.0;
+	float8		term = A * z;
+	float8		sum = term;
 
 	if (!(z >= 0.0 && z < 1.0) || !(c > 0.0))
 		return false;
-	for (int n = 0; n < 1000000; n++)
+	for (int n = 1; n < 1000000; n++)
 	{
-		float8		next_ratio;
-		float8		q;
+		float8		next_ratio = (A + n) * (a + n - 1) / ((c + n - 1) * (n + 1)) * z;
+		float8		q = Max(fabs(next_ratio), z);
 
 		if ((n & 0xFFFF) == 0xFFFF)
 			CHECK_FOR_INTERRUPTS();
-		term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z;
-		sum += term;
-		next_ratio = fabs((a + n + 1) * (b + n + 1) / ((c + n + 1) * (n + 2)) * z);
-		q = Max(next_ratio, z);
-		if (q < 1.0 && fabs(term) * q / (1.0 - q) <= 1e-16 * fabs(sum))
+		if (term == 0.0 || (q < 1.0 && fabs(term) * q / (1.0 - q) <= 1e-16 * fabs(sum)))
 		{
 			*result = sum;
 			return isfinite(sum);
 		}
+		term *= next_ratio;
+		sum += term;
 	}
 	return false;
 }
