@@ -918,6 +918,7 @@ soak_bench() {
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$work"
 	say "soak: 300 scheduled segmentations for ${BENCH_SOAK_SECONDS:-600} s"
 	soak_log=$( (cd "$work" && as_server_user env SOAK_SECONDS="${BENCH_SOAK_SECONDS:-600}" \
+		SOAK_FAST_INTERVAL="${BENCH_SOAK_FAST_INTERVAL:-5}" SOAK_SLOW_INTERVAL="${BENCH_SOAK_SLOW_INTERVAL:-80}" \
 		PG_REGRESS="$PGXS_DIR/test/regress/pg_regress" TESTDIR="$work" \
 		prove -v -I "$PGXS_DIR/test/perl" test/t/006_scheduler_soak.pl) 2>&1 || true)
 	rm -rf "$work"
@@ -925,7 +926,7 @@ soak_bench() {
 
 soak_summary() {
 	echo
-	echo "Scheduler soak: 300 segmentations, about 17 runs a second, segment.max_workers 4, $(nproc) cores"
+	echo "Scheduler soak: 300 segmentations (20 every ${BENCH_SOAK_FAST_INTERVAL:-5} s, 280 every ${BENCH_SOAK_SLOW_INTERVAL:-80} s), segment.max_workers 4, $(nproc) cores"
 	echo "$soak_log" | grep -E '^# (scheduler memory|scheduled runs|runs in the window)|^(not )?ok|^Result' | sed 's/^/  /'
 }
 

@@ -16,7 +16,13 @@ use Time::HiRes qw(time usleep);
 my $soak_seconds = $ENV{SOAK_SECONDS} // 90;
 my $warm_up = 15;    # seconds before the first sample: caches fill, workers start
 my $jobs = 300;
-my $fast_jobs = 20;  # of them every 2 seconds, the others every 40: about 17 runs a second
+my $fast_jobs = 20;  # of them every SOAK_FAST_INTERVAL seconds, the others every SOAK_SLOW_INTERVAL
+# The load stays below what the machine can run, so that a job falling behind
+# is the scheduler's doing: 20 / 5 + 280 / 80 = 7.5 runs a second by default.
+# On a 2-core VM where starting a worker process is slow, 4 workers ran about
+# 12 small refreshes a second (the earlier 17 a second fell behind there).
+my $fast_interval = $ENV{SOAK_FAST_INTERVAL} // 5;
+my $slow_interval = $ENV{SOAK_SLOW_INTERVAL} // 80;
 my $growth_limit = 1024 * 1024;
 
 my $node = PostgreSQL::Test::Cluster->new('soak');
@@ -39,7 +45,8 @@ $node->safe_psql('postgres', qq{
 });
 is($node->safe_psql('postgres', 'SELECT count(*) FROM segment.segmentations'), $jobs, "$jobs segmentations");
 $node->safe_psql('postgres', qq{
-	SELECT segment.schedule('soak_' || i, CASE WHEN i <= $fast_jobs THEN '2 seconds' ELSE '40 seconds' END)
+	SELECT segment.schedule('soak_' || i, CASE WHEN i <= $fast_jobs THEN '$fast_interval seconds'
+	                                          ELSE '$slow_interval seconds' END)
 	FROM generate_series(1, $jobs) AS i;
 });
 my $start = time;
@@ -87,7 +94,8 @@ is($node->safe_psql('postgres', "SELECT pid FROM pg_stat_activity WHERE backend_
 my $per_job = $node->safe_psql('postgres', qq{
 	WITH w AS (SELECT extract(epoch FROM timestamptz '$window_end' - '$window_start') AS seconds),
 	counts AS (
-		SELECT s.name, CASE WHEN substr(s.name, 6)::int <= $fast_jobs THEN 2 ELSE 40 END AS period,
+		SELECT s.name, CASE WHEN substr(s.name, 6)::int <= $fast_jobs THEN $fast_interval ELSE $slow_interval END
+		           AS period,
 		       count(r.run_id) FILTER (WHERE r.status <> 'skipped') AS runs
 		FROM segment.segmentations AS s
 		LEFT JOIN segment.runs AS r ON r.segmentation = s.name
