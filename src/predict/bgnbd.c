@@ -113,21 +113,17 @@ bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, flo
 }
 
 /*
- * The maximum-likelihood parameters from three starts (the rate's scale
- * from the mean observation time).  points must be sorted by x
- * (btyd_compact).
+ * The maximum-likelihood parameters from three starts (alpha, the rate's
+ * scale, in units of the mean observation time).  points must be sorted by
+ * x (btyd_compact).
  */
 BtydFit
 bgnbd_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 shapes[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.3, 0.25, 0.5, 2.0}, {3.0, 4.0, 2.0, 8.0}};
-	float8		starts[3][4];
-	float8		mean_T = btyd_mean_T(points, n);
+	static const float8 starts[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.3, 0.25, 0.5, 2.0}, {3.0, 4.0, 2.0, 8.0}};
 
-	for (int s = 0; s < 3; s++)
-		for (int i = 0; i < 4; i++)
-			starts[s][i] = shapes[s][i] * (i == 1 ? mean_T : 1.0);
-	return btyd_fit("segment.bgnbd_fit", 4, bgnbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.bgnbd_fit", 4, bgnbd_log_likelihood, starts, 3, 1 << 1, btyd_mean(points, n, true),
+					points, n);
 }
 
 /* P(alive | x, t_x, T): 1 for a customer without repeat purchases. */

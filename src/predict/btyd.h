@@ -56,14 +56,15 @@ typedef struct BtydOptimum
 extern BtydOptimum btyd_minimize(int n, float8 *theta, BtydObjective f, void *arg, int max_iterations,
 								 float8 (*inverse_hessian)[4]);
 
-/* btyd_points.c: equal points merged, in (x, t, T) order; the weighted mean of T */
+/* btyd_points.c: equal points merged, in (x, t, T) order; the weighted mean of T or t */
 extern int64 btyd_compact(BtydPoint *points, int64 n);
-extern float8 btyd_mean_T(const BtydPoint *points, int64 n);
+extern float8 btyd_mean(const BtydPoint *points, int64 n, bool of_T);
 
 /* btyd_fit.c: the best of several starts, on a sample of many points, polished on all */
 typedef float8 (*BtydLogLikelihood) (const float8 *params, const BtydPoint *points, int64 n, float8 *gradient);
 extern BtydFit btyd_fit(const char *model, int nparams, BtydLogLikelihood log_likelihood,
-						const float8 (*starts)[4], int nstarts, const BtydPoint *points, int64 n);
+						const float8 (*starts)[4], int nstarts, uint32 scaled, float8 scale,
+						const BtydPoint *points, int64 n);
 
 /* bgnbd.c */
 extern float8 bgnbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n, float8 *gradient);

@@ -60,12 +60,13 @@ objective_over(BtydLogLikelihood ll, int nparams, const BtydPoint *points, int64
 
 /*
  * The fit of the weighted points (sorted by x, btyd_compact) from the given
- * starts (parameters, not logarithms).  log_likelihood stays -Infinity when
- * no start reached a finite likelihood.
+ * starts (parameters, not logarithms; those whose bit is set in scaled are
+ * multiplied by scale, the data's time or money unit).  log_likelihood
+ * stays -Infinity when no start reached a finite likelihood.
  */
 BtydFit
 btyd_fit(const char *model, int nparams, BtydLogLikelihood ll, const float8 (*starts)[4], int nstarts,
-		 const BtydPoint *points, int64 n)
+		 uint32 scaled, float8 scale, const BtydPoint *points, int64 n)
 {
 	Objective	all = objective_over(ll, nparams, points, n);
 	Objective	sample = all;
@@ -105,7 +106,7 @@ btyd_fit(const char *model, int nparams, BtydLogLikelihood ll, const float8 (*st
 
 		for (int i = 0; i < nparams; i++)
 		{
-			theta[i] = log(starts[s][i]);
+			theta[i] = log(starts[s][i] * ((scaled & (1 << i)) ? scale : 1.0));
 			for (int j = 0; j < nparams; j++)
 				h[i][j] = i == j ? 1.0 : 0.0;
 		}

@@ -48,9 +48,12 @@ btyd_compact(BtydPoint *points, int64 n)
 	return kept + 1;
 }
 
-/* The customers' mean observation time T: the scale of the rate parameters' starts. */
+/*
+ * The customers' mean T (of_T) or t (the mean spend of Gamma-Gamma's
+ * points): the scale of the parameters' starts, at least 1e-6.
+ */
 float8
-btyd_mean_T(const BtydPoint *points, int64 n)
+btyd_mean(const BtydPoint *points, int64 n, bool of_T)
 {
 	float8		weight = 0.0;
 	float8		sum = 0.0;
@@ -58,7 +61,7 @@ btyd_mean_T(const BtydPoint *points, int64 n)
 	for (int64 i = 0; i < n; i++)
 	{
 		weight += points[i].weight;
-		sum += points[i].weight * points[i].T;
+		sum += points[i].weight * (of_T ? points[i].T : points[i].t);
 	}
 	return Max(sum / Max(weight, 1.0), 1e-6);
 }

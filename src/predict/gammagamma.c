@@ -69,25 +69,14 @@ gammagamma_log_likelihood(const float8 *params, const BtydPoint *points, int64 n
 	return ll;
 }
 
-/* The maximum-likelihood (p, q, gamma) from three starts scaled by the mean spend. */
+/* The maximum-likelihood (p, q, gamma) from three starts, gamma in units of the mean spend. */
 BtydFit
 gammagamma_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 shapes[3][3] = {{1.0, 1.0, 1.0}, {5.0, 3.0, 2.0}, {0.5, 4.0, 10.0}};
-	float8		starts[3][4] = {{0}};
-	float8		weight = 0.0;
-	float8		mean_value = 0.0;
+	static const float8 starts[3][4] = {{1.0, 1.0, 1.0}, {5.0, 3.0, 2.0}, {0.5, 4.0, 10.0}};
 
-	for (int64 i = 0; i < n; i++)
-	{
-		weight += points[i].weight;
-		mean_value += points[i].weight * points[i].t;
-	}
-	mean_value = Max(mean_value / Max(weight, 1.0), 1e-6);
-	for (int s = 0; s < 3; s++)
-		for (int i = 0; i < 3; i++)
-			starts[s][i] = shapes[s][i] * (i == 2 ? mean_value : 1.0);
-	return btyd_fit("segment.gammagamma_fit", 3, gammagamma_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.gammagamma_fit", 3, gammagamma_log_likelihood, starts, 3, 1 << 2,
+					btyd_mean(points, n, false), points, n);
 }
 
 /*

@@ -142,18 +142,14 @@ paretonbd_log_likelihood(const float8 *params, const BtydPoint *points, int64 n,
 	return ll;
 }
 
-/* The maximum-likelihood parameters from three starts scaled by the mean observation time. */
+/* The maximum-likelihood parameters from three starts, alpha and beta in units of the mean observation time. */
 BtydFit
 paretonbd_fit_points(BtydPoint *points, int64 n)
 {
-	static const float8 shapes[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.5, 0.25, 0.5, 0.25}, {2.0, 1.0, 2.0, 4.0}};
-	float8		starts[3][4];
-	float8		mean_T = btyd_mean_T(points, n);
+	static const float8 starts[3][4] = {{1.0, 1.0, 1.0, 1.0}, {0.5, 0.25, 0.5, 0.25}, {2.0, 1.0, 2.0, 4.0}};
 
-	for (int s = 0; s < 3; s++)
-		for (int i = 0; i < 4; i++)
-			starts[s][i] = shapes[s][i] * (i % 2 == 1 ? mean_T : 1.0);
-	return btyd_fit("segment.paretonbd_fit", 4, paretonbd_log_likelihood, (const float8 (*)[4]) starts, 3, points, n);
+	return btyd_fit("segment.paretonbd_fit", 4, paretonbd_log_likelihood, starts, 3, (1 << 1) | (1 << 3),
+					btyd_mean(points, n, true), points, n);
 }
 
 /* P(alive | x, t_x, T): the share of the likelihood in which the customer has not died by T. */
