@@ -19,7 +19,7 @@ OBJS = src/segment.o \
        src/kmeans/kmeans_step.o src/kmeans/kmeans_align.o src/kmeans/kmeans_report.o \
        src/security/identity.o src/security/relation_check.o \
        src/refresh/facts_scan.o src/refresh/facts_spill.o src/refresh/facts_read.o src/refresh/lifecycle.o src/refresh/row_writer.o \
-       src/refresh/score_edges.o src/refresh/cluster_sample.o \
+       src/refresh/score_edges.o src/refresh/cluster_sample.o src/refresh/purchase_days.o src/refresh/prediction.o \
        src/refresh/segment_build.o src/refresh/run_log.o src/refresh/refresh_entry.o src/refresh/watermark.o \
        src/scheduler/cron.o src/scheduler/shared.o src/scheduler/launcher.o src/scheduler/scheduler.o \
        src/scheduler/job.o src/scheduler/utility_hook.o src/scheduler/schedule_sql.o \
@@ -27,11 +27,11 @@ OBJS = src/segment.o \
        src/attribution/attribution_query.o src/attribution/attribution_scan.o src/attribution/markov.o \
        src/predict/special_functions.o src/predict/optimize.o src/predict/btyd_points.o src/predict/btyd_fit.o src/predict/bgnbd.o src/predict/paretonbd.o src/predict/gammagamma.o src/predict/btyd_model.o src/predict/btyd_agg.o
 # The install script is assembled from the SQL files of the concerns, in this order.
-SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql \
-              src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \
+SQL_SOURCES = src/rfm/quantile.sql src/rfm/rfm_segment.sql src/kmeans/kmeans.sql src/predict/predict.sql \
+              src/predict/predictive_segments.sql src/refresh/segmentation.sql src/refresh/change_capture.sql src/refresh/history.sql src/refresh/refresh.sql \
               src/refresh/segment_views.sql src/scheduler/scheduler.sql \
               src/attribution/attribution.sql src/attribution/attribution_views.sql \
-              src/predict/predict.sql src/predict/backtest.sql src/demo/demo_data.sql
+              src/predict/backtest.sql src/demo/demo_data.sql
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql
 # Earlier versions' install scripts, frozen as released, and the upgrade

@@ -94,7 +94,7 @@ SELECT rolsuper FROM pg_roles WHERE rolname = 'sec_alice';
 -- 2. internal functions are not callable: outside a refresh they refuse
 SET ROLE sec_alice;
 SELECT segment._build_segments(s, 'SELECT customer_id, 1::int8, 0::int8, ordered_at, ordered_at, 1::int8, amount FROM sec_bob.secret7',
-    NULL, 'sec_alice.orders', 'sec_alice.orders', NULL, now(), now(), 180, NULL, NULL)
+    NULL, 'sec_alice.orders', 'sec_alice.orders', NULL, now(), now(), 180, NULL, NULL, NULL)
 FROM segment.segmentations AS s WHERE name = 'aliceseg';
 SELECT segment._attribute_scan('sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', NULL,
     'sec_bob.secret7', 'customer_id', 'ordered_at', 'amount', 'sec_bob.bob_segments', now(), NULL, NULL,
@@ -149,7 +149,7 @@ DECLARE
     c refcursor := 'sec_leaked';
 BEGIN
     BEGIN
-        PERFORM segment._build_segments(s, NULL, NULL, 0::regclass, 0::regclass, NULL, now(), now(), 1, NULL, NULL)
+        PERFORM segment._build_segments(s, NULL, NULL, 0::regclass, 0::regclass, NULL, now(), now(), 1, NULL, NULL, NULL)
         FROM segment.segmentations AS s WHERE name = 'aliceseg';
     EXCEPTION WHEN OTHERS THEN
         INSERT INTO sec_alice.log VALUES ('partition of OID 0', SQLSTATE || ' ' || SQLERRM);

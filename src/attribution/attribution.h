@@ -43,7 +43,8 @@ extern void credit_path(CreditModel model, const TimestampTz *at, int k, float8 
  * removal effects at the end; a conversion without a touch goes to
  * "(none)" under all six models.
  */
-#define SEGMENT_TYPES 3
+#define SEGMENT_TYPES 4			/* rfm, lifecycle, cluster, predictive */
+#define CLUSTER_TYPE 2				/* its segments are numbers */
 #define ATTRIBUTION_MODELS (CREDIT_MODELS + 1)
 #define MARKOV_MODEL CREDIT_MODELS
 

@@ -45,15 +45,15 @@ check_no_nulls(const bool *nulls, int n)
 static void
 check_paths_columns(TupleDesc desc)
 {
-	static const Oid types[8] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, NUMERICOID, BOOLOID, TEXTOID, TEXTOID,
-		TEXTOID, BOOLOID};
+	static const Oid types[9] = {TEXTARRAYOID, TIMESTAMPTZARRAYOID, NUMERICOID, BOOLOID, TEXTOID, TEXTOID,
+		TEXTOID, TEXTOID, BOOLOID};
 
 	for (int c = 0; c < desc->natts || c < lengthof(types); c++)
 		if (c >= desc->natts || c >= lengthof(types) || TupleDescAttr(desc, c)->atttypid != types[c])
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("the paths query returned other columns than segment reads"),
-					 errdetail("It must return channels text[], touched_at timestamptz[], revenue numeric, first_order bool, three segments as text and converted bool; column %d differs.",
+					 errdetail("It must return channels text[], touched_at timestamptz[], revenue numeric, first_order bool, four segments as text (rfm, lifecycle, cluster, predictive) and converted bool; column %d differs.",
 							   c + 1),
 					 errhint("Call segment.refresh(name); only it calls the internal functions.")));
 }
@@ -64,7 +64,7 @@ check_paths_columns(TupleDesc desc)
  *            conversions float8, revenue float8, first_conversions float8)
  * paths_query gives per path: channels text[] and touched_at timestamptz[]
  * (in time order; NULL or empty for a conversion without a touch), revenue
- * numeric, first_order bool, the rfm, lifecycle and cluster segments, and
+ * numeric, first_order bool, the rfm, lifecycle, cluster and predictive segments, and
  * converted bool (false: a non-converting path, for Markov).
  */
 Datum
@@ -143,7 +143,7 @@ attribution_by_segment(PG_FUNCTION_ARGS)
 				segments[t] = isnull ? -1 :
 					attributor_segment(&a, VARDATA_ANY(DatumGetTextPP(d)), VARSIZE_ANY_EXHDR(DatumGetTextPP(d)));
 			}
-			converted = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+			converted = DatumGetBool(SPI_getbinval(tuple, desc, 5 + SEGMENT_TYPES, &isnull));
 			MemoryContextSwitchTo(old);
 			if (n != n_at)
 				ereport(ERROR,

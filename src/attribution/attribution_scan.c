@@ -34,6 +34,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -137,15 +138,15 @@ customer_of(Customers *cs, Datum key, MemoryContext row_cxt)
 	return e == NULL ? -1 : (int32) e->id;
 }
 
-/* The new contents: each customer and its rfm, lifecycle and cluster segments. */
+/* The new contents: each customer and its rfm, lifecycle, cluster and predictive segments. */
 static void
 read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_column)
 {
 	Relation	rel = relation_open_readable(relid, AccessShareLock, "segment table");
 	Oid			type;
 	AttrNumber	atts[1 + SEGMENT_TYPES];
-	const char *const columns[SEGMENT_TYPES] = {"rfm_segment", "lifecycle_segment", "cluster"};
-	const Oid	types[SEGMENT_TYPES] = {TEXTOID, TEXTOID, INT4OID};
+	const char *const columns[SEGMENT_TYPES] = {"rfm_segment", "lifecycle_segment", "cluster", "predictive_segment"};
+	const Oid	types[SEGMENT_TYPES] = {TEXTOID, TEXTOID, INT4OID, TEXTOID};
 	TableScanDesc scan;
 	TupleTableSlot *slot;
 	int32		capacity = 1024;
@@ -156,7 +157,12 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 	type = TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->atttypid;
 	facts_init(&cs->table, type, TupleDescAttr(RelationGetDescr(rel), atts[0] - 1)->attcollation);
 	for (int t = 0; t < SEGMENT_TYPES; t++)
-		atts[1 + t] = relation_column(rel, columns[t], types[t], "segment table");
+	{
+		/* a table without predictions has no predictive_segment */
+		atts[1 + t] = InvalidAttrNumber;
+		if (t != SEGMENT_TYPES - 1 || get_attnum(relid, columns[t]) > 0)
+			atts[1 + t] = relation_column(rel, columns[t], types[t], "segment table");
+	}
 	cs->segments = palloc(sizeof(int32) * SEGMENT_TYPES * capacity);
 	cs->count = 0;
 	slot = table_slot_create(rel, NULL);
@@ -185,10 +191,13 @@ read_contents(Customers *cs, Attributor *a, Oid relid, const char *customer_colu
 		}
 		for (int t = 0; t < SEGMENT_TYPES; t++)
 		{
-			Datum		d = slot_getattr(slot, atts[1 + t], &isnull);
+			Datum		d = (Datum) 0;
 			int32		id = -1;
 
-			if (!isnull && t == SEGMENT_TYPES - 1)
+			isnull = true;
+			if (atts[1 + t] != InvalidAttrNumber)
+				d = slot_getattr(slot, atts[1 + t], &isnull);
+			if (!isnull && t == CLUSTER_TYPE)
 			{
 				char		buf[16];
 

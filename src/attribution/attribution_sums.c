@@ -20,7 +20,7 @@
 
 #define NO_TOUCH_CHANNEL "(none)"
 
-static const char *const segment_type_names[SEGMENT_TYPES] = {"rfm", "lifecycle", "cluster"};
+static const char *const segment_type_names[SEGMENT_TYPES] = {"rfm", "lifecycle", "cluster", "predictive"};
 
 void
 attributor_init(Attributor *a, float8 half_life)

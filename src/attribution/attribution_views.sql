@@ -31,7 +31,7 @@ CREATE FUNCTION segment._attribution_by_segment(paths_query text, half_life inte
     AS 'MODULE_PATHNAME', 'attribution_by_segment'
     LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._attribution_by_segment(text, interval) IS
-    'Internal: the six attribution models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle and cluster segments, converted; no channels for a conversion without a touch), summed per segment type, segment, model and channel; the Markov model fitted per segment.';
+    'Internal: the six attribution models over the paths a query gives (channels, touched_at, revenue, first_order, rfm, lifecycle, cluster and predictive segments, converted; no channels for a conversion without a touch), summed per segment type, segment, model and channel; the Markov model fitted per segment.';
 
 -- The SQL path of the attribution, for what segment._attribute_scan does not
 -- read: the conversions and paths built with SQL, then the six models over
@@ -102,12 +102,12 @@ BEGIN
             GROUP BY a.customer, a.next_conversion
         )
         SELECT p.channels, p.touched_at, c.revenue, c.first_order, x.rfm_segment, x.lifecycle_segment,
-               x.cluster::text, true
+               x.cluster::text, %16$s, true
         FROM conversions AS c LEFT JOIN paths AS p USING (conversion)
         JOIN %3$s AS x ON x.%1$I = c.customer
         WHERE c.attributed
         UNION ALL
-        SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, false
+        SELECT p.channels, p.touched_at, NULL, false, x.rfm_segment, x.lifecycle_segment, x.cluster::text, %16$s, false
         FROM paths AS p JOIN %3$s AS x ON x.%1$I = p.customer
         WHERE p.conversion IS NULL
         $q$,
@@ -118,7 +118,11 @@ BEGIN
              WHEN (SELECT relkind FROM pg_class WHERE oid = s.orders) IN ('r', 'm') THEN 'o.ctid'
              ELSE 'row_number() OVER ()' END,
         s.touch_customer_column, s.touch_time_column, as_of, lower, attributed_after, s.touch_channel_column,
-        s.touchpoints, s.attribution_lookback), s.half_life);
+        s.touchpoints, s.attribution_lookback,
+        -- a table without predictions has no predictive segments
+        CASE WHEN EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = contents AND attname = 'predictive_segment'
+                          AND NOT attisdropped)
+             THEN 'x.predictive_segment' ELSE 'NULL::text' END), s.half_life);
     -- touches without a customer or a finite time
     EXECUTE format('SELECT count(*) FROM %1$s WHERE %2$I IS NULL OR %3$I IS NULL OR NOT isfinite(%3$I::timestamptz)',
                    s.touchpoints, s.touch_customer_column, s.touch_time_column) INTO skipped;
@@ -209,7 +213,7 @@ JOIN segment.segmentations AS s ON s.name = a.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 'segment_reader', 'MEMBER');
 COMMENT ON VIEW segment.attribution_by_segment IS 'Per segmentation with touchpoints, segment type, segment, attribution model and channel: attributed conversions, revenue, allocated spend, ROAS and CAC of the last refresh.';
 COMMENT ON COLUMN segment.attribution_by_segment.segmentation IS 'Segmentation.';
-COMMENT ON COLUMN segment.attribution_by_segment.segment_type IS 'rfm, lifecycle or cluster.';
+COMMENT ON COLUMN segment.attribution_by_segment.segment_type IS 'rfm, lifecycle, cluster or predictive.';
 COMMENT ON COLUMN segment.attribution_by_segment.segment IS 'Segment of the converting customers (as of the refresh); (unattributed) for the spend of a channel the model credits nothing.';
 COMMENT ON COLUMN segment.attribution_by_segment.model IS 'first_touch, last_touch, linear, time_decay, position_based or markov.';
 COMMENT ON COLUMN segment.attribution_by_segment.channel IS 'Touch channel; (none) for conversions without a touch, (unknown) for touches without a channel.';

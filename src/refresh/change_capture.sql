@@ -329,6 +329,8 @@ BEGIN
         RETURN NULL;    -- full, and not a refusal
     ELSIF full_asked THEN
         RETURN 'asked for (full => true)';
+    ELSIF s.predict THEN
+        RETURN 'predictions need every customer''s purchase days, which the last table does not keep';
     ELSIF previous_part IS NULL OR last IS NULL THEN
         RETURN 'no earlier refresh to build on';
     ELSIF s.lookback IS NOT NULL THEN

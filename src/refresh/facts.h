@@ -19,6 +19,7 @@
 
 #include "common/large_alloc.h"
 #include "common/money.h"
+#include "refresh/purchase_days.h"
 
 #define NO_LABEL (-1)
 
@@ -36,7 +37,7 @@ typedef struct CustomerFacts
 	bool		in_previous;	/* in the previous contents, with labels previous[] */
 	bool		recomputed;		/* an incremental refresh's: facts from its orders, not the last table's */
 	int16		dscale;			/* largest display scale among the amounts */
-	int16		previous[3];	/* the build's labels of rfm, lifecycle, cluster */
+	int16		previous[4];	/* the build's labels of rfm, lifecycle, cluster, predictive */
 	int64		id;				/* number of the entry, for the order id set */
 	int64		valid_rows;
 	int64		frequency;
@@ -196,8 +197,9 @@ typedef enum PartialKind
 	PARTIAL_ORDERS,				/* order facts */
 	PARTIAL_EXTRAS,				/* in the touchpoints or carts; last_at: the last cart's, if has_cart */
 	PARTIAL_PREVIOUS,			/* in the previous contents, with labels previous[] */
-	PARTIAL_BASE				/* an incremental refresh's order facts from the previous contents,
+	PARTIAL_BASE,				/* an incremental refresh's order facts from the previous contents,
 								 * for a customer not recomputed */
+	PARTIAL_DAYS				/* the customer's purchase days from SQL (days.final) */
 } PartialKind;
 
 typedef struct PartialFacts
@@ -217,7 +219,8 @@ typedef struct PartialFacts
 	bool		has_cart;
 	uint32		hash;			/* of the key (facts_key_hash) */
 	uint32		key_size;		/* bytes of the key image after this struct */
-	int16		previous[3];
+	int16		previous[4];
+	PurchaseDays days;
 } PartialFacts;
 
 struct FactsSpill;
@@ -261,7 +264,27 @@ typedef struct FactsTable
 	int			partitions;		/* partition files aggregated */
 	struct BufFile *stream;		/* after a spill: the customers the table does not hold */
 	int64		streamed;
+	/*
+	 * A refresh with predict on: each customer's purchase days
+	 * (purchase_days.h), by entry id, beside the table so that refreshes
+	 * without predictions do not carry them.  Every customer's, spilled or
+	 * not: the models need every summary anyway.
+	 */
+	bool		track_days;
+	bool		days_broken;	/* some customer's rows came out of order */
+	DayClock	clock;
+	PurchaseDays *days;			/* in days_cxt, outside the scan's budget */
+	int64		days_capacity;
+	MemoryContext days_cxt;
 } FactsTable;
+
+/* The purchase days of an entry (track_days). */
+static inline PurchaseDays *
+facts_days(const FactsTable *facts, const CustomerFacts *e)
+{
+	Assert(facts->track_days && e->id < facts->days_capacity);
+	return &facts->days[e->id];
+}
 
 /*
  * After the scan spilled, the table no longer takes customers: the entry of
@@ -301,6 +324,9 @@ typedef struct FactsCursor
 typedef void (*FactsVisitor) (CustomerFacts *e, void *arg);
 
 /* facts_read.c */
+typedef void (*FactsRowReader) (FactsTable *facts, Datum *v, bool *isnull);
+extern void facts_read_rows(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum *args,
+							const char *nulls, const Oid *types, int ntypes, FactsRowReader add_row);
 extern void facts_init(FactsTable *facts, Oid customer_type, Oid collation);
 extern CustomerFacts *facts_find_or_add(FactsTable *facts, Datum key);
 extern CustomerFacts *facts_find_or_add_hash(FactsTable *facts, Datum key, uint32 hash);
@@ -323,7 +349,7 @@ extern bool facts_may_grow(MemoryContext cxt, const facts_hash *table, Size budg
 extern void facts_start_spill(FactsTable *facts);
 extern void facts_partial_of(const FactsTable *facts, const CustomerFacts *e, PartialFacts *p);
 extern void facts_spill(FactsTable *facts, const PartialFacts *p, Datum key);
-extern bool facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
+extern bool facts_merge(FactsTable *facts, CustomerFacts *e, const PartialFacts *p, orders_hash *order_set);
 extern void facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p);
 extern void facts_finish_spill(FactsTable *facts, FactsVisitor visit, void *arg);
 extern void facts_read_file(struct BufFile *file, void *buffer, size_t size);

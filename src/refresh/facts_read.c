@@ -85,6 +85,16 @@ facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 	}
 	entry->key = stored;
 	entry->id = facts->next_id++;
+	if (facts->track_days && entry->id >= facts->days_capacity)
+	{
+		int64		capacity = Max(facts->days_capacity * 2, 1024);
+
+		facts->days = facts->days == NULL ?
+			MemoryContextAllocExtended(facts->days_cxt, sizeof(PurchaseDays) * capacity, MCXT_ALLOC_HUGE) :
+			repalloc_huge(facts->days, sizeof(PurchaseDays) * capacity);
+		memset(&facts->days[facts->days_capacity], 0, sizeof(PurchaseDays) * (capacity - facts->days_capacity));
+		facts->days_capacity = capacity;
+	}
 }
 
 /* The customer's entry, new and zeroed if absent (key already widened). */
@@ -200,9 +210,9 @@ facts_key_text(const FactsTable *facts, Datum key)
  * columns have the given types (InvalidOid: the customer type) and hands
  * each row to add_row, a batch at a time.
  */
-static void
-read_query(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum *args, const char *nulls,
-		   const Oid *types, int ntypes, void (*add_row) (FactsTable *facts, Datum *v, bool *isnull))
+void
+facts_read_rows(FactsTable *facts, const char *query, int nargs, Oid *argtypes, Datum *args, const char *nulls,
+				const Oid *types, int ntypes, FactsRowReader add_row)
 {
 	Portal		portal;
 	Datum		v[8];
@@ -305,7 +315,7 @@ facts_read_query(FactsTable *facts, const char *query, TimestampTz as_of, Interv
 	Datum		args[2] = {TimestampTzGetDatum(as_of), PointerGetDatum(lookback)};
 	char		nulls[2] = {' ', lookback == NULL ? 'n' : ' '};
 
-	read_query(facts, query, 2, argtypes, args, nulls, facts_types, lengthof(facts_types), add_facts_row);
+	facts_read_rows(facts, query, 2, argtypes, args, nulls, facts_types, lengthof(facts_types), add_facts_row);
 }
 
 /*
@@ -340,7 +350,7 @@ facts_read_changes(FactsTable *facts, const char *query, TimestampTz as_of, cons
 	Datum		args[3] = {TimestampTzGetDatum(as_of), (Datum) 0, CStringGetTextDatum(segmentation)};
 	char		nulls[3] = {' ', 'n', ' '};
 
-	read_query(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_changed_row);
+	facts_read_rows(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_changed_row);
 }
 
 /*
@@ -390,7 +400,7 @@ facts_read_deltas(FactsTable *facts, const char *query, TimestampTz as_of, const
 	Datum		args[3] = {TimestampTzGetDatum(as_of), (Datum) 0, CStringGetTextDatum(segmentation)};
 	char		nulls[3] = {' ', 'n', ' '};
 
-	read_query(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_delta_row);
+	facts_read_rows(facts, query, 3, argtypes, args, nulls, facts_types, lengthof(facts_types), add_delta_row);
 }
 
 /*
@@ -420,5 +430,5 @@ facts_read_extras(FactsTable *facts, const char *query, TimestampTz as_of)
 	Oid			argtypes[1] = {TIMESTAMPTZOID};
 	Datum		args[1] = {TimestampTzGetDatum(as_of)};
 
-	read_query(facts, query, 1, argtypes, args, NULL, types, lengthof(types), add_extras_row);
+	facts_read_rows(facts, query, 1, argtypes, args, NULL, types, lengthof(types), add_extras_row);
 }

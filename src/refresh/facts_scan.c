@@ -176,6 +176,7 @@ typedef struct ScanSpec
 	TimestampTz as_of;
 	TimestampTz lower;
 	int			progress;		/* the refresh's progress slot, or -1 */
+	bool		track_days;		/* purchase days: the rows in the table's order, by one process */
 } ScanSpec;
 
 /* One order row as the scan keeps it between decoding and adding it. */
@@ -273,6 +274,23 @@ decode_row(FactsTable *facts, const ScanSpec *spec, TupleTableSlot *slot, OrderR
 	return true;
 }
 
+/* A row's amount to its day (purchase_days.h): 0 without one; past int64 the summary breaks. */
+static inline void
+add_row_day(FactsTable *facts, PurchaseDays *days, const OrderRow *r)
+{
+	int64		net = 0;
+
+	if (r->has_amount && !r->special)
+	{
+		if (r->amount > PG_INT64_MAX || r->amount < PG_INT64_MIN)
+			days->broken = true;
+		else
+			net = (int64) r->amount;
+	}
+	purchase_days_add(days, day_of(&facts->clock, r->t), net);
+	facts->days_broken |= days->broken;
+}
+
 /* Adds a decoded row to its customer's entry. */
 static inline void
 add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry)
@@ -281,6 +299,8 @@ add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry)
 
 	entry->valid_rows++;
 	facts->orders_scanned++;
+	if (facts->track_days)
+		add_row_day(facts, facts_days(facts, entry), r);
 	if (!r->has_amount)
 		return;
 	entry->has_amount = true;
@@ -350,6 +370,8 @@ spill_row(FactsTable *facts, const ScanSpec *spec, const OrderRow *r)
 			}
 		}
 	}
+	if (facts->track_days)
+		add_row_day(facts, &p.days, r);
 	/* the file holds the key itself, not a pointer into the orders' TOAST table */
 	key = facts->typlen == -1 ? PointerGetDatum(PG_DETOAST_DATUM_PACKED(r->key)) : r->key;
 	p.hash = r->hash;
@@ -528,7 +550,7 @@ scan_workers(Relation rel, const ScanSpec *spec, double customers)
 	int			workers = 0;
 	int			max_workers = segment_refresh_workers();
 
-	if (spec->cols.order_att != InvalidAttrNumber || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
+	if (spec->cols.order_att != InvalidAttrNumber || spec->track_days || RelationUsesLocalBuffers(rel) || IsInParallelMode() ||
 		!IsUnderPostmaster || max_workers <= 0)
 		return 0;
 	if (segment_parallel_scan == PARALLEL_SCAN_AUTO && customers > 0 && rel->rd_rel->reltuples > 0 &&
@@ -657,7 +679,7 @@ merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffe
 			facts_spill(facts, &p, key);
 			continue;
 		}
-		if (!facts_merge(e, &p, NULL))
+		if (!facts_merge(facts, e, &p, NULL))
 			not_supported("sums beyond 10^30 per customer");
 	}
 }
@@ -794,6 +816,7 @@ facts_scan_orders(FactsTable *facts, Oid relid, const char *customer_column,
 	spec.as_of = as_of;
 	spec.has_lookback = has_lookback;
 	spec.lower = lower;
+	spec.track_days = facts->track_days;
 
 	/* progress: the rows the planner expects, and a count as the scan goes */
 	spec.progress = -1;

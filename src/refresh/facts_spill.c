@@ -239,6 +239,8 @@ facts_partial_of(const FactsTable *facts, const CustomerFacts *e, PartialFacts *
 	p->has_amount = e->has_amount;
 	p->special = e->special;
 	p->has_positive = e->has_positive;
+	if (facts->track_days)
+		p->days = *facts_days(facts, e);
 	p->hash = e->hash;
 	p->key_size = facts->typbyval ? sizeof(Datum) : datumGetSize(e->key, false, facts->typlen);
 }
@@ -252,7 +254,7 @@ facts_spill(FactsTable *facts, const PartialFacts *p, Datum key)
 
 /* Adds partial facts to a customer's entry; false when the sum overflows. */
 bool
-facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
+facts_merge(FactsTable *facts, CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
 {
 	if (p->kind == PARTIAL_EXTRAS)
 	{
@@ -268,9 +270,16 @@ facts_merge(CustomerFacts *e, const PartialFacts *p, orders_hash *order_set)
 		memcpy(e->previous, p->previous, sizeof(e->previous));
 		return true;
 	}
+	if (p->kind == PARTIAL_DAYS)
+	{
+		purchase_days_merge(facts_days(facts, e), &p->days);
+		return true;
+	}
 	/* a recomputed customer's facts are those of its orders alone */
 	if (p->kind == PARTIAL_BASE && e->recomputed)
 		return true;
+	if (facts->track_days)
+		purchase_days_merge(facts_days(facts, e), &p->days);
 	e->valid_rows += p->valid_rows;
 	e->frequency += p->frequency;
 	e->has_amount |= p->has_amount;
@@ -331,7 +340,7 @@ facts_add_partial(FactsTable *facts, Datum key, PartialFacts *p)
 		e = facts_insert_hash(facts->hash, key, p->hash, &found);
 		facts_init_entry(facts, e, key);
 	}
-	facts_merge(e, p, NULL);
+	facts_merge(facts, e, p, NULL);
 }
 
 /* The stream ------------------------------------------------------------------ */
@@ -472,7 +481,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, double expe
 				spill_write(facts, split, &p, key);
 				continue;
 			}
-			if (!facts_merge(e, &p, order_set))
+			if (!facts_merge(facts, e, &p, order_set))
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("the fast scan does not support sums beyond 10^30 per customer"),

@@ -160,7 +160,7 @@ SELECT c.segmentation, c.segment_type, c.customer, c.from_segment, c.to_segment,
 FROM segment._membership_changes() AS c;
 COMMENT ON VIEW segment.membership_changes IS 'Customers whose segment changed at a kept refresh of a segmentation of yours, per segment type: to sync audiences, read the rows with refreshed_at after the last one you read. The first refresh records none (its table is the starting point).';
 COMMENT ON COLUMN segment.membership_changes.segmentation IS 'Segmentation name.';
-COMMENT ON COLUMN segment.membership_changes.segment_type IS 'rfm, lifecycle or cluster.';
+COMMENT ON COLUMN segment.membership_changes.segment_type IS 'rfm, lifecycle, cluster or predictive.';
 COMMENT ON COLUMN segment.membership_changes.customer IS 'The customer key, as text.';
 COMMENT ON COLUMN segment.membership_changes.from_segment IS 'Segment before this refresh (cluster number as text); NULL if the customer was in none of this type (new, or a prospect without RFM scores).';
 COMMENT ON COLUMN segment.membership_changes.to_segment IS 'Segment after this refresh; NULL if the customer left every segment of this type (gone, or without RFM scores now).';

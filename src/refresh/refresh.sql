@@ -196,18 +196,20 @@ COMMENT ON FUNCTION segment._lock_for_swap(regclass[]) IS
 
 CREATE FUNCTION segment._build_segments(s segment.segmentations, facts_query text, extras_query text,
     new_part regclass, history_part regclass, previous_part regclass, refreshed timestamptz,
-    as_of timestamptz, lapse_days float8, changes_query text, deltas_query text,
+    as_of timestamptz, lapse_days float8, changes_query text, deltas_query text, summary_query text,
     OUT customers int8, OUT orders_scanned int8, OUT rows_skipped int8, OUT scan_workers int4,
     OUT model segment.kmeans_model,
     OUT scan_ms float8, OUT cluster_ms float8, OUT score_ms float8, OUT history_ms float8,
     OUT ordering_customers int8, OUT previous_ordering_customers int8, OUT scan_partitions int4,
-    OUT changes_snapshot pg_snapshot, OUT earliest_after_as_of timestamptz, OUT customers_changed int8)
+    OUT changes_snapshot pg_snapshot, OUT earliest_after_as_of timestamptz, OUT customers_changed int8,
+    OUT bgnbd_model segment.bgnbd_model, OUT gammagamma_model segment.gammagamma_model, OUT predict_ms float8,
+    OUT prediction_warning text)
     RETURNS record
     AS 'MODULE_PATHNAME', 'build_segments'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION segment._build_segments(segment.segmentations, text, text, regclass, regclass,
-    regclass, timestamptz, timestamptz, float8, text, text) IS
-    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query; with changes_query and deltas_query, an incremental refresh: the previous contents'' facts, plus the facts of the orders inserted since (deltas_query), but for the customers changes_query recomputes), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
+    regclass, timestamptz, timestamptz, float8, text, text, text) IS
+    'Internal: the body of a refresh in C -- facts (a scan of the orders when facts_query is NULL, else the rows of that query; with changes_query and deltas_query, an incremental refresh: the previous contents'' facts, plus the facts of the orders inserted since (deltas_query), but for the customers changes_query recomputes), clusters, scores and lifecycle segments written into the new partition, the customers whose segments changed into the history partition, and the rows of segment.summaries and segment.migrations; with the customers who have orders in the window, now and in the previous contents. With predict on, each customer''s purchase days (from the scan, or summary_query when the scan could not sum them), the BG/NBD and Gamma-Gamma models fitted on them and the predictions written. The fast scan errors with feature_not_supported or program_limit_exceeded when the SQL path must be used.';
 
 CREATE FUNCTION segment._progress(segmentation text, phase text) RETURNS void
     AS 'MODULE_PATHNAME', 'report_progress'
@@ -253,6 +255,51 @@ $$;
 COMMENT ON FUNCTION segment._facts_query(segment.segmentations, text, text) IS
     'Internal: the SQL path''s query of per-customer facts of the orders (only those a filter on the orders keeps, when given one).';
 
+-- Every customer's purchase days as segment.customer_summary counts them
+-- (the orders of a day in the session's time zone, the segmentation's, are
+-- a purchase when their net is positive), in the segmentation's window:
+-- $1 as_of, $2 lookback.
+CREATE FUNCTION segment._summary_query(s segment.segmentations, customer_type text) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+    SELECT format($q$
+        WITH days AS (
+            SELECT o.%1$I::%2$s AS customer, (o.%3$I::timestamptz)::date AS day, sum(o.%4$I::numeric) AS net
+            FROM %5$s AS o
+            WHERE o.%1$I IS NOT NULL AND isfinite(o.%3$I::timestamptz) AND o.%3$I::timestamptz <= $1
+                  AND ($2::interval IS NULL OR o.%3$I::timestamptz > $1 - $2)
+            GROUP BY 1, 2),
+        firsts AS (SELECT customer, min(day) AS first_day FROM days WHERE net > 0 GROUP BY customer)
+        SELECT d.customer, count(*) FILTER (WHERE d.net > 0), f.first_day, max(d.day) FILTER (WHERE d.net > 0),
+               coalesce(sum(d.net) FILTER (WHERE d.day > f.first_day), 0)
+        FROM days AS d JOIN firsts AS f ON f.customer = d.customer
+        GROUP BY d.customer, f.first_day
+        $q$, s.customer_column, customer_type, s.time_column, s.amount_column, s.orders)
+$$;
+COMMENT ON FUNCTION segment._summary_query(segment.segmentations, text) IS
+    'Internal: the query of every customer''s purchase days (purchases, first and last purchase day, net of the days after the first) for a refresh with predict on whose scan could not sum them.';
+
+-- The columns a segmentation with predict on adds to its segment table, the
+-- first time it predicts (as its owner, who owns the table).
+CREATE FUNCTION segment._add_prediction_columns(target regclass) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    PERFORM segment._internal_only('_add_prediction_columns');
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = target AND attname = 'predictive_segment'
+                   AND NOT attisdropped) THEN
+        EXECUTE format('ALTER TABLE %s ADD COLUMN repeat_purchases int8, ADD COLUMN repeat_span_days float8,
+                            ADD COLUMN tenure_days float8, ADD COLUMN mean_repeat_value numeric,
+                            ADD COLUMN p_alive float8, ADD COLUMN expected_orders float8,
+                            ADD COLUMN predicted_clv numeric, ADD COLUMN expected_next_order_at timestamptz,
+                            ADD COLUMN churn_risk text, ADD COLUMN predictive_segment text', target);
+    END IF;
+END $$;
+COMMENT ON FUNCTION segment._add_prediction_columns(regclass) IS
+    'Internal: adds the prediction columns to a segment table that lacks them, for the first refresh with predict on.';
+
 -- segment._refresh(name, run, force, full_asked): the work of a refresh, as the
 -- owner in a security-restricted operation (refresh_entry.c calls it;
 -- nobody else may).  Returns what the run log and catalog record, as jsonb.
@@ -291,6 +338,7 @@ DECLARE
     new_mark text;
     mark_type text;
     mark_filter text;
+    summary_sql text;
 BEGIN
     PERFORM segment._progress(s.name, 'starting');
     -- times without a zone are read in the segmentation's, whoever refreshes
@@ -325,6 +373,12 @@ BEGIN
     END IF;
 
     SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
+
+    -- predictions: their columns, and the purchase days in SQL should the scan not sum them
+    IF s.predict THEN
+        PERFORM segment._add_prediction_columns(s.target_table);
+        summary_sql := segment._summary_query(s, customer_type);
+    END IF;
 
     -- incremental when the segmentation captures changes and nothing keeps
     -- it from building on the last table; else full, and the log says why
@@ -400,7 +454,7 @@ BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
-                                             refreshed, as_of, lapse_days, changes_sql, deltas_sql);
+                                             refreshed, as_of, lapse_days, changes_sql, deltas_sql, summary_sql);
             method := 'incremental';
         EXCEPTION WHEN feature_not_supported THEN
             full_reason := 'the incremental refresh could not be exact: ' || SQLERRM;
@@ -416,7 +470,7 @@ BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
-                                             refreshed, as_of, lapse_days, NULL, NULL);
+                                             refreshed, as_of, lapse_days, NULL, NULL, summary_sql);
             method := 'fast';
         EXCEPTION WHEN feature_not_supported OR program_limit_exceeded THEN
             method := 'sql';
@@ -427,7 +481,7 @@ BEGIN
         history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
         facts_sql := segment._facts_query(s, customer_type, NULL);
         built := segment._build_segments(s, facts_sql, extras_sql, new_part, history_part,
-                                         previous_part, refreshed, as_of, lapse_days, NULL, NULL);
+                                         previous_part, refreshed, as_of, lapse_days, NULL, NULL, summary_sql);
     END IF;
 
     -- a result that lost most of the customers with orders (prospects do not
@@ -505,7 +559,9 @@ BEGIN
                               ELSE '{}' END END,
         'scan_ms', built.scan_ms, 'cluster_ms', built.cluster_ms, 'score_ms', t_score,
         'history_ms', t_history, 'attribution_ms', t_attribution, 'touches_skipped', skipped_touches,
-        'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed);
+        'swap_ms', t_swap, 'model', built.model::text, 'refreshed_at', refreshed,
+        'predict_ms', built.predict_ms, 'warning', built.prediction_warning,
+        'bgnbd_model', built.bgnbd_model::text, 'gammagamma_model', built.gammagamma_model::text);
 END $$;
 COMMENT ON FUNCTION segment._refresh(text, bigint, bool, bool) IS
     'Internal: the work of a refresh, run by segment.refresh() and the scheduler''s job workers as the segmentation''s owner; returns what the run log records.';

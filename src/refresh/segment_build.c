@@ -39,6 +39,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
+#include "utils/date.h"
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
@@ -55,6 +56,7 @@
 #include "kmeans/kmeans.h"
 #include "kmeans/kmeans_space.h"
 #include "refresh/lifecycle.h"
+#include "refresh/prediction.h"
 #include "security/relation_check.h"
 #include "refresh/row_writer.h"
 #include "refresh/score_edges.h"
@@ -68,10 +70,15 @@ typedef enum SegmentType
 	TYPE_RFM,
 	TYPE_LIFECYCLE,
 	TYPE_CLUSTER,
+	TYPE_PREDICTIVE,
 	NUM_TYPES
 } SegmentType;
 
-static const char *const type_names[NUM_TYPES] = {"rfm", "lifecycle", "cluster"};
+static const char *const type_names[NUM_TYPES] = {"rfm", "lifecycle", "cluster", "predictive"};
+
+/* The segment table's columns: the 14 of every segmentation, and the 10 a prediction adds. */
+#define SEGMENT_COLUMNS 14
+#define PREDICTION_COLUMNS 10
 
 #define RFM_BINS 5				/* named RFM segments exist for 5 bins */
 
@@ -97,6 +104,8 @@ typedef struct Label
 	int16		dscale;
 	int64		active_before;	/* previous contents: active customers */
 	int64		lapsed_now;		/* ... of whom Lapsed or gone now */
+	int64		with_clv;		/* customers with a predicted CLV */
+	float8		clv_sum;
 } Label;
 
 typedef struct MoveKey
@@ -133,6 +142,9 @@ typedef struct Params
 	KMeansModel *previous_model;
 	TimestampTz as_of;
 	TimestampTz refreshed;
+	bool		predict;
+	float8		horizon_days;
+	float8		discount_rate;
 } Params;
 
 typedef struct Build
@@ -157,6 +169,9 @@ typedef struct Build
 	int32	   *cluster_labels; /* by model position */
 	HTAB	   *moves;
 	Datum		type_texts[NUM_TYPES];	/* type_names as text */
+	Prediction	pred;			/* with p.predict */
+	bool		days_from_sql;	/* the purchase days are SQL's (days.final), not the scan's */
+	bool		prediction_columns; /* the segment table has them */
 } Build;
 
 /* What the second pass makes of one customer. */
@@ -169,6 +184,7 @@ typedef struct Scored
 	bool		is_vip;
 	int32		cluster;		/* model position, -1 = none */
 	int32		label[NUM_TYPES];	/* NO_LABEL = NULL */
+	CustomerPrediction pred;
 } Scored;
 
 static float8
@@ -327,6 +343,22 @@ read_params(Params *p, HeapTupleHeader row)
 		p->previous_refresh = DatumGetTimestampTz(d);
 	d = field(row, "model", &isnull);
 	p->previous_model = isnull ? NULL : DatumGetKMeansModel(d);
+	p->predict = DatumGetBool(required_field(row, "predict"));
+	if (p->predict)
+	{
+		Interval   *horizon = DatumGetIntervalP(required_field(row, "horizon"));
+
+		/* days as extract(epoch FROM horizon) / 86400 counts them */
+		p->horizon_days = horizon->month * ((float8) DAYS_PER_YEAR / MONTHS_PER_YEAR) + horizon->day +
+			(float8) horizon->time / USECS_PER_DAY;
+		p->discount_rate = DatumGetFloat8(required_field(row, "discount_rate"));
+		if (!(p->horizon_days >= 1 && p->horizon_days <= 36525.0 * 1.01) ||
+			!(p->discount_rate >= 0 && p->discount_rate <= 10))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the segmentation's horizon or discount_rate is out of range"),
+					 errhint("Call segment.refresh(name); only it calls the internal functions.")));
+	}
 }
 
 /* Customers ------------------------------------------------------------------- */
@@ -386,6 +418,7 @@ read_previous(Build *b, Oid previous, bool base)
 	AttrNumber	atts[8];
 	int			natts = base ? 8 : 5;
 	int64		rows = 0;
+	AttrNumber	predictive_att;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment previous row", ALLOCSET_SMALL_SIZES);
 
 	rel = relation_open_readable(previous, AccessShareLock, "previous contents");
@@ -396,6 +429,10 @@ read_previous(Build *b, Oid previous, bool base)
 	atts[3] = relation_column(rel, "cluster", INT4OID, "previous contents");
 	/* NULL for prospects: the others had orders in the window */
 	atts[4] = relation_column(rel, "frequency", INT8OID, "previous contents");
+	/* a table that never had predictions has no predictive segments */
+	predictive_att = get_attnum(previous, "predictive_segment");
+	if (predictive_att > 0)
+		predictive_att = relation_column(rel, "predictive_segment", TEXTOID, "previous contents");
 	if (base)
 	{
 		atts[5] = relation_column(rel, "monetary", NUMERICOID, "previous contents");
@@ -425,6 +462,15 @@ read_previous(Build *b, Oid previous, bool base)
 		p.previous[TYPE_LIFECYCLE] = isnull[2] ? NO_LABEL :
 			label_of_text(b, TYPE_LIFECYCLE, DatumGetTextPP(v[2]));
 		p.previous[TYPE_CLUSTER] = isnull[3] ? NO_LABEL : cluster_label(b, DatumGetInt32(v[3]));
+		p.previous[TYPE_PREDICTIVE] = NO_LABEL;
+		if (predictive_att > 0)
+		{
+			bool		null;
+			Datum		d = slot_getattr(slot, predictive_att, &null);
+
+			if (!null)
+				p.previous[TYPE_PREDICTIVE] = label_of_text(b, TYPE_PREDICTIVE, DatumGetTextPP(d));
+		}
 		facts_add_partial(&b->facts, facts_hash_key(&b->facts, v[0]), &p);
 		if (base && !isnull[4])
 		{
@@ -474,6 +520,67 @@ presize_for_previous(FactsTable *facts)
 		facts_grow(facts->hash, (uint64) slots);
 }
 
+/* Purchase days ---------------------------------------------------------------- */
+
+/*
+ * A customer's purchase summary: from the scan's purchase days, or from
+ * SQL's when the refresh read them there (a customer without a row there has
+ * no purchase).  A summary the scan could not keep after its partitions were
+ * merged sends the refresh to the SQL path.
+ */
+static void
+purchase_summary(const Build *b, const CustomerFacts *e, PurchaseSummary *s)
+{
+	const PurchaseDays *days = facts_days(&b->facts, e);
+
+	if (b->days_from_sql && !days->final)
+	{
+		memset(s, 0, sizeof(PurchaseSummary));
+		return;
+	}
+	if (days->broken && !days->final)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the purchase days of customer %s came out of order", facts_key_text(&b->facts, e->key)),
+				 errdetail("The scan sums each customer's days in the order of the table; the SQL path groups them.")));
+	purchase_days_summary(days, e->sum, s);
+}
+
+/*
+ * A row of segment._summary_query: customer, purchases, first_day,
+ * last_day, repeat_value.
+ */
+static void
+add_summary_row(FactsTable *facts, Datum *v, bool *isnull)
+{
+	PartialFacts p;
+
+	if (isnull[0] || isnull[1] || isnull[2] || isnull[3] || isnull[4])
+		return;
+	memset(&p, 0, sizeof(p));
+	p.kind = PARTIAL_DAYS;
+	p.days.final = true;
+	p.days.seen = true;
+	p.days.mid_purchases = (int32) Min(DatumGetInt64(v[1]), PG_INT32_MAX);
+	p.days.first_day = DatumGetDateADT(v[2]);
+	p.days.last_day = DatumGetDateADT(v[3]);
+	p.days.repeat_value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, v[4]));
+	facts_add_partial(facts, facts_hash_key(facts, v[0]), &p);
+}
+
+/* Every customer's purchase days from SQL: $1 as_of, $2 lookback (NULL). */
+static void
+read_summaries(Build *b, const char *query)
+{
+	static const Oid types[5] = {InvalidOid, INT8OID, DATEOID, DATEOID, NUMERICOID};
+	Oid			argtypes[2] = {TIMESTAMPTZOID, INTERVALOID};
+	Datum		args[2] = {TimestampTzGetDatum(b->p.as_of), PointerGetDatum(b->p.lookback)};
+	char		nulls[2] = {' ', b->p.has_lookback ? ' ' : 'n'};
+
+	facts_read_rows(&b->facts, query, 2, argtypes, args, nulls, types, lengthof(types), add_summary_row);
+	b->days_from_sql = true;
+}
+
 /* First pass ------------------------------------------------------------------ */
 
 /* A customer's values to the score sorts, and features to the k-means sample. */
@@ -519,6 +626,13 @@ observe(CustomerFacts *e, void *arg)
 
 		cluster_features(recency, e, monetary, x);
 		cluster_sample_offer(&b->sample, e->hash, x);
+	}
+	if (b->p.predict)
+	{
+		PurchaseSummary summary;
+
+		purchase_summary(b, e, &summary);
+		prediction_observe(&b->pred, &summary, e->hash);
 	}
 }
 
@@ -699,6 +813,11 @@ count_in_label(Build *b, int32 label, const CustomerFacts *e, const Scored *c)
 	Label	   *l = &b->labels[label];
 
 	l->customers++;
+	if (c->pred.has_clv)
+	{
+		l->with_clv++;
+		l->clv_sum += c->pred.clv;
+	}
 	if (e->is_prospect)
 		return;
 	l->with_frequency++;
@@ -803,6 +922,17 @@ score_customer(Build *b, LifecycleRules *rules, const CustomerFacts *e, Scored *
 	lifecycle = lifecycle_classify(rules, &lf);
 	c->label[TYPE_LIFECYCLE] = lifecycle == NULL ? NO_LABEL : label_of_text(b, TYPE_LIFECYCLE, lifecycle);
 	c->label[TYPE_CLUSTER] = c->cluster < 0 ? NO_LABEL : b->cluster_labels[c->cluster];
+	c->label[TYPE_PREDICTIVE] = NO_LABEL;
+	c->pred.level = -1;
+	if (b->p.predict && !e->is_prospect)
+	{
+		PurchaseSummary summary;
+
+		purchase_summary(b, e, &summary);
+		prediction_score(&b->pred, &summary, &c->pred);
+		if (c->pred.segment != NULL)
+			c->label[TYPE_PREDICTIVE] = add_label(b, TYPE_PREDICTIVE, c->pred.segment, strlen(c->pred.segment));
+	}
 }
 
 /* The customer key for a writer: copied into its batch memory when not by value. */
@@ -837,6 +967,57 @@ segment_columns(const Build *b, const Scored *c, Datum *v, bool *isnull)
 }
 
 /*
+ * The prediction columns: repeat_purchases, repeat_span_days, tenure_days,
+ * mean_repeat_value, p_alive, expected_orders, predicted_clv,
+ * expected_next_order_at, churn_risk, predictive_segment (all NULL without
+ * a prediction; the summary without the models).
+ */
+static void
+prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Datum *v, bool *isnull)
+{
+	if (!p->has_summary)
+		return;
+	v[0] = Int64GetDatum((int64) p->x);
+	v[1] = Float8GetDatum(p->t_x);
+	v[2] = Float8GetDatum(p->T);
+	isnull[0] = isnull[1] = isnull[2] = false;
+	if (!isnan(p->mean_value))
+	{
+		v[3] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->mean_value));
+		isnull[3] = false;
+	}
+	if (!p->has_scores)
+		return;
+	v[4] = Float8GetDatum(p->p_alive);
+	isnull[4] = false;
+	if (isfinite(p->expected_orders))
+	{
+		v[5] = Float8GetDatum(p->expected_orders);
+		isnull[5] = false;
+	}
+	if (p->has_clv)
+	{
+		v[6] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->clv));
+		isnull[6] = false;
+	}
+	if (p->has_next_order)
+	{
+		v[7] = TimestampTzGetDatum(p->next_order_at);
+		isnull[7] = false;
+	}
+	if (p->level >= 0)
+	{
+		v[8] = b->pred.levels[p->level].text;
+		isnull[8] = false;
+	}
+	if (label != NO_LABEL)
+	{
+		v[9] = b->labels[label].text;
+		isnull[9] = false;
+	}
+}
+
+/*
  * A row of the new partition: customer, recency_days, frequency, monetary,
  * r_score, f_score, m_score, rfm_code, rfm_segment, lifecycle_segment,
  * cluster, first_order_at, last_order_at, refreshed_at.
@@ -848,7 +1029,7 @@ write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, co
 	Datum	   *v = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 
-	memset(isnull, true, sizeof(bool) * 14);
+	memset(isnull, true, sizeof(bool) * (SEGMENT_COLUMNS + PREDICTION_COLUMNS));
 	v[0] = written_key(b, w, e->key);
 	isnull[0] = false;
 	if (!e->is_prospect)
@@ -881,6 +1062,8 @@ write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, co
 	segment_columns(b, c, v + 8, isnull + 8);
 	v[13] = TimestampTzGetDatum(b->p.refreshed);
 	isnull[13] = false;
+	if (b->prediction_columns)
+		prediction_columns(b, &c->pred, c->label[TYPE_PREDICTIVE], v + SEGMENT_COLUMNS, isnull + SEGMENT_COLUMNS);
 	row_writer_add(w);
 }
 
@@ -970,8 +1153,10 @@ count_moves(Build *b, const CustomerFacts *e, const int32 *labels)
 static void
 write_customers(Build *b, Oid segments, Oid changes)
 {
-	Oid			segment_types[14] = {b->facts.customer_type, FLOAT8OID, INT8OID, NUMERICOID, INT4OID, INT4OID,
-		INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Oid			segment_types[SEGMENT_COLUMNS + PREDICTION_COLUMNS] = {b->facts.customer_type, FLOAT8OID, INT8OID,
+		NUMERICOID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
+		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID, FLOAT8OID, FLOAT8OID, NUMERICOID,
+	TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Oid			change_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	RowWriter	segment_writer;
 	RowWriter	change_writer;
@@ -990,7 +1175,8 @@ write_customers(Build *b, Oid segments, Oid changes)
 	ctl.hcxt = CurrentMemoryContext;
 	b->moves = hash_create("segment moves", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	lifecycle_compile(&rules);
-	row_writer_open(&segment_writer, segments, segment_types, lengthof(segment_types));
+	row_writer_open(&segment_writer, segments, segment_types,
+					SEGMENT_COLUMNS + (b->prediction_columns ? PREDICTION_COLUMNS : 0));
 	row_writer_open(&change_writer, changes, change_types, lengthof(change_types));
 	for (int t = 0; t < NUM_TYPES; t++)
 		b->type_texts[t] = CStringGetTextDatum(type_names[t]);
@@ -1034,8 +1220,8 @@ write_customers(Build *b, Oid segments, Oid changes)
 static void
 store_metrics(Build *b)
 {
-	Oid			summary_types[14] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
-	INT8OID, NUMERICOID, FLOAT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+	Oid			summary_types[15] = {TEXTOID, TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, INT8OID,
+	INT8OID, NUMERICOID, FLOAT8OID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			move_types[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID};
 	SPIPlanPtr	plan;
 	int64		totals[NUM_TYPES] = {0};
@@ -1046,10 +1232,10 @@ store_metrics(Build *b)
 		elog(ERROR, "segment: SPI_connect failed");
 	plan = SPI_prepare("INSERT INTO segment.summaries (segmentation, refreshed_at, segment_type, segment,"
 					   " customers, customer_share, orders, revenue, aov, avg_recency_days, avg_frequency,"
-					   " avg_monetary, repeat_rate, churn_rate, historical_clv)"
+					   " avg_monetary, repeat_rate, churn_rate, historical_clv, predicted_clv)"
 					   " VALUES ($1, $2, $3, $4, $5, $5::float8 / $6, $7, $8, $8 / nullif($7, 0),"
 					   " $9 / nullif($10, 0), ($7::numeric / nullif($11, 0))::float8, $8 / nullif($12, 0),"
-					   " ($13::numeric / nullif($11, 0))::float8, $14, $8 / $5)",
+					   " ($13::numeric / nullif($11, 0))::float8, $14, $8 / $5, $15::numeric)",
 					   lengthof(summary_types), summary_types);
 	if (plan == NULL)
 		elog(ERROR, "segment: could not prepare the summary insert: %s", SPI_result_code_string(SPI_result));
@@ -1058,8 +1244,8 @@ store_metrics(Build *b)
 	for (int32 i = 0; i < b->nlabels; i++)
 	{
 		Label	   *l = &b->labels[i];
-		Datum		v[14];
-		char		nulls[14];
+		Datum		v[15];
+		char		nulls[15];
 
 		if (l->customers == 0)
 			continue;
@@ -1081,6 +1267,10 @@ store_metrics(Build *b)
 		v[13] = Float8GetDatum(l->active_before > 0 ? (float8) l->lapsed_now / (float8) l->active_before : 0.0);
 		if (!b->p.has_previous_refresh || l->active_before == 0)
 			nulls[13] = 'n';
+		/* the mean predicted CLV of those of its customers who have one */
+		v[14] = Float8GetDatum(l->with_clv > 0 ? l->clv_sum / (float8) l->with_clv : 0.0);
+		if (l->with_clv == 0)
+			nulls[14] = 'n';
 		if (SPI_execute_plan(plan, v, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "segment: could not insert into segment.summaries");
 	}
@@ -1115,11 +1305,15 @@ store_metrics(Build *b)
  * segment._build_segments(s segment.segmentations, facts_query text,
  *     extras_query text, new_part regclass, history_part regclass,
  *     previous_part regclass, refreshed timestamptz, as_of timestamptz,
- *     lapse_days float8, changes_query text, deltas_query text)
+ *     lapse_days float8, changes_query text, deltas_query text,
+ *     summary_query text)
  * → (customers, orders_scanned, rows_skipped, scan_workers, model, scan_ms,
  *    cluster_ms, score_ms, history_ms, ordering_customers,
  *    previous_ordering_customers, scan_partitions, changes_snapshot,
- *    earliest_after_as_of, customers_changed)
+ *    earliest_after_as_of, customers_changed, bgnbd_model,
+ *    gammagamma_model, predict_ms, prediction_warning)
+ * summary_query (with predict on; $1 as_of, $2 lookback): every customer's
+ * purchase days, read when the scan could not sum them.
  * facts_query NULL: the fast scan of the orders, else the SQL path's facts
  * ($1 as_of, $2 lookback); changes_query and deltas_query (an incremental
  * refresh, with facts_query NULL; $3 the segmentation): the facts of the
@@ -1135,8 +1329,8 @@ build_segments(PG_FUNCTION_ARGS)
 {
 	Build		b;
 	TupleDesc	result_desc;
-	Datum		result[15];
-	bool		result_null[15] = {false};
+	Datum		result[19];
+	bool		result_null[19] = {false};
 	TimestampTz phase;
 	Relation	part;
 	AttrNumber	customer_att;
@@ -1164,6 +1358,11 @@ build_segments(PG_FUNCTION_ARGS)
 	b.p.refreshed = PG_GETARG_TIMESTAMPTZ(6);
 	b.p.as_of = PG_GETARG_TIMESTAMPTZ(7);
 	b.p.lapse_days = PG_GETARG_FLOAT8(8);
+	if (b.p.predict && PG_ARGISNULL(11))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("segment._build_segments: a segmentation with predict on needs its summary_query"),
+				 errhint("segment.refresh() calls it; there is no need to call it directly.")));
 
 	/* the customer column's type is the new partition's (the rest is checked when written) */
 	part = relation_open_existing(PG_GETARG_OID(3), AccessShareLock, "new partition");
@@ -1171,8 +1370,14 @@ build_segments(PG_FUNCTION_ARGS)
 	customer_att = relation_column(part, b.p.customer_column, InvalidOid, "segment table");
 	customer_type = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->atttypid;
 	collation = TupleDescAttr(RelationGetDescr(part), customer_att - 1)->attcollation;
+	/* the table has the prediction columns since its segmentation first predicted */
+	b.prediction_columns = RelationGetDescr(part)->natts > SEGMENT_COLUMNS;
 	relation_close(part, AccessShareLock);
 	facts_init(&b.facts, customer_type, collation);
+	b.facts.track_days = b.p.predict;
+	b.facts.days_cxt = CurrentMemoryContext;
+	if (b.p.predict)
+		prediction_begin(&b.pred, b.p.as_of, b.p.horizon_days, b.p.discount_rate);
 	b.labels_capacity = 64;
 	b.labels = MemoryContextAlloc(b.facts.cxt, sizeof(Label) * b.labels_capacity);
 
@@ -1196,6 +1401,10 @@ build_segments(PG_FUNCTION_ARGS)
 	/* scan, then the first pass */
 	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
+	if (!PG_ARGISNULL(9) && b.p.predict)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("predictions need every customer's purchase days, which the last table does not keep")));
 	if (!PG_ARGISNULL(9))
 	{
 		/* incremental: the changed customers from their orders, the others from the previous contents */
@@ -1231,6 +1440,12 @@ build_segments(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(5))
 		read_previous(&b, PG_GETARG_OID(5), !PG_ARGISNULL(9));
 	elog(DEBUG1, "segment: the previous contents read at %.0f ms", ms_since(phase));
+	/* purchase days the scan could not sum (the SQL path's facts have none) from SQL */
+	if (b.p.predict && (!PG_ARGISNULL(1) || b.facts.days_broken || b.facts.numeric_money))
+	{
+		read_summaries(&b, text_to_cstring(PG_GETARG_TEXT_PP(11)));
+		elog(DEBUG1, "segment: the purchase days read at %.0f ms", ms_since(phase));
+	}
 	observe_all(&b);
 	result[5] = Float8GetDatum(ms_since(phase));
 
@@ -1239,6 +1454,32 @@ build_segments(PG_FUNCTION_ARGS)
 	phase = GetCurrentTimestamp();
 	cluster(&b);
 	result[6] = Float8GetDatum(ms_since(phase));
+
+	/* fit the models */
+	result_null[15] = result_null[16] = result_null[17] = result_null[18] = true;
+	if (b.p.predict)
+	{
+		progress_phase("predicting");
+		phase = GetCurrentTimestamp();
+		prediction_fit(&b.pred);
+		result[17] = Float8GetDatum(ms_since(phase));
+		result_null[17] = false;
+		if (b.pred.has_bgnbd)
+		{
+			result[15] = PointerGetDatum(btyd_model_make(BTYD_BGNBD, &b.pred.bgnbd));
+			result_null[15] = false;
+		}
+		if (b.pred.has_gammagamma)
+		{
+			result[16] = PointerGetDatum(btyd_model_make(BTYD_GAMMAGAMMA, &b.pred.gammagamma));
+			result_null[16] = false;
+		}
+		if (b.pred.warning != NULL)
+		{
+			result[18] = CStringGetTextDatum(b.pred.warning);
+			result_null[18] = false;
+		}
+	}
 
 	/* score, write the new partition and the change log: the second pass */
 	progress_phase("scoring");

@@ -16,7 +16,7 @@ SELECT r.run_id, r.segmentation, r.started_at, r.finished_at, r.status, r.rows, 
        r.finished_at - r.started_at AS duration, r.orders_scanned, r.rows_skipped, r.scan_method,
        r.scan_workers, r.scan_ms, r.cluster_ms, r.score_ms, r.history_ms, r.attribution_ms, r.swap_ms,
        r.touches_skipped, r.scheduled_for, r.started_at - r.scheduled_for AS start_delay, r.scan_partitions,
-       r.refresh_kind, r.full_reason, r.customers_changed
+       r.refresh_kind, r.full_reason, r.customers_changed, r.predict_ms, r.warning
 FROM segment.runs AS r
 JOIN segment.segmentations AS s ON s.name = r.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER');
@@ -44,6 +44,8 @@ COMMENT ON COLUMN segment.job_runs.swap_ms IS 'Milliseconds waiting for and hold
 COMMENT ON COLUMN segment.job_runs.refresh_kind IS 'full (every order read) or incremental (only the customers whose orders changed recomputed; the others'' facts kept from the last table).';
 COMMENT ON COLUMN segment.job_runs.full_reason IS 'Why a refresh of a segmentation with incremental refreshes was full (NULL: incremental, or incremental = off).';
 COMMENT ON COLUMN segment.job_runs.customers_changed IS 'Customers whose facts an incremental refresh updated: given their inserted orders, or recomputed from their orders when some were updated or deleted (NULL: a full refresh).';
+COMMENT ON COLUMN segment.job_runs.predict_ms IS 'Milliseconds fitting BG/NBD and Gamma-Gamma (NULL without predict); the customers are scored with the rest, in score_ms.';
+COMMENT ON COLUMN segment.job_runs.warning IS 'What a refresh that succeeded did not do as asked: why its predictions are NULL, or that a model did not converge (NULL: nothing).';
 COMMENT ON COLUMN segment.job_runs.scheduled_for IS 'When a scheduled run was due (NULL for a manual refresh).';
 COMMENT ON COLUMN segment.job_runs.start_delay IS 'started_at - scheduled_for: how late the scheduler started it (NULL for a manual refresh).';
 GRANT SELECT ON segment.job_runs TO PUBLIC;
@@ -51,13 +53,13 @@ GRANT SELECT ON segment.job_runs TO PUBLIC;
 CREATE VIEW segment.segment_summary WITH (security_barrier) AS
 SELECT m.segmentation, m.segment_type, m.segment, m.customers, m.customer_share, m.orders, m.revenue,
        m.aov, m.avg_recency_days, m.avg_frequency, m.avg_monetary, m.repeat_rate, m.churn_rate,
-       m.historical_clv, m.refreshed_at
+       m.historical_clv, m.refreshed_at, m.predicted_clv
 FROM segment.summaries AS m
 JOIN segment.segmentations AS s ON s.name = m.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 'segment_reader', 'MEMBER');
 COMMENT ON VIEW segment.segment_summary IS 'Metrics per segment of the last refresh of each segmentation: one row per segmentation, segment type and segment.';
 COMMENT ON COLUMN segment.segment_summary.segmentation IS 'Segmentation name.';
-COMMENT ON COLUMN segment.segment_summary.segment_type IS 'rfm (named RFM segment), lifecycle or cluster (k-means cluster number).';
+COMMENT ON COLUMN segment.segment_summary.segment_type IS 'rfm (named RFM segment), lifecycle, cluster (k-means cluster number) or predictive (churn risk and predicted value, with predict on).';
 COMMENT ON COLUMN segment.segment_summary.segment IS 'Segment name (cluster number as text for clusters).';
 COMMENT ON COLUMN segment.segment_summary.customers IS 'Customers in the segment.';
 COMMENT ON COLUMN segment.segment_summary.customer_share IS 'Share of the customers of this segment type (0..1).';
@@ -71,6 +73,7 @@ COMMENT ON COLUMN segment.segment_summary.repeat_rate IS 'Share of its customers
 COMMENT ON COLUMN segment.segment_summary.churn_rate IS 'Of the customers in this segment at the previous refresh who were not Lapsed then, the share Lapsed (or without orders) now; NULL after the first refresh.';
 COMMENT ON COLUMN segment.segment_summary.historical_clv IS 'Historical customer lifetime value: net revenue per customer.';
 COMMENT ON COLUMN segment.segment_summary.refreshed_at IS 'When the refresh that computed the row ran.';
+COMMENT ON COLUMN segment.segment_summary.predicted_clv IS 'With predict on: the mean predicted CLV (discounted value of the purchases expected within the horizon) of its customers who have one; NULL without.';
 GRANT SELECT ON segment.segment_summary TO PUBLIC;
 
 CREATE VIEW segment.segment_migration WITH (security_barrier) AS
@@ -81,7 +84,7 @@ JOIN segment.segmentations AS s ON s.name = m.segmentation
 WHERE pg_has_role(current_user, s.owner, 'MEMBER') OR pg_has_role(current_user, 'segment_reader', 'MEMBER');
 COMMENT ON VIEW segment.segment_migration IS 'Customers moving between segments from the previous refresh to the last one, per segment type.';
 COMMENT ON COLUMN segment.segment_migration.segmentation IS 'Segmentation name.';
-COMMENT ON COLUMN segment.segment_migration.segment_type IS 'rfm, lifecycle or cluster.';
+COMMENT ON COLUMN segment.segment_migration.segment_type IS 'rfm, lifecycle, cluster or predictive.';
 COMMENT ON COLUMN segment.segment_migration.from_segment IS 'Segment at the previous refresh; (new) for customers who were not there.';
 COMMENT ON COLUMN segment.segment_migration.to_segment IS 'Segment at the last refresh; (gone) for customers no longer there.';
 COMMENT ON COLUMN segment.segment_migration.customers IS 'Customers who moved so (or stayed, when from = to).';

@@ -63,6 +63,11 @@ CREATE TABLE segment.segmentations (
     full_refresh_every interval CHECK (full_refresh_every > '0'),
     incremental_basis jsonb,
     last_full_refresh_at timestamptz,
+    predict boolean NOT NULL DEFAULT false,
+    horizon interval NOT NULL DEFAULT '365 days' CHECK (horizon >= '1 day' AND horizon <= '100 years'),
+    discount_rate float8 NOT NULL DEFAULT 0.1 CHECK (discount_rate >= 0 AND discount_rate <= 10),
+    bgnbd_model segment.bgnbd_model,
+    gammagamma_model segment.gammagamma_model,
     UNIQUE (target_table),
     UNIQUE (history_table)
 );
@@ -105,6 +110,11 @@ COMMENT ON COLUMN segment.segmentations.watermark_column IS 'With incremental = 
 COMMENT ON COLUMN segment.segmentations.full_refresh_every IS 'With incremental refreshes, a refresh is full when this long has passed since the last full one (NULL: only when needed).';
 COMMENT ON COLUMN segment.segmentations.incremental_basis IS 'What the facts of the last refresh depend on (orders, their files, columns, as_of, lookback, time zone, capture triggers), recorded by the refresh: an incremental refresh needs the same.';
 COMMENT ON COLUMN segment.segmentations.last_full_refresh_at IS 'refreshed_at of the last full refresh.';
+COMMENT ON COLUMN segment.segmentations.predict IS 'Whether refreshes fit BG/NBD and Gamma-Gamma to the customers'' purchase days and write each customer''s summary and predictions (p_alive, expected_orders, predicted_clv, expected_next_order_at, churn_risk, predictive_segment) into the segment table.';
+COMMENT ON COLUMN segment.segmentations.horizon IS 'With predict: the time ahead that expected_orders and predicted_clv cover (whole days, 1 day to 100 years).';
+COMMENT ON COLUMN segment.segmentations.discount_rate IS 'With predict: the yearly rate at which predicted_clv discounts future value, applied per 30-day period (0 to 10; 0.1 = 10% a year).';
+COMMENT ON COLUMN segment.segmentations.bgnbd_model IS 'With predict: the BG/NBD model of the last refresh, its rates per day (NULL when the customers were too few to fit).';
+COMMENT ON COLUMN segment.segmentations.gammagamma_model IS 'With predict: the Gamma-Gamma model of the last refresh (NULL when the repeat buyers were too few to fit).';
 COMMENT ON COLUMN segment.segmentations.model IS 'k-means model of the last refresh; the next one keeps its cluster numbers.';
 COMMENT ON COLUMN segment.segmentations.created_at IS 'When the segmentation was created.';
 COMMENT ON COLUMN segment.segmentations.last_refreshed_at IS 'refreshed_at of the last successful refresh.';
@@ -124,7 +134,7 @@ GRANT UPDATE (orders, customer_column, time_column, amount_column, order_id_colu
               touch_customer_column, touch_time_column, touch_channel_column, spend,
               spend_channel_column, spend_day_column, spend_cost_column, carts, cart_customer_column,
               cart_time_column, attribution_lookback, half_life, attribution_period, max_customer_loss, time_zone,
-              incremental, watermark_column, full_refresh_every)
+              incremental, watermark_column, full_refresh_every, predict, horizon, discount_rate)
     ON segment.segmentations TO PUBLIC;
 
 -- The run log: one row per refresh.
@@ -151,7 +161,9 @@ CREATE TABLE segment.runs (
     scan_partitions int4,
     refresh_kind text CHECK (refresh_kind IN ('full', 'incremental')),
     full_reason text,
-    customers_changed int8
+    customers_changed int8,
+    predict_ms float8,
+    warning text
 );
 CREATE INDEX ON segment.runs (segmentation, started_at);
 COMMENT ON TABLE segment.runs IS 'The run log behind segment.job_runs: one row per refresh, with its phase times.';
@@ -178,7 +190,8 @@ CREATE TABLE segment.summaries (
     avg_monetary numeric,
     repeat_rate float8,
     churn_rate float8,
-    historical_clv numeric
+    historical_clv numeric,
+    predicted_clv numeric
 );
 CREATE INDEX ON segment.summaries (segmentation);
 COMMENT ON TABLE segment.summaries IS 'Metrics per segment of the last refresh of each segmentation; read through segment.segment_summary.';
@@ -520,7 +533,10 @@ CREATE FUNCTION segment._create_segmentation(
     time_zone text DEFAULT NULL,
     incremental text DEFAULT 'off',
     full_refresh_every interval DEFAULT NULL,
-    watermark_column name DEFAULT NULL)
+    watermark_column name DEFAULT NULL,
+    predict boolean DEFAULT false,
+    horizon interval DEFAULT '365 days',
+    discount_rate float8 DEFAULT 0.1)
 RETURNS int8
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -585,6 +601,14 @@ BEGIN
         RAISE EXCEPTION 'max_customer_loss must be between 0 and 1' USING ERRCODE = 'invalid_parameter_value',
             DETAIL = format('max_customer_loss = %s was given.', max_customer_loss),
             HINT = '0.5 refuses a refresh that loses half the customers; 1 never refuses.';
+    END IF;
+    IF predict IS NULL OR horizon IS NULL OR horizon < '1 day' OR horizon > '100 years'
+       OR discount_rate IS NULL OR NOT (discount_rate >= 0 AND discount_rate <= 10) THEN
+        RAISE EXCEPTION 'predict must be true or false, horizon between 1 day and 100 years and discount_rate between 0 and 10'
+            USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('predict = %s, horizon = %s and discount_rate = %s were given.', coalesce(predict::text, 'NULL'),
+                            coalesce(horizon::text, 'NULL'), coalesce(discount_rate::text, 'NULL')),
+            HINT = 'For a year ahead at 10% a year: predict => true, horizon => ''365 days'', discount_rate => 0.1.';
     END IF;
     IF attribution_period <= '0' THEN
         RAISE EXCEPTION 'attribution_period must be a positive interval or NULL' USING ERRCODE = 'invalid_parameter_value',
@@ -672,7 +696,8 @@ BEGIN
         history_table, history_refreshes, touchpoints, touch_customer_column, touch_time_column,
         touch_channel_column, spend, spend_channel_column, spend_day_column, spend_cost_column,
         carts, cart_customer_column, cart_time_column, attribution_lookback, half_life, attribution_period,
-        max_customer_loss, time_zone, incremental, full_refresh_every, watermark_column)
+        max_customer_loss, time_zone, incremental, full_refresh_every, watermark_column, predict, horizon,
+        discount_rate)
     VALUES (name, quote_ident(current_user)::regrole, orders, customer_column, time_column, amount_column,
         order_id_column, bins, clusters, lapse_after, vip_share, lookback, as_of, target,
         history, history_refreshes, touchpoints,
@@ -687,12 +712,14 @@ BEGIN
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_customer_column, customer_column) END,
         CASE WHEN carts IS NOT NULL THEN coalesce(cart_time_column, time_column) END,
         attribution_lookback, half_life, attribution_period, max_customer_loss,
-        coalesce(time_zone, segment._default_time_zone()), incremental, full_refresh_every, watermark_column);
+        coalesce(time_zone, segment._default_time_zone()), incremental, full_refresh_every, watermark_column,
+        predict, horizon, discount_rate);
     RETURN segment.refresh(name);
 END $$;
 COMMENT ON FUNCTION segment._create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, name, text, text, interval, name) IS
+    name, name, interval, interval, int4, interval, float8, name, text, text, interval, name, boolean, interval,
+    float8) IS
     'Internal: the body of segment.create_segmentation(), which passes the caller''s current schema; as the caller, with the rights of create_segmentation.';
 
 CREATE FUNCTION segment.create_segmentation(
@@ -728,7 +755,10 @@ CREATE FUNCTION segment.create_segmentation(
     time_zone text DEFAULT NULL,
     incremental text DEFAULT 'off',
     full_refresh_every interval DEFAULT NULL,
-    watermark_column name DEFAULT NULL)
+    watermark_column name DEFAULT NULL,
+    predict boolean DEFAULT false,
+    horizon interval DEFAULT '365 days',
+    discount_rate float8 DEFAULT 0.1)
 RETURNS int8
 LANGUAGE sql VOLATILE
 -- only qualified names: the caller's search_path picks nothing here
@@ -746,10 +776,11 @@ AS $$ SELECT segment._create_segmentation(
     history_refreshes => history_refreshes, attribution_period => attribution_period,
     max_customer_loss => max_customer_loss, default_schema => pg_catalog.current_schema(),
     time_zone => time_zone, incremental => incremental, full_refresh_every => full_refresh_every,
-    watermark_column => watermark_column) $$;
+    watermark_column => watermark_column, predict => predict, horizon => horizon,
+    discount_rate => discount_rate) $$;
 COMMENT ON FUNCTION segment.create_segmentation(text, regclass, name, name, name, name, int4, int4, interval,
     float8, interval, timestamptz, text, regclass, name, name, name, regclass, name, name, name, regclass,
-    name, name, interval, interval, int4, interval, float8, text, text, interval, name) IS
+    name, name, interval, interval, int4, interval, float8, text, text, interval, name, boolean, interval, float8) IS
     'Registers an order table as a segmentation, creates its target table (default public.<name>_segments) and history table, and fills them with a first refresh. Returns the number of customers.';
 
 -- The tables of a segmentation, dropped as its owner by drop_segmentation

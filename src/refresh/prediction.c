@@ -1,0 +1,347 @@
+/*
+ * prediction.c -- the predictions of a refresh with predict on
+ * (prediction.h).
+ *
+ * Times are in days: x the repeat purchases (purchase days after the first),
+ * t_x the days from the first purchase to the last, T from the first to
+ * as_of's day; the mean value is that of the days after the first (refunds
+ * count against it), as segment.customer_summary defines them.  BG/NBD is
+ * fitted on every customer with a purchase, Gamma-Gamma on those with a
+ * repeat purchase of positive mean value.  The value tiers' edges come from
+ * a sample of up to PREDICT_SAMPLE customers, taken by the hash of their key.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+#include "refresh/prediction.h"
+
+#define PREDICT_SAMPLE 100000
+#define SAMPLE_WIDTH 5			/* x, t_x, T, mean value, hash */
+/* the points are sorted and merged when this many (a few days of span make them repeat) */
+#define POINTS_COMPACT_AT ((int64) 1 << 22)
+
+static char *
+spi_text(int row, int column)
+{
+	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column);
+}
+
+static float8
+spi_float8(int row, int column)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, column, &isnull);
+
+	return isnull ? NAN : DatumGetFloat8(d);
+}
+
+/* The editable tables of segment.churn_risk_levels, value_tiers and predictive_segment_map. */
+static void
+load_segments(Prediction *pr)
+{
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "segment: SPI_connect failed");
+	if (SPI_execute("SELECT churn_risk, min_p_alive FROM segment.churn_risk_levels ORDER BY min_p_alive DESC",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment: could not read segment.churn_risk_levels");
+	pr->nlevels = (int) SPI_processed;
+	pr->levels = SPI_palloc(sizeof(ChurnLevel) * Max(pr->nlevels, 1));
+	for (int i = 0; i < pr->nlevels; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->levels));
+
+		pr->levels[i].name = pstrdup(spi_text(i, 1));
+		pr->levels[i].text = CStringGetTextDatum(pr->levels[i].name);
+		MemoryContextSwitchTo(old);
+		pr->levels[i].min_p_alive = spi_float8(i, 2);
+	}
+	if (SPI_execute("SELECT value_tier, top_share FROM segment.value_tiers ORDER BY top_share", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment: could not read segment.value_tiers");
+	pr->ntiers = (int) SPI_processed;
+	pr->tiers = SPI_palloc(sizeof(ValueTier) * Max(pr->ntiers, 1));
+	for (int i = 0; i < pr->ntiers; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->tiers));
+
+		pr->tiers[i].name = pstrdup(spi_text(i, 1));
+		MemoryContextSwitchTo(old);
+		pr->tiers[i].top_share = spi_float8(i, 2);
+	}
+	pr->names = SPI_palloc(sizeof(char *) * Max(pr->nlevels * pr->ntiers, 1));
+	for (int l = 0; l < pr->nlevels; l++)
+		for (int t = 0; t < pr->ntiers; t++)
+		{
+			Oid			types[2] = {TEXTOID, TEXTOID};
+			Datum		args[2] = {CStringGetTextDatum(pr->levels[l].name), CStringGetTextDatum(pr->tiers[t].name)};
+			char	   *name = NULL;
+
+			if (SPI_execute_with_args("SELECT segment FROM segment.predictive_segment_map"
+									  " WHERE churn_risk = $1 AND value_tier = $2",
+									  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+				elog(ERROR, "segment: could not read segment.predictive_segment_map");
+			if (SPI_processed == 1)
+			{
+				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->names));
+
+				name = pstrdup(spi_text(0, 1));
+				MemoryContextSwitchTo(old);
+			}
+			pr->names[l * pr->ntiers + t] = name;
+		}
+	SPI_finish();
+}
+
+void
+prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 discount_rate)
+{
+	DayClock	clock = {0};
+
+	memset(pr, 0, sizeof(Prediction));
+	pr->as_of = as_of;
+	pr->as_of_day = day_of(&clock, as_of);
+	pr->horizon = horizon_days;
+	pr->period_rate = pow(1.0 + discount_rate, PREDICT_PERIOD_DAYS / 365.0) - 1.0;
+	pr->points_capacity = 1024;
+	pr->points = palloc(sizeof(BtydPoint) * pr->points_capacity);
+	pr->spend_capacity = 1024;
+	pr->spend = palloc(sizeof(BtydPoint) * pr->spend_capacity);
+	pr->sample = palloc(sizeof(float8) * SAMPLE_WIDTH * 2 * PREDICT_SAMPLE);
+	load_segments(pr);
+}
+
+/* A customer's x, t_x, T and mean value; false without a purchase. */
+bool
+prediction_summary(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)
+{
+	memset(c, 0, sizeof(CustomerPrediction));
+	c->level = -1;
+	c->mean_value = NAN;
+	if (s->purchases <= 0)
+		return false;
+	c->has_summary = true;
+	c->x = (float8) (s->purchases - 1);
+	c->t_x = (float8) s->last_day - s->first_day;
+	c->T = (float8) pr->as_of_day - s->first_day;
+	if (c->x > 0 && s->repeat_value > 0)
+		c->mean_value = s->repeat_value / c->x;
+	return true;
+}
+
+static BtydPoint *
+append_point(BtydPoint **points, int64 *n, int64 *capacity)
+{
+	if (*n == *capacity)
+	{
+		*capacity *= 2;
+		*points = repalloc_huge(*points, sizeof(BtydPoint) * *capacity);
+	}
+	return &(*points)[(*n)++];
+}
+
+/* The first pass: a customer's summary to the fits and, when sampled, to the tiers' sample. */
+void
+prediction_observe(Prediction *pr, const PurchaseSummary *s, uint32 hash)
+{
+	CustomerPrediction c;
+	BtydPoint  *p;
+
+	if (!prediction_summary(pr, s, &c))
+		return;
+	pr->customers++;
+	pr->repeaters += c.x > 0;
+	if (pr->npoints >= POINTS_COMPACT_AT && pr->npoints == pr->points_capacity)
+		pr->npoints = btyd_compact(pr->points, pr->npoints);
+	p = append_point(&pr->points, &pr->npoints, &pr->points_capacity);
+	p->x = c.x;
+	p->t = c.t_x;
+	p->T = c.T;
+	p->weight = 1.0;
+	if (c.x > 0 && !isnan(c.mean_value))
+	{
+		p = append_point(&pr->spend, &pr->nspend, &pr->spend_capacity);
+		p->x = c.x;
+		p->t = c.mean_value;
+		p->T = 0.0;
+		p->weight = 1.0;
+	}
+	if ((hash & pr->sample_mask) != 0)
+		return;
+	if (pr->nsample == 2 * PREDICT_SAMPLE)
+	{
+		/* full: keep the customers whose next bit of the hash is 0 too */
+		int64		kept = 0;
+
+		pr->sample_mask = (pr->sample_mask << 1) | 1;
+		for (int64 i = 0; i < pr->nsample; i++)
+			if (((uint32) pr->sample[i * SAMPLE_WIDTH + 4] & pr->sample_mask) == 0)
+				memmove(&pr->sample[kept++ * SAMPLE_WIDTH], &pr->sample[i * SAMPLE_WIDTH], sizeof(float8) * SAMPLE_WIDTH);
+		pr->nsample = kept;
+		if ((hash & pr->sample_mask) != 0)
+			return;
+	}
+	pr->sample[pr->nsample * SAMPLE_WIDTH + 0] = c.x;
+	pr->sample[pr->nsample * SAMPLE_WIDTH + 1] = c.t_x;
+	pr->sample[pr->nsample * SAMPLE_WIDTH + 2] = c.T;
+	pr->sample[pr->nsample * SAMPLE_WIDTH + 3] = c.mean_value;
+	pr->sample[pr->nsample * SAMPLE_WIDTH + 4] = (float8) hash;
+	pr->nsample++;
+}
+
+/* The expected value of a customer's orders: his own mean shrunk to the population's (NaN: infinite). */
+static float8
+expected_value(const Prediction *pr, const CustomerPrediction *c)
+{
+	if (c->x > 0 && !isnan(c->mean_value))
+		return gammagamma_expected_value(pr->gammagamma.params, c->x, c->mean_value);
+	return gammagamma_expected_value(pr->gammagamma.params, 0, NAN);
+}
+
+static float8
+clv_of(const Prediction *pr, const CustomerPrediction *c)
+{
+	float8		value = expected_value(pr, c);
+
+	if (!isfinite(value))
+		return NAN;
+	return bgnbd_discounted_value(pr->bgnbd.params, c->x, c->t_x, c->T, value, pr->horizon,
+								  PREDICT_PERIOD_DAYS, pr->period_rate);
+}
+
+static int
+cmp_float8_desc(const void *a, const void *b)
+{
+	float8		x = *(const float8 *) a;
+	float8		y = *(const float8 *) b;
+
+	return x > y ? -1 : x < y ? 1 : 0;
+}
+
+/* Each tier's least predicted CLV, from the sample. */
+static void
+tier_edges(Prediction *pr)
+{
+	float8	   *clv = palloc(sizeof(float8) * Max(pr->nsample, 1));
+	int64		n = 0;
+
+	for (int64 i = 0; i < pr->nsample; i++)
+	{
+		CustomerPrediction c;
+
+		if ((i & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		memset(&c, 0, sizeof(c));
+		c.x = pr->sample[i * SAMPLE_WIDTH + 0];
+		c.t_x = pr->sample[i * SAMPLE_WIDTH + 1];
+		c.T = pr->sample[i * SAMPLE_WIDTH + 2];
+		c.mean_value = pr->sample[i * SAMPLE_WIDTH + 3];
+		clv[n] = clv_of(pr, &c);
+		if (!isnan(clv[n]))
+			n++;
+	}
+	qsort(clv, n, sizeof(float8), cmp_float8_desc);
+	for (int t = 0; t < pr->ntiers; t++)
+	{
+		int64		rank = (int64) ceil(pr->tiers[t].top_share * (float8) n);
+
+		/* the tier that reaches the bottom takes everyone, in the sample or not */
+		pr->tiers[t].min_clv = pr->tiers[t].top_share >= 1 ? -INFINITY :
+			n == 0 ? INFINITY : clv[Max(Min(rank, n), 1) - 1];
+	}
+	pfree(clv);
+}
+
+/*
+ * Between the passes: BG/NBD on every customer with a purchase, Gamma-Gamma
+ * on the repeat buyers' mean values, then the tiers.  A population too
+ * small or without repeat purchases has no fit, and the run log says why.
+ */
+void
+prediction_fit(Prediction *pr)
+{
+	if (pr->customers < PREDICT_MIN_CUSTOMERS || pr->repeaters < PREDICT_MIN_REPEATERS)
+	{
+		pr->warning = psprintf("no predictions: %lld customers with a purchase, %lld of them with a repeat purchase;"
+							   " BG/NBD needs at least %d and %d",
+							   (long long) pr->customers, (long long) pr->repeaters, PREDICT_MIN_CUSTOMERS,
+							   PREDICT_MIN_REPEATERS);
+		return;
+	}
+	pr->npoints = btyd_compact(pr->points, pr->npoints);
+	pr->bgnbd = bgnbd_fit_points(pr->points, pr->npoints);
+	pr->has_bgnbd = isfinite(pr->bgnbd.log_likelihood);
+	if (!pr->has_bgnbd)
+	{
+		pr->warning = pstrdup("no predictions: BG/NBD could not be fitted to the customers' purchases");
+		return;
+	}
+	if (!pr->bgnbd.converged)
+		pr->warning = psprintf("BG/NBD did not converge in %d iterations; its predictions are those of the last",
+							   pr->bgnbd.iterations);
+	if (pr->nspend < PREDICT_MIN_REPEATERS)
+	{
+		pr->warning = psprintf("no predicted CLV: %lld repeat buyers with a positive mean value, Gamma-Gamma needs %d",
+							   (long long) pr->nspend, PREDICT_MIN_REPEATERS);
+		return;
+	}
+	pr->nspend = btyd_compact(pr->spend, pr->nspend);
+	pr->gammagamma = gammagamma_fit_points(pr->spend, pr->nspend);
+	pr->has_gammagamma = isfinite(pr->gammagamma.log_likelihood) &&
+		isfinite(gammagamma_expected_value(pr->gammagamma.params, 0, NAN));
+	if (!pr->has_gammagamma)
+	{
+		pr->warning = pstrdup("no predicted CLV: Gamma-Gamma could not be fitted, or its mean order value is infinite (q <= 1)");
+		return;
+	}
+	if (!pr->gammagamma.converged && pr->warning == NULL)
+		pr->warning = psprintf("Gamma-Gamma did not converge in %d iterations; its predictions are those of the last",
+							   pr->gammagamma.iterations);
+	tier_edges(pr);
+}
+
+/* The second pass: a customer's predictions and segments. */
+void
+prediction_score(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)
+{
+	int			tier = -1;
+	float8		next_in;
+
+	if (!prediction_summary(pr, s, c) || !pr->has_bgnbd)
+		return;
+	c->has_scores = true;
+	c->p_alive = bgnbd_p_alive(pr->bgnbd.params, c->x, c->t_x, c->T);
+	c->expected_orders = bgnbd_expected_orders(pr->bgnbd.params, pr->horizon, c->x, c->t_x, c->T);
+	next_in = bgnbd_next_order_in(pr->bgnbd.params, c->x, c->t_x, c->T);
+	/* NaN: more likely gone than not; past the representable times: none either */
+	if (!isnan(next_in) && next_in < 1e6)
+	{
+		c->has_next_order = true;
+		c->next_order_at = pr->as_of + (int64) (next_in * USECS_PER_DAY);
+	}
+	for (int l = 0; l < pr->nlevels; l++)
+		if (c->p_alive >= pr->levels[l].min_p_alive)
+		{
+			c->level = l;
+			break;
+		}
+	if (!pr->has_gammagamma)
+		return;
+	c->clv = clv_of(pr, c);
+	c->has_clv = isfinite(c->clv);
+	if (!c->has_clv)
+		return;
+	for (int t = 0; t < pr->ntiers; t++)
+		if (c->clv >= pr->tiers[t].min_clv)
+		{
+			tier = t;
+			break;
+		}
+	c->segment = "Other";
+	if (c->level >= 0 && tier >= 0 && pr->names[c->level * pr->ntiers + tier] != NULL)
+		c->segment = pr->names[c->level * pr->ntiers + tier];
+}
