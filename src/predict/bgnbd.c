@@ -175,6 +175,21 @@ bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, floa
 }
 
 /*
+ * P(at least one purchase in (T, T + t] | x, t_x, T): alive (a customer
+ * drops out only just after a purchase), then a first purchase within t at
+ * the rate Gamma(r + x, alpha + T) gives him:
+ * P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)).
+ */
+float8
+bgnbd_purchase_probability(const float8 *params, float8 t, float8 x, float8 t_x, float8 T)
+{
+	float8		r = params[0],
+				alpha = params[1];
+
+	return -expm1((r + x) * (log(alpha + T) - log(alpha + T + t))) * bgnbd_p_alive(params, x, t_x, T);
+}
+
+/*
  * The time from T by which a purchase is more likely than not:
  * P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)) = 1/2, the rate of
  * a customer still active being Gamma(r + x, alpha + T) given his history.

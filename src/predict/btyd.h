@@ -71,6 +71,7 @@ extern float8 bgnbd_log_likelihood(const float8 *params, const BtydPoint *points
 extern BtydFit bgnbd_fit_points(BtydPoint *points, int64 n);
 extern float8 bgnbd_p_alive(const float8 *params, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, float8 T);
+extern float8 bgnbd_purchase_probability(const float8 *params, float8 t, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_next_order_in(const float8 *params, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, float8 value,
 									 float8 horizon, float8 period, float8 rate);

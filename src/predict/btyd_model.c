@@ -39,6 +39,7 @@ PG_FUNCTION_INFO_V1(bgnbd_expected_orders_sql);
 PG_FUNCTION_INFO_V1(gammagamma_expected_value_sql);
 PG_FUNCTION_INFO_V1(bgnbd_log_likelihood_sql);
 PG_FUNCTION_INFO_V1(bgnbd_next_order_in_sql);
+PG_FUNCTION_INFO_V1(bgnbd_purchase_probability_sql);
 PG_FUNCTION_INFO_V1(predicted_clv_sql);
 PG_FUNCTION_INFO_V1(gammagamma_log_likelihood_sql);
 
@@ -340,6 +341,19 @@ gammagamma_log_likelihood_sql(PG_FUNCTION_ARGS)
 						point.x, point.t),
 				 errhint("The Gamma-Gamma model describes the repeat buyers only.")));
 	PG_RETURN_FLOAT8(gammagamma_log_likelihood(m->params, &point, 1, NULL));
+}
+
+Datum
+bgnbd_purchase_probability_sql(PG_FUNCTION_ARGS)
+{
+	BtydModel  *m = model_arg(fcinfo, 0, BTYD_BGNBD);
+	float8		t = horizon_arg(fcinfo, 1, "segment.bgnbd_purchase_probability");
+	float8		x,
+				t_x,
+				T;
+
+	summary_args(fcinfo, 2, "segment.bgnbd_purchase_probability", &x, &t_x, &T);
+	PG_RETURN_FLOAT8(bgnbd_purchase_probability(m->params, t, x, t_x, T));
 }
 
 Datum

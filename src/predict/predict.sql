@@ -230,6 +230,13 @@ CREATE FUNCTION segment.gammagamma_log_likelihood(model segment.gammagamma_model
 COMMENT ON FUNCTION segment.gammagamma_log_likelihood(segment.gammagamma_model, float8, float8) IS
     'The log-likelihood of one repeat buyer''s (x >= 1, mean repeat value) under a Gamma-Gamma model.';
 
+CREATE FUNCTION segment.bgnbd_purchase_probability(model segment.bgnbd_model, t float8, x float8, t_x float8,
+                                                   "T" float8) RETURNS float8
+    AS 'MODULE_PATHNAME', 'bgnbd_purchase_probability_sql'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION segment.bgnbd_purchase_probability(segment.bgnbd_model, float8, float8, float8, float8) IS
+    'The probability that a customer with summary (x, t_x, T) buys at least once in the next t time units under the BG/NBD model: P(alive) (1 - ((alpha + T) / (alpha + T + t))^(r + x)). One minus it is the churn risk of the segmentations.';
+
 CREATE FUNCTION segment.bgnbd_next_order_in(model segment.bgnbd_model, x float8, t_x float8, "T" float8) RETURNS float8
     AS 'MODULE_PATHNAME', 'bgnbd_next_order_in_sql'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

@@ -1,17 +1,18 @@
 -- Predictive segments: a segmentation with predict on gives each customer a
--- churn risk (from P(alive)) and a value tier (from the rank of the
+-- churn risk (from the probability that he buys within the horizon) and a
+-- value tier (from the rank of the
 -- predicted CLV), and names the pair.  All three tables are editable by
 -- superusers, read at each refresh; pg_dump does not carry edits.
 
 CREATE TABLE segment.churn_risk_levels (
     churn_risk text PRIMARY KEY CHECK (churn_risk <> ''),
-    min_p_alive float8 NOT NULL UNIQUE CHECK (min_p_alive >= 0 AND min_p_alive <= 1)
+    min_p_purchase float8 NOT NULL UNIQUE CHECK (min_p_purchase >= 0 AND min_p_purchase <= 1)
 );
 COMMENT ON TABLE segment.churn_risk_levels IS
-    'Churn risk levels: a customer''s churn_risk is the level with the highest min_p_alive at or below his P(alive) (NULL when none is). Editable by superusers.';
+    'Churn risk levels: a customer''s churn_risk is the level with the highest min_p_purchase at or below his p_purchase, the probability that he buys at least once within the segmentation''s horizon (NULL when none is). Editable by superusers.';
 COMMENT ON COLUMN segment.churn_risk_levels.churn_risk IS 'Name of the level, as the churn_risk column shows it.';
-COMMENT ON COLUMN segment.churn_risk_levels.min_p_alive IS 'Least P(alive) of the level, 0 to 1.';
-INSERT INTO segment.churn_risk_levels VALUES ('low', 0.7), ('medium', 0.3), ('high', 0);
+COMMENT ON COLUMN segment.churn_risk_levels.min_p_purchase IS 'Least probability of a purchase within the horizon of the level, 0 to 1.';
+INSERT INTO segment.churn_risk_levels VALUES ('low', 0.5), ('medium', 0.2), ('high', 0);
 GRANT SELECT ON segment.churn_risk_levels TO PUBLIC;
 
 CREATE TABLE segment.value_tiers (

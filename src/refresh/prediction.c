@@ -47,7 +47,7 @@ load_segments(Prediction *pr)
 {
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
-	if (SPI_execute("SELECT churn_risk, min_p_alive FROM segment.churn_risk_levels ORDER BY min_p_alive DESC",
+	if (SPI_execute("SELECT churn_risk, min_p_purchase FROM segment.churn_risk_levels ORDER BY min_p_purchase DESC",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "segment: could not read segment.churn_risk_levels");
 	pr->nlevels = (int) SPI_processed;
@@ -59,7 +59,7 @@ load_segments(Prediction *pr)
 		pr->levels[i].name = pstrdup(spi_text(i, 1));
 		pr->levels[i].text = CStringGetTextDatum(pr->levels[i].name);
 		MemoryContextSwitchTo(old);
-		pr->levels[i].min_p_alive = spi_float8(i, 2);
+		pr->levels[i].min_p_purchase = spi_float8(i, 2);
 	}
 	if (SPI_execute("SELECT value_tier, top_share FROM segment.value_tiers ORDER BY top_share", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "segment: could not read segment.value_tiers");
@@ -315,6 +315,7 @@ prediction_score(const Prediction *pr, const PurchaseSummary *s, CustomerPredict
 		return;
 	c->has_scores = true;
 	c->p_alive = bgnbd_p_alive(pr->bgnbd.params, c->x, c->t_x, c->T);
+	c->p_purchase = bgnbd_purchase_probability(pr->bgnbd.params, pr->horizon, c->x, c->t_x, c->T);
 	c->expected_orders = bgnbd_expected_orders(pr->bgnbd.params, pr->horizon, c->x, c->t_x, c->T);
 	next_in = bgnbd_next_order_in(pr->bgnbd.params, c->x, c->t_x, c->T);
 	/* NaN: more likely gone than not; past the representable times: none either */
@@ -324,7 +325,7 @@ prediction_score(const Prediction *pr, const PurchaseSummary *s, CustomerPredict
 		c->next_order_at = pr->as_of + (int64) (next_in * USECS_PER_DAY);
 	}
 	for (int l = 0; l < pr->nlevels; l++)
-		if (c->p_alive >= pr->levels[l].min_p_alive)
+		if (c->p_purchase >= pr->levels[l].min_p_purchase)
 		{
 			c->level = l;
 			break;

@@ -32,7 +32,7 @@ typedef struct ValueTier
 typedef struct ChurnLevel
 {
 	char	   *name;
-	float8		min_p_alive;
+	float8		min_p_purchase;
 	Datum		text;
 } ChurnLevel;
 
@@ -61,7 +61,7 @@ typedef struct Prediction
 	BtydFit		gammagamma;
 	char	   *warning;		/* why predictions are NULL, for the run log */
 	/* the segments */
-	ChurnLevel *levels;			/* by min_p_alive, highest first */
+	ChurnLevel *levels;			/* by min_p_purchase, highest first */
 	int			nlevels;
 	ValueTier  *tiers;			/* by top_share, smallest first */
 	int			ntiers;
@@ -78,6 +78,7 @@ typedef struct CustomerPrediction
 	float8		mean_value;		/* NaN: none */
 	bool		has_scores;
 	float8		p_alive;
+	float8		p_purchase;		/* of a purchase within the horizon */
 	float8		expected_orders;
 	bool		has_next_order;
 	TimestampTz next_order_at;

@@ -76,9 +76,9 @@ typedef enum SegmentType
 
 static const char *const type_names[NUM_TYPES] = {"rfm", "lifecycle", "cluster", "predictive"};
 
-/* The segment table's columns: the 14 of every segmentation, and the 10 a prediction adds. */
+/* The segment table's columns: the 14 of every segmentation, and the 11 a prediction adds. */
 #define SEGMENT_COLUMNS 14
-#define PREDICTION_COLUMNS 10
+#define PREDICTION_COLUMNS 11
 
 #define RFM_BINS 5				/* named RFM segments exist for 5 bins */
 
@@ -968,9 +968,9 @@ segment_columns(const Build *b, const Scored *c, Datum *v, bool *isnull)
 
 /*
  * The prediction columns: repeat_purchases, repeat_span_days, tenure_days,
- * mean_repeat_value, p_alive, expected_orders, predicted_clv,
+ * mean_repeat_value, p_alive, p_purchase, expected_orders, predicted_clv,
  * expected_next_order_at, churn_risk, predictive_segment (all NULL without
- * a prediction; the summary without the models).
+ * a purchase; the summary alone without the models).
  */
 static void
 prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Datum *v, bool *isnull)
@@ -989,31 +989,32 @@ prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Dat
 	if (!p->has_scores)
 		return;
 	v[4] = Float8GetDatum(p->p_alive);
-	isnull[4] = false;
+	v[5] = Float8GetDatum(p->p_purchase);
+	isnull[4] = isnull[5] = false;
 	if (isfinite(p->expected_orders))
 	{
-		v[5] = Float8GetDatum(p->expected_orders);
-		isnull[5] = false;
+		v[6] = Float8GetDatum(p->expected_orders);
+		isnull[6] = false;
 	}
 	if (p->has_clv)
 	{
-		v[6] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->clv));
-		isnull[6] = false;
+		v[7] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->clv));
+		isnull[7] = false;
 	}
 	if (p->has_next_order)
 	{
-		v[7] = TimestampTzGetDatum(p->next_order_at);
-		isnull[7] = false;
+		v[8] = TimestampTzGetDatum(p->next_order_at);
+		isnull[8] = false;
 	}
 	if (p->level >= 0)
 	{
-		v[8] = b->pred.levels[p->level].text;
-		isnull[8] = false;
+		v[9] = b->pred.levels[p->level].text;
+		isnull[9] = false;
 	}
 	if (label != NO_LABEL)
 	{
-		v[9] = b->labels[label].text;
-		isnull[9] = false;
+		v[10] = b->labels[label].text;
+		isnull[10] = false;
 	}
 }
 
@@ -1155,7 +1156,7 @@ write_customers(Build *b, Oid segments, Oid changes)
 {
 	Oid			segment_types[SEGMENT_COLUMNS + PREDICTION_COLUMNS] = {b->facts.customer_type, FLOAT8OID, INT8OID,
 		NUMERICOID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID, FLOAT8OID, FLOAT8OID, NUMERICOID,
+		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID,
 	TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Oid			change_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	RowWriter	segment_writer;
