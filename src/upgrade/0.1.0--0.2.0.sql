@@ -172,6 +172,45 @@ CREATE TYPE segment.btyd_state (
     STORAGE = extended
 );
 
+-- Predictions in segmentations (issue 17): their parameters and last
+-- models, the run log's fit time and warning, the predicted CLV per
+-- segment, and the editable churn risk levels, value tiers and names of the
+-- predictive segments (as src/predict/predictive_segments.sql makes them).
+ALTER TABLE segment.segmentations
+    ADD COLUMN predict boolean NOT NULL DEFAULT false,
+    ADD COLUMN horizon interval NOT NULL DEFAULT '365 days' CHECK (horizon >= '1 day' AND horizon <= '100 years'),
+    ADD COLUMN discount_rate float8 NOT NULL DEFAULT 0.1 CHECK (discount_rate >= 0 AND discount_rate <= 10),
+    ADD COLUMN bgnbd_model segment.bgnbd_model,
+    ADD COLUMN gammagamma_model segment.gammagamma_model;
+ALTER TABLE segment.runs ADD COLUMN predict_ms float8, ADD COLUMN warning text;
+ALTER TABLE segment.summaries ADD COLUMN predicted_clv numeric;
+CREATE TABLE segment.churn_risk_levels (
+    churn_risk text PRIMARY KEY CHECK (churn_risk <> ''),
+    min_p_purchase float8 NOT NULL UNIQUE CHECK (min_p_purchase >= 0 AND min_p_purchase <= 1)
+);
+INSERT INTO segment.churn_risk_levels VALUES ('low', 0.5), ('medium', 0.2), ('high', 0);
+CREATE TABLE segment.value_tiers (
+    value_tier text PRIMARY KEY CHECK (value_tier <> ''),
+    top_share float8 NOT NULL UNIQUE CHECK (top_share > 0 AND top_share <= 1)
+);
+INSERT INTO segment.value_tiers VALUES ('high', 0.2), ('medium', 0.5), ('low', 1);
+CREATE TABLE segment.predictive_segment_map (
+    churn_risk text NOT NULL,
+    value_tier text NOT NULL,
+    segment text NOT NULL CHECK (segment <> ''),
+    PRIMARY KEY (churn_risk, value_tier)
+);
+INSERT INTO segment.predictive_segment_map VALUES
+    ('low', 'high', 'Best Future Customers'),
+    ('medium', 'high', 'High Value, Cooling'),
+    ('high', 'high', 'High Value At Risk'),
+    ('low', 'medium', 'Steady Customers'),
+    ('medium', 'medium', 'Needs Nurturing'),
+    ('high', 'medium', 'Fading Customers'),
+    ('low', 'low', 'Low Value Active'),
+    ('medium', 'low', 'Low Value, Cooling'),
+    ('high', 'low', 'Likely Lost');
+
 -- @routines@
 
 -- Every row written to the catalog is checked at once.

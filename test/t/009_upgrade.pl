@@ -204,6 +204,20 @@ is($node->safe_psql('postgres',
 cmp_ok($node->safe_psql('postgres', "SELECT count(*) FROM segment.attributions WHERE segmentation = 'full'"), '>', 0,
 	'the attribution is recomputed');
 
+# a segmentation of 0.1.0 predicts: its first refresh with predict on adds the columns
+$node->safe_psql('postgres', "UPDATE segment.segmentations SET predict = true WHERE name = 'full'");
+is($node->safe_psql('postgres', "SELECT segment.refresh('full') > 0"), 't', 'an updated segmentation refreshes with predict on');
+is($node->safe_psql('postgres',
+	"SELECT count(*) = count(repeat_purchases) + count(*) FILTER (WHERE frequency IS NULL OR monetary <= 0),"
+	  . " count(p_alive) = count(repeat_purchases), count(predictive_segment) > 0 FROM public.full_segments"),
+	't|t|t', 'its customers with a purchase have predictions');
+is($node->safe_psql('postgres',
+	"SELECT (SELECT count(*) > 0 FROM segment.attributions WHERE segmentation = 'full' AND segment_type = 'predictive'),"
+	  . " (SELECT count(*) > 0 FROM segment.segment_summary WHERE segmentation = 'full' AND segment_type = 'predictive'"
+	  . "  AND predicted_clv IS NOT NULL), (SELECT warning IS NULL FROM segment.job_runs WHERE segmentation = 'full'"
+	  . "  ORDER BY run_id DESC LIMIT 1)"),
+	't|t|t', 'the predictive segments are attributed and summarized');
+
 # 6. pg_dump and restore of the updated database
 $node->safe_psql('postgres', 'CREATE DATABASE restored');
 my $dump = $node->basedir . '/updated.dump';
