@@ -223,8 +223,10 @@ SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'cd'
 SELECT segment.create_segmentation('bad', 'pr.orders', 'customer_id', 'day', 'amount', predict => true, horizon => '0 days');
 SELECT segment.create_segmentation('bad', 'pr.orders', 'customer_id', 'day', 'amount', predict => true, discount_rate => -0.1);
 SELECT segment.create_segmentation('bad', 'pr.orders', 'customer_id', 'day', 'amount', predict => NULL);
+\set VERBOSITY terse
 UPDATE segment.segmentations SET horizon = '200 years' WHERE name = 'cd';
 UPDATE segment.segmentations SET discount_rate = 'NaN' WHERE name = 'cd';
+\set VERBOSITY default
 SELECT count(*) AS bad_segmentations, to_regclass('public.bad_segments') AS bad_table FROM segment.segmentations WHERE name = 'bad';
 
 -- the editable tables are the superuser's: an ordinary role reads them only

@@ -175,6 +175,39 @@ bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, floa
 }
 
 /*
+ * bgnbd_expected_orders at n horizons t[0..n) (each > 0) at once, the
+ * series shared: the same values.  False when one cannot be computed.
+ */
+bool
+bgnbd_expected_orders_many(const float8 *params, int n, const float8 *t, float8 x, float8 t_x, float8 T,
+						   float8 *result)
+{
+	float8		r = params[0],
+				alpha = params[1],
+				a = params[2],
+				b = params[3];
+	float8		c = a + b + x - 1;
+	float8		alive = bgnbd_p_alive(params, x, t_x, T);
+	float8	   *z = palloc(sizeof(float8) * n);
+	float8	   *tail = palloc(sizeof(float8) * n);
+	bool		ok;
+
+	for (int i = 0; i < n; i++)
+		z[i] = t[i] / (alpha + T + t[i]);
+	ok = btyd_hyp2f1_tail_many(a + b - 1 - r, a, c + 1, z, n, tail);
+	for (int i = 0; i < n && ok; i++)
+	{
+		float8		log_rest = log1p(-z[i]);
+		float8		first = fabs(a - 1) < 1e-12 ? -log_rest : -expm1((a - 1) * log_rest) / (a - 1);
+
+		result[i] = (c * first - exp((a - 1) * log_rest) * tail[i]) * alive;
+	}
+	pfree(z);
+	pfree(tail);
+	return ok;
+}
+
+/*
  * P(at least one purchase in (T, T + t] | x, t_x, T): alive (a customer
  * drops out only just after a purchase), then a first purchase within t at
  * the rate Gamma(r + x, alpha + T) gives him:
@@ -220,18 +253,23 @@ bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, flo
 	float8		total = 0.0;
 	float8		before = 0.0;
 	int64		periods = (int64) ceil(horizon / period);
+	float8	   *ends;
+	float8	   *upto;
 
+	if (periods <= 0)
+		return 0.0;
+	ends = palloc(sizeof(float8) * periods);
+	upto = palloc(sizeof(float8) * periods);
 	for (int64 k = 1; k <= periods; k++)
+		ends[k - 1] = Min(k * period, horizon);
+	if (!bgnbd_expected_orders_many(params, (int) periods, ends, x, t_x, T, upto))
+		total = NAN;
+	for (int64 k = 1; k <= periods && !isnan(total); k++)
 	{
-		float8		upto;
-
-		CHECK_FOR_INTERRUPTS();
-		upto = bgnbd_expected_orders(params, Min(k * period, horizon), x, t_x, T);
-
-		if (isnan(upto))
-			return NAN;
-		total += (upto - before) * value / pow(1.0 + rate, (float8) k);
-		before = upto;
+		total += (upto[k - 1] - before) * value / pow(1.0 + rate, (float8) k);
+		before = upto[k - 1];
 	}
+	pfree(ends);
+	pfree(upto);
 	return total;
 }

@@ -37,6 +37,7 @@ typedef struct BtydFit
 /* special_functions.c */
 extern float8 btyd_digamma(float8 x);
 extern bool btyd_hyp2f1_tail(float8 A, float8 a, float8 c, float8 z, float8 *result);
+extern bool btyd_hyp2f1_tail_many(float8 A, float8 a, float8 c, const float8 *z, int n, float8 *result);
 
 /*
  * optimize.c: minimizes f over R^n (n <= 4) by BFGS with a backtracking line
@@ -71,6 +72,8 @@ extern float8 bgnbd_log_likelihood(const float8 *params, const BtydPoint *points
 extern BtydFit bgnbd_fit_points(BtydPoint *points, int64 n);
 extern float8 bgnbd_p_alive(const float8 *params, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_expected_orders(const float8 *params, float8 t, float8 x, float8 t_x, float8 T);
+extern bool bgnbd_expected_orders_many(const float8 *params, int n, const float8 *t, float8 x, float8 t_x, float8 T,
+									   float8 *result);
 extern float8 bgnbd_purchase_probability(const float8 *params, float8 t, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_next_order_in(const float8 *params, float8 x, float8 t_x, float8 T);
 extern float8 bgnbd_discounted_value(const float8 *params, float8 x, float8 t_x, float8 T, float8 value,
