@@ -69,52 +69,47 @@ btyd_hyp2f1_tail(float8 A, float8 a, float8 c, float8 z, float8 *result)
 }
 
 /*
- * S(A, a, c; z[i]) for n values of z at once, each as btyd_hyp2f1_tail
- * computes it (the same operations, the same result): the terms' ratios
- * are shared, so the sums cost one series of the largest z and a
- * multiplication per further z and term.  False when one does not converge.
+ * S(A, a, c; z[i]) for n values of z at once: their terms share the
+ * coefficients, so the sums cost one series and a multiply-add per further
+ * z and term.  The series stops where btyd_hyp2f1_tail stops that of the
+ * largest z (whose sum is then the same); the smaller ones, whose terms
+ * fall faster, have had more terms than they need.  False when the largest
+ * does not converge.
  */
 bool
 btyd_hyp2f1_tail_many(float8 A, float8 a, float8 c, const float8 *z, int n, float8 *result)
 {
 	float8	   *term = palloc(sizeof(float8) * n);
-	bool	   *done = palloc0(sizeof(bool) * n);
-	int			left = n;
+	int			largest = 0;
 	bool		ok = c > 0.0;
 
 	for (int i = 0; i < n && ok; i++)
 	{
 		ok = z[i] >= 0.0 && z[i] < 1.0;
 		term[i] = result[i] = A * z[i];
+		if (z[i] > z[largest])
+			largest = i;
 	}
-	for (int k = 1; k < 1000000 && left > 0 && ok; k++)
+	for (int k = 1; ok; k++)
 	{
 		float8		ratio = (A + k) * (a + k - 1) / ((c + k - 1) * (k + 1));
+		float8		next_ratio = ratio * z[largest];
+		float8		q = Max(fabs(next_ratio), z[largest]);
 
 		if ((k & 0xFFFF) == 0xFFFF)
 			CHECK_FOR_INTERRUPTS();
+		if (term[largest] == 0.0 || (q < 1.0 && fabs(term[largest]) * q / (1.0 - q) <= 1e-16 * fabs(result[largest])))
+			break;
+		if (k == 1000000)
+			ok = false;
 		for (int i = 0; i < n; i++)
 		{
-			float8		next_ratio;
-			float8		q;
-
-			if (done[i])
-				continue;
-			next_ratio = ratio * z[i];
-			q = Max(fabs(next_ratio), z[i]);
-			if (term[i] == 0.0 || (q < 1.0 && fabs(term[i]) * q / (1.0 - q) <= 1e-16 * fabs(result[i])))
-			{
-				done[i] = true;
-				left--;
-				continue;
-			}
-			term[i] *= next_ratio;
+			term[i] *= ratio * z[i];
 			result[i] += term[i];
 		}
 	}
 	for (int i = 0; i < n && ok; i++)
-		ok = done[i] && isfinite(result[i]);
+		ok = isfinite(result[i]);
 	pfree(term);
-	pfree(done);
 	return ok;
 }

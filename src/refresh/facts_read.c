@@ -62,6 +62,26 @@ facts_hash_key(const FactsTable *facts, Datum key)
 }
 
 /*
+ * Room for the purchase days of more entries: for the customers the
+ * statistics expect at first, then twice as many; on huge pages, as the
+ * table (each row of a scan reaches its customer's days at random).
+ */
+static void
+grow_days(FactsTable *facts)
+{
+	int64		capacity = Max(facts->days_capacity * 2, Max((int64) (facts->expected_customers * 1.1), 1024));
+	PurchaseDays *days = large_alloc_zero(facts->days_cxt, sizeof(PurchaseDays) * capacity);
+
+	if (facts->days != NULL)
+	{
+		memcpy(days, facts->days, sizeof(PurchaseDays) * facts->days_capacity);
+		pfree(facts->days);
+	}
+	facts->days = days;
+	facts->days_capacity = capacity;
+}
+
+/*
  * A new entry zeroed, numbered, with its key (already widened); a key not
  * passed by value is copied into the table's memory, detoasted: it is
  * written to new tables, partition files and workers' messages, which must
@@ -86,15 +106,7 @@ facts_init_entry(FactsTable *facts, CustomerFacts *entry, Datum key)
 	entry->key = stored;
 	entry->id = facts->next_id++;
 	if (facts->track_days && entry->id >= facts->days_capacity)
-	{
-		int64		capacity = Max(facts->days_capacity * 2, 1024);
-
-		facts->days = facts->days == NULL ?
-			MemoryContextAllocExtended(facts->days_cxt, sizeof(PurchaseDays) * capacity, MCXT_ALLOC_HUGE) :
-			repalloc_huge(facts->days, sizeof(PurchaseDays) * capacity);
-		memset(&facts->days[facts->days_capacity], 0, sizeof(PurchaseDays) * (capacity - facts->days_capacity));
-		facts->days_capacity = capacity;
-	}
+		grow_days(facts);
 }
 
 /* The customer's entry, new and zeroed if absent (key already widened). */

@@ -299,8 +299,6 @@ add_row(FactsTable *facts, const OrderRow *r, CustomerFacts *entry)
 
 	entry->valid_rows++;
 	facts->orders_scanned++;
-	if (facts->track_days)
-		add_row_day(facts, facts_days(facts, entry), r);
 	if (!r->has_amount)
 		return;
 	entry->has_amount = true;
@@ -400,10 +398,24 @@ add_batch(FactsTable *facts, const ScanSpec *spec, OrderRow *rows, int n)
 	tb = facts->hash;
 	if (facts->ops.int_key && facts->spill == NULL)
 	{
+		int64		ids[ROW_BATCH];
+
 		for (int i = 0; i < n; i++)
 			segment_prefetch(&tb->data[rows[i].hash & tb->sizemask]);
 		for (int i = 0; i < n; i++)
-			add_row(facts, &rows[i], facts_find_or_add_hash(facts, rows[i].key, rows[i].hash));
+		{
+			e = facts_find_or_add_hash(facts, rows[i].key, rows[i].hash);
+			add_row(facts, &rows[i], e);
+			ids[i] = e->id;
+		}
+		/* the batch's purchase days, fetched ahead as the buckets were */
+		if (facts->track_days)
+		{
+			for (int i = 0; i < n; i++)
+				segment_prefetch(&facts->days[ids[i]]);
+			for (int i = 0; i < n; i++)
+				add_row_day(facts, &facts->days[ids[i]], &rows[i]);
+		}
 	}
 	else if (facts->ops.int_key)
 	{
@@ -418,7 +430,11 @@ add_batch(FactsTable *facts, const ScanSpec *spec, OrderRow *rows, int n)
 		for (int i = 0; i < n; i++)
 		{
 			if (held[i] && (e = facts_lookup_hash(tb, rows[i].key, rows[i].hash)) != NULL)
+			{
 				add_row(facts, &rows[i], e);
+				if (facts->track_days)
+					add_row_day(facts, facts_days(facts, e), &rows[i]);
+			}
 			else
 				spill_row(facts, spec, &rows[i]);
 		}
@@ -436,6 +452,8 @@ add_batch(FactsTable *facts, const ScanSpec *spec, OrderRow *rows, int n)
 				continue;
 			}
 			add_row(facts, &rows[i], e);
+			if (facts->track_days)
+				add_row_day(facts, facts_days(facts, e), &rows[i]);
 		}
 	}
 }

@@ -21,6 +21,57 @@
 
 #include "refresh/prediction.h"
 
+/*
+ * The BG/NBD scores of a summary (x, t_x, T), kept for the customers with
+ * the same one: in days, summaries repeat (half of a million customers
+ * share theirs with another), and the scores cost microseconds.
+ */
+typedef struct ScoreKey
+{
+	int32		x;
+	int32		t_x;
+	int32		T;
+} ScoreKey;
+
+typedef struct ScoreEntry
+{
+	ScoreKey	key;
+	uint32		hash;
+	char		status;
+	float8		p_alive;
+	float8		p_purchase;
+	float8		expected_orders;
+	float8		next_in;
+	float8		purchases_value;	/* the discounted purchases within the horizon: the CLV of a value of 1 */
+} ScoreEntry;
+
+static inline uint32
+score_key_hash(ScoreKey k)
+{
+	uint64		h = ((uint64) (uint32) k.x * UINT64CONST(0x9E3779B97F4A7C15)) ^
+		((uint64) (uint32) k.t_x << 32 | (uint32) k.T);
+
+	h = (h ^ (h >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	h = (h ^ (h >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return (uint32) (h ^ (h >> 31));
+}
+
+#define SH_PREFIX scores
+#define SH_ELEMENT_TYPE ScoreEntry
+#define SH_KEY_TYPE ScoreKey
+#define SH_KEY key
+#define SH_HASH_KEY(tb, k) score_key_hash(k)
+#define SH_EQUAL(tb, a, b) ((a).x == (b).x && (a).t_x == (b).t_x && (a).T == (b).T)
+#define SH_STORE_HASH
+#define SH_GET_HASH(tb, a) a->hash
+#define SH_SCOPE static inline
+#define SH_DECLARE
+#define SH_DEFINE
+#include "lib/simplehash.h"
+
+/* at most this many summaries kept (about 64 bytes each) */
+#define SCORE_CACHE_MAX (4 * 1024 * 1024)
+
 #define PREDICT_SAMPLE 100000
 #define SAMPLE_WIDTH 5			/* x, t_x, T, mean value, hash */
 /* the points are sorted and merged when this many (a few days of span make them repeat) */
@@ -107,11 +158,21 @@ prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 
 	pr->as_of_day = day_of(&clock, as_of);
 	pr->horizon = horizon_days;
 	pr->period_rate = pow(1.0 + discount_rate, PREDICT_PERIOD_DAYS / 365.0) - 1.0;
+	/* as bgnbd_discounted_value cuts the horizon: periods ending at k * 30 days, the last at the horizon */
+	pr->periods = (int) ceil(horizon_days / PREDICT_PERIOD_DAYS);
+	pr->period_ends = palloc(sizeof(float8) * pr->periods);
+	pr->discounts = palloc(sizeof(float8) * pr->periods);
+	for (int k = 1; k <= pr->periods; k++)
+	{
+		pr->period_ends[k - 1] = Min(k * (float8) PREDICT_PERIOD_DAYS, horizon_days);
+		pr->discounts[k - 1] = 1.0 / pow(1.0 + pr->period_rate, (float8) k);
+	}
 	pr->points_capacity = 1024;
 	pr->points = palloc(sizeof(BtydPoint) * pr->points_capacity);
 	pr->spend_capacity = 1024;
 	pr->spend = palloc(sizeof(BtydPoint) * pr->spend_capacity);
 	pr->sample = palloc(sizeof(float8) * SAMPLE_WIDTH * 2 * PREDICT_SAMPLE);
+	pr->cache = scores_create(CurrentMemoryContext, 1024, NULL);
 	load_segments(pr);
 }
 
@@ -202,15 +263,67 @@ expected_value(const Prediction *pr, const CustomerPrediction *c)
 	return gammagamma_expected_value(pr->gammagamma.params, 0, NAN);
 }
 
-static float8
-clv_of(const Prediction *pr, const CustomerPrediction *c)
+/*
+ * The BG/NBD scores of a summary: P(alive), P(a purchase within the
+ * horizon), the expected purchases within it, the time to the next one
+ * (NaN: none) and the discounted purchases of each period (a CLV per unit
+ * of value).  NaN purchases where the series does not converge.
+ */
+static void
+bgnbd_scores(const Prediction *pr, float8 x, float8 t_x, float8 T, ScoreEntry *out)
 {
+	float8	   *upto = palloc(sizeof(float8) * pr->periods);
+	float8		before = 0.0;
+
+	out->p_alive = bgnbd_p_alive(pr->bgnbd.params, x, t_x, T);
+	out->p_purchase = bgnbd_purchase_probability(pr->bgnbd.params, pr->horizon, x, t_x, T);
+	out->next_in = bgnbd_next_order_in(pr->bgnbd.params, x, t_x, T);
+	out->expected_orders = out->purchases_value = NAN;
+	/* the last period ends at the horizon: its expectation is the horizon's */
+	if (bgnbd_expected_orders_many(pr->bgnbd.params, pr->periods, pr->period_ends, x, t_x, T, upto))
+	{
+		out->expected_orders = upto[pr->periods - 1];
+		out->purchases_value = 0.0;
+		for (int k = 0; k < pr->periods; k++)
+		{
+			out->purchases_value += (upto[k] - before) * pr->discounts[k];
+			before = upto[k];
+		}
+	}
+	pfree(upto);
+}
+
+/* A customer's scores: from the cache, or computed (and kept while it has room). */
+static const ScoreEntry *
+scores_of(Prediction *pr, const CustomerPrediction *c, ScoreEntry *scratch)
+{
+	ScoreKey	key = {(int32) c->x, (int32) c->t_x, (int32) c->T};
+	ScoreEntry *entry;
+	bool		found;
+
+	if (pr->cache->members >= SCORE_CACHE_MAX)
+	{
+		entry = scores_lookup(pr->cache, key);
+		if (entry != NULL)
+			return entry;
+		bgnbd_scores(pr, c->x, c->t_x, c->T, scratch);
+		return scratch;
+	}
+	entry = scores_insert(pr->cache, key, &found);
+	if (!found)
+		bgnbd_scores(pr, c->x, c->t_x, c->T, entry);
+	return entry;
+}
+
+static float8
+clv_of(Prediction *pr, const CustomerPrediction *c)
+{
+	ScoreEntry	scratch;
 	float8		value = expected_value(pr, c);
 
 	if (!isfinite(value))
 		return NAN;
-	return bgnbd_discounted_value(pr->bgnbd.params, c->x, c->t_x, c->T, value, pr->horizon,
-								  PREDICT_PERIOD_DAYS, pr->period_rate);
+	return value * scores_of(pr, c, &scratch)->purchases_value;
 }
 
 static int
@@ -306,23 +419,25 @@ prediction_fit(Prediction *pr)
 
 /* The second pass: a customer's predictions and segments. */
 void
-prediction_score(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)
+prediction_score(Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)
 {
 	int			tier = -1;
-	float8		next_in;
+	ScoreEntry	scratch;
+	const ScoreEntry *scores;
+	float8		value;
 
 	if (!prediction_summary(pr, s, c) || !pr->has_bgnbd)
 		return;
+	scores = scores_of(pr, c, &scratch);
 	c->has_scores = true;
-	c->p_alive = bgnbd_p_alive(pr->bgnbd.params, c->x, c->t_x, c->T);
-	c->p_purchase = bgnbd_purchase_probability(pr->bgnbd.params, pr->horizon, c->x, c->t_x, c->T);
-	c->expected_orders = bgnbd_expected_orders(pr->bgnbd.params, pr->horizon, c->x, c->t_x, c->T);
-	next_in = bgnbd_next_order_in(pr->bgnbd.params, c->x, c->t_x, c->T);
+	c->p_alive = scores->p_alive;
+	c->p_purchase = scores->p_purchase;
+	c->expected_orders = scores->expected_orders;
 	/* NaN: more likely gone than not; past the representable times: none either */
-	if (!isnan(next_in) && next_in < 1e6)
+	if (!isnan(scores->next_in) && scores->next_in < 1e6)
 	{
 		c->has_next_order = true;
-		c->next_order_at = pr->as_of + (int64) (next_in * USECS_PER_DAY);
+		c->next_order_at = pr->as_of + (int64) (scores->next_in * USECS_PER_DAY);
 	}
 	for (int l = 0; l < pr->nlevels; l++)
 		if (c->p_purchase >= pr->levels[l].min_p_purchase)
@@ -332,7 +447,8 @@ prediction_score(const Prediction *pr, const PurchaseSummary *s, CustomerPredict
 		}
 	if (!pr->has_gammagamma)
 		return;
-	c->clv = clv_of(pr, c);
+	value = expected_value(pr, c);
+	c->clv = value * scores->purchases_value;
 	c->has_clv = isfinite(c->clv);
 	if (!c->has_clv)
 		return;

@@ -44,6 +44,7 @@ typedef struct PurchaseDays
 /* What the models read: in days, values in currency units. */
 typedef struct PurchaseSummary
 {
+	int64		id;				/* the customer's entry */
 	int64		purchases;		/* 0: none (no prediction) */
 	int32		first_day;
 	int32		last_day;

@@ -170,6 +170,11 @@ typedef struct Build
 	HTAB	   *moves;
 	Datum		type_texts[NUM_TYPES];	/* type_names as text */
 	Prediction	pred;			/* with p.predict */
+	/* each customer's purchase summary, in the order both passes visit them */
+	PurchaseSummary *summaries;
+	int64		nsummaries;
+	int64		summaries_capacity;
+	int64		next_summary;
 	bool		days_from_sql;	/* the purchase days are SQL's (days.final), not the scan's */
 	bool		prediction_columns; /* the segment table has them */
 } Build;
@@ -536,6 +541,7 @@ purchase_summary(const Build *b, const CustomerFacts *e, PurchaseSummary *s)
 	if (b->days_from_sql && !days->final)
 	{
 		memset(s, 0, sizeof(PurchaseSummary));
+		s->id = e->id;
 		return;
 	}
 	if (days->broken && !days->final)
@@ -544,6 +550,7 @@ purchase_summary(const Build *b, const CustomerFacts *e, PurchaseSummary *s)
 				 errmsg("the purchase days of customer %s came out of order", facts_key_text(&b->facts, e->key)),
 				 errdetail("The scan sums each customer's days in the order of the table; the SQL path groups them.")));
 	purchase_days_summary(days, e->sum, s);
+	s->id = e->id;
 }
 
 /*
@@ -629,10 +636,19 @@ observe(CustomerFacts *e, void *arg)
 	}
 	if (b->p.predict)
 	{
-		PurchaseSummary summary;
+		PurchaseSummary *summary;
 
-		purchase_summary(b, e, &summary);
-		prediction_observe(&b->pred, &summary, e->hash);
+		if (b->nsummaries == b->summaries_capacity)
+		{
+			b->summaries_capacity = Max(b->summaries_capacity * 2, 1024);
+			b->summaries = b->summaries == NULL ?
+				MemoryContextAllocExtended(b->facts.days_cxt, sizeof(PurchaseSummary) * b->summaries_capacity,
+										   MCXT_ALLOC_HUGE) :
+				repalloc_huge(b->summaries, sizeof(PurchaseSummary) * b->summaries_capacity);
+		}
+		summary = &b->summaries[b->nsummaries++];
+		purchase_summary(b, e, summary);
+		prediction_observe(&b->pred, summary, e->hash);
 	}
 }
 
@@ -926,10 +942,13 @@ score_customer(Build *b, LifecycleRules *rules, const CustomerFacts *e, Scored *
 	c->pred.level = -1;
 	if (b->p.predict && !e->is_prospect)
 	{
-		PurchaseSummary summary;
+		/* the first pass visited the customers in the same order */
+		PurchaseSummary *summary = &b->summaries[b->next_summary++];
 
-		purchase_summary(b, e, &summary);
-		prediction_score(&b->pred, &summary, &c->pred);
+		if (b->next_summary > b->nsummaries || summary->id != e->id)
+			elog(ERROR, "segment: the second pass met customer %s out of the first pass's order",
+				 facts_key_text(&b->facts, e->key));
+		prediction_score(&b->pred, summary, &c->pred);
 		if (c->pred.segment != NULL)
 			c->label[TYPE_PREDICTIVE] = add_label(b, TYPE_PREDICTIVE, c->pred.segment, strlen(c->pred.segment));
 	}
@@ -966,6 +985,15 @@ segment_columns(const Build *b, const Scored *c, Datum *v, bool *isnull)
 		v[2] = Int32GetDatum(KM_IDS(b->model)[c->cluster]);
 }
 
+/* A predicted CLV in cents, as numeric (without the text round trip of float8's cast). */
+static Datum
+clv_numeric(float8 clv)
+{
+	if (fabs(clv) < 1e15)
+		return money_to_numeric((ScaledMoney) llround(clv * 100) * 1000000, 2);
+	return DirectFunctionCall2(numeric_round, DirectFunctionCall1(float8_numeric, Float8GetDatum(clv)), Int32GetDatum(2));
+}
+
 /*
  * The prediction columns: repeat_purchases, repeat_span_days, tenure_days,
  * mean_repeat_value, p_alive, p_purchase, expected_orders, predicted_clv,
@@ -983,7 +1011,7 @@ prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Dat
 	isnull[0] = isnull[1] = isnull[2] = false;
 	if (!isnan(p->mean_value))
 	{
-		v[3] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->mean_value));
+		v[3] = Float8GetDatum(p->mean_value);
 		isnull[3] = false;
 	}
 	if (!p->has_scores)
@@ -998,7 +1026,7 @@ prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Dat
 	}
 	if (p->has_clv)
 	{
-		v[7] = DirectFunctionCall1(float8_numeric, Float8GetDatum(p->clv));
+		v[7] = clv_numeric(p->clv);
 		isnull[7] = false;
 	}
 	if (p->has_next_order)
@@ -1156,7 +1184,7 @@ write_customers(Build *b, Oid segments, Oid changes)
 {
 	Oid			segment_types[SEGMENT_COLUMNS + PREDICTION_COLUMNS] = {b->facts.customer_type, FLOAT8OID, INT8OID,
 		NUMERICOID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID,
+		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID,
 	TIMESTAMPTZOID, TEXTOID, TEXTOID};
 	Oid			change_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	RowWriter	segment_writer;
