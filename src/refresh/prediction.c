@@ -172,7 +172,6 @@ prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 
 	pr->spend_capacity = 1024;
 	pr->spend = palloc(sizeof(BtydPoint) * pr->spend_capacity);
 	pr->sample = palloc(sizeof(float8) * SAMPLE_WIDTH * 2 * PREDICT_SAMPLE);
-	pr->cache = scores_create(CurrentMemoryContext, 1024, NULL);
 	load_segments(pr);
 }
 
@@ -386,6 +385,8 @@ prediction_fit(Prediction *pr)
 		return;
 	}
 	pr->npoints = btyd_compact(pr->points, pr->npoints);
+	/* room for every distinct summary: the scores never rehash */
+	pr->cache = scores_create(CurrentMemoryContext, (uint32) Min(pr->npoints, SCORE_CACHE_MAX) + 1, NULL);
 	pr->bgnbd = bgnbd_fit_points(pr->points, pr->npoints);
 	pr->has_bgnbd = isfinite(pr->bgnbd.log_likelihood);
 	if (!pr->has_bgnbd)

@@ -44,7 +44,8 @@
 # default 600, where make test runs it 90 s): its memory every 10 s and the
 # run log against what the schedules imply.
 # Then the predictive models: BG/NBD and Gamma-Gamma fitted on the bench
-# customers' summaries and every customer scored, against SciPy.
+# customers' summaries and every customer scored, against SciPy; and (rn) a
+# refresh of the bench orders without predictions against (rp) one with.
 # BENCH_ONLY=rfm, kmeans, refresh, scheduler, attribution, predict or soak runs one part
 # (the 10M orders are made for the first three only); BENCH_ONLY=incremental
 # runs the refresh part's incremental runs alone (with BENCH_MEAN_ORDERS=30:
@@ -566,7 +567,7 @@ incremental_bench() {
 #        every customer, (pv) predicted_clv over 365 days in 30-day periods;
 # against SciPy's BFGS on the same summaries in NumPy arrays
 # (test/bench/btyd_scipy.py, python3-scipy), with both sets of parameters.
-declare -A pr_times pr_peaks
+declare -A pr_times pr_peaks pr_phase
 predict_bench() {
 	local run ms kb q query consume
 	say "predict: the customers' summaries (segment.customer_summary, days)"
@@ -594,6 +595,7 @@ predict_bench() {
 		done
 	done
 	for q in pb pg pa pe pv; do pr_times[$q]=$(echo "${pr_times[$q]}" | median); done
+	predict_refresh_bench
 	pr_ours=$(psql_bench -At -F ' ' -c "SELECT b.r, b.alpha, b.a, b.b, b.iterations, g.p, g.q, g.gamma
 		FROM bench.btyd_models, segment.bgnbd_info(bg) AS b, segment.gammagamma_info(gg) AS g")
 	pr_scipy=""
@@ -614,6 +616,34 @@ predict_bench() {
 	say "SciPy BFGS on the same summaries ($python)"
 	pr_scipy=$("$python" "$SEGMENT_ROOT/test/bench/btyd_scipy.py" "$dir/btyd_summary.csv") || pr_scipy=""
 	echo "$pr_scipy" | sed 's/^/    scipy: /'
+}
+
+# (rn) a refresh of the bench orders without predictions and (rp) with them
+# (predict => true: the purchase days, both fits and every customer scored
+# and written): the cost of predicting in a refresh.
+predict_refresh_bench() {
+	local run q ms kb scan cluster score history swap method rows scanned started
+	for q in "bench_np false" "bench_p true"; do
+		set -- $q
+		if ! psql_bench -At -c "SELECT segment.create_segmentation('$1', 'bench.orders', 'customer_id', 'ordered_at',
+				'amount', clusters => 0, as_of => '$AS_OF', target_table => 'bench.$1', predict => $2)" >/dev/null; then
+			pr_refresh_error="create_segmentation('$1') failed"
+			return 0
+		fi
+	done
+	for run in $(seq "$RUNS"); do
+		for q in rn rp; do
+			run_refresh "$([ $q = rn ] && echo bench_np || echo bench_p)" || { pr_refresh_error=$refresh_error; return 0; }
+			read -r ms kb scan cluster score history swap method rows scanned started <<<"$rr"
+			pr_times[$q]+="$ms "
+			pr_peaks[$q]=$kb
+			pr_phase[$q]="scan $scan ms ($method), score $score ms"
+			say "run $run ($q): $ms ms, peak $kb kB, scan $scan ($method), score $score ms"
+		done
+	done
+	for q in rn rp; do pr_times[$q]=$(echo "${pr_times[$q]}" | median); done
+	pr_fit_ms=$(psql_bench -At -c "SELECT round(predict_ms) FROM segment.job_runs WHERE segmentation = 'bench_p'
+		ORDER BY run_id DESC LIMIT 1")
 }
 
 predict_summary() {
@@ -639,6 +669,13 @@ predict_summary() {
 			printf "  pb/SciPy = %.3f  pg/SciPy = %.3f  (pb+pg)/SciPy = %.3f (target <= 0.05)\n", pb / sb, pg / sg, (pb + pg) / (sb + sg) }'
 	else
 		echo "  SciPy: not measured"
+	fi
+	if [ -n "${pr_refresh_error:-}" ]; then
+		echo "  refresh with predictions: failed: $pr_refresh_error"
+	elif [ -n "${pr_times[rp]:-}" ]; then
+		printf '  %-58s %9.0f %8.0f  %s\n' "(rn) refresh of the bench orders, predict off" "${pr_times[rn]}" "$(( ${pr_peaks[rn]} / 1024 ))" "${pr_phase[rn]}"
+		printf '  %-58s %9.0f %8.0f  %s, fits %s ms\n' "(rp) the same with predict => true" "${pr_times[rp]}" "$(( ${pr_peaks[rp]} / 1024 ))" "${pr_phase[rp]}" "$pr_fit_ms"
+		awk -v p="${pr_times[rp]}" -v n="${pr_times[rn]}" 'BEGIN { printf "  rp/rn = %.2f (target <= 1.3)\n", p / n }'
 	fi
 }
 
