@@ -127,36 +127,35 @@ FROM segment_demo.rfm JOIN segment_demo.rfm_features USING (customer_id), segmen
 GROUP BY 1 ORDER BY 1;
 
 -- a materialized segmentation: registered once, refreshed on demand
-\echo 'A segmentation of the demo orders (segment.create_segmentation), its lifecycle segments:'
+\echo 'A segmentation of the demo orders with predictions (segment.create_segmentation), its lifecycle segments:'
 SELECT segment.create_segmentation('demo', 'segment_demo.orders', 'customer_id', 'ordered_at', 'amount',
     order_id_column => 'order_id', as_of => :'demo_as_of', target_table => 'segment_demo.customer_segments',
     touchpoints => 'segment_demo.touchpoints', touch_time_column => 'touched_at',
-    spend => 'segment_demo.spend', carts => 'segment_demo.carts', cart_time_column => 'added_at') AS customers;
+    spend => 'segment_demo.spend', carts => 'segment_demo.carts', cart_time_column => 'added_at',
+    predict => true) AS customers;
 SELECT segment, customers, round(100 * customer_share::numeric, 1) AS "share %", orders, revenue,
        round(aov, 2) AS aov, round(repeat_rate::numeric, 2) AS repeat_rate,
-       round(historical_clv, 2) AS historical_clv
+       round(historical_clv, 2) AS historical_clv, round(predicted_clv, 2) AS predicted_clv_365d
 FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'lifecycle' ORDER BY customers DESC;
--- predictions: BG/NBD and Gamma-Gamma fitted on the customers' summaries in days
-\echo 'Predicted value over the next year and churn risk per lifecycle segment (BG/NBD + Gamma-Gamma):'
-CREATE TABLE segment_demo.customer_summary AS
-SELECT * FROM segment.customer_summary('segment_demo.orders', 'customer_id', 'ordered_at', 'amount',
-                                       (:'demo_as_of')::timestamptz::date, '1 day');
-CREATE TABLE segment_demo.btyd_models AS
-SELECT segment.bgnbd_fit(x, t_x, "T") AS bgnbd, segment.gammagamma_fit(x, mean_value) AS gammagamma
-FROM segment_demo.customer_summary;
-SELECT round(r::numeric, 3) AS r, round(alpha::numeric, 2) AS alpha, round(a::numeric, 3) AS a,
-       round(b::numeric, 3) AS b, converged
-FROM segment_demo.btyd_models, segment.bgnbd_info(bgnbd);
-WITH predicted AS (
-    SELECT s.customer, segment.bgnbd_p_alive(m.bgnbd, s.x, s.t_x, s."T") AS p_alive,
-           segment.predicted_clv(m.bgnbd, m.gammagamma, s.x, s.t_x, s."T", s.mean_value, 365, 30, 0.01) AS clv
-    FROM segment_demo.customer_summary AS s, segment_demo.btyd_models AS m)
-SELECT c.lifecycle_segment AS segment, count(*) AS customers,
-       round(avg(p.clv)::numeric, 2) AS predicted_clv_365d, round(avg(c.monetary), 2) AS spent_so_far,
-       round(avg(p.p_alive)::numeric, 2) AS p_alive,
-       round(100.0 * count(*) FILTER (WHERE p.p_alive < 0.5) / count(*), 1) AS "churn risk high %"
-FROM segment_demo.customer_segments AS c JOIN predicted AS p ON p.customer = c.customer_id::text
+-- predictions: BG/NBD and Gamma-Gamma fitted by the refresh on the customers' purchase days
+\echo 'The models the refresh fitted (BG/NBD, rates per day; Gamma-Gamma):'
+SELECT round(b.r::numeric, 3) AS r, round(b.alpha::numeric, 2) AS alpha, round(b.a::numeric, 3) AS a,
+       round(b.b::numeric, 3) AS b, round(g.p::numeric, 2) AS p, round(g.q::numeric, 2) AS q,
+       round(g.gamma::numeric, 2) AS gamma, b.converged AND g.converged AS converged
+FROM segment.segmentations, segment.bgnbd_info(bgnbd_model) AS b, segment.gammagamma_info(gammagamma_model) AS g
+WHERE name = 'demo';
+\echo 'Predicted value over the next year and churn risk per lifecycle segment:'
+SELECT lifecycle_segment AS segment, count(*) AS customers,
+       round(avg(predicted_clv), 2) AS predicted_clv_365d, round(avg(monetary), 2) AS spent_so_far,
+       round(avg(p_purchase)::numeric, 2) AS p_purchase,
+       round(100.0 * count(*) FILTER (WHERE churn_risk = 'high') / count(*), 1) AS "churn risk high %"
+FROM segment_demo.customer_segments WHERE predicted_clv IS NOT NULL
 GROUP BY 1 ORDER BY 3 DESC;
+\echo 'Predictive segments (churn risk x predicted value, segment.segment_summary):'
+SELECT segment, customers, round(100 * customer_share::numeric, 1) AS "share %",
+       round(historical_clv, 2) AS historical_clv, round(predicted_clv, 2) AS predicted_clv_365d
+FROM segment.segment_summary WHERE segmentation = 'demo' AND segment_type = 'predictive'
+ORDER BY predicted_clv DESC;
 -- the same segmentation a month later: who moved, and the churn since
 UPDATE segment.segmentations SET as_of = as_of + interval '30 days' WHERE name = 'demo';
 SELECT segment.refresh('demo') AS customers_a_month_later;
