@@ -19,6 +19,7 @@
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
+#include "common/large_alloc.h"
 #include "refresh/prediction.h"
 
 /*
@@ -67,7 +68,21 @@ score_key_hash(ScoreKey k)
 #define SH_SCOPE static inline
 #define SH_DECLARE
 #define SH_DEFINE
+#define SH_USE_NONDEFAULT_ALLOCATOR
 #include "lib/simplehash.h"
+
+/* looked up at random once per customer: on huge pages, as the facts table */
+static inline void *
+scores_allocate(scores_hash *table, Size size)
+{
+	return large_alloc_zero(table->ctx, size);
+}
+
+static inline void
+scores_free(scores_hash *table, void *pointer)
+{
+	pfree(pointer);
+}
 
 /* at most this many summaries kept (about 64 bytes each) */
 #define SCORE_CACHE_MAX (4 * 1024 * 1024)
