@@ -212,6 +212,24 @@ SELECT pr.prediction_differences('pr.fast', 'pr.cd_segments') = 2 * count(*) AS 
 FROM pr.cd_segments WHERE predictive_segment = 'VIP Future';
 UPDATE segment.predictive_segment_map SET segment = 'Best Future Customers' WHERE churn_risk = 'low' AND value_tier = 'high';
 
+-- more than 100 levels (or tiers) are refused, and the table is kept
+INSERT INTO segment.churn_risk_levels SELECT 'level ' || g, g / 1000.0 FROM generate_series(1, 101) AS g;
+SELECT segment.refresh('cd');
+DELETE FROM segment.churn_risk_levels WHERE churn_risk LIKE 'level %';
+SELECT count(*) AS still_there FROM pr.cd_segments WHERE predictive_segment = 'VIP Future';
+
+-- next orders past the last representable time are NULL, not an invalid timestamp
+CREATE TABLE pr.far AS
+SELECT c AS customer_id, timestamptz '294276-01-01 00:00+00' + ((c * 37 + k * 53) % 270) * interval '1 day' AS ordered_at,
+       10.0 + k AS amount
+FROM generate_series(1, 300) AS c, generate_series(1, 1 + c % 5) AS k;
+SELECT segment.create_segmentation('far', 'pr.far', 'customer_id', 'ordered_at', 'amount', predict => true,
+    as_of => '294276-12-15 00:00+00', clusters => 0, time_zone => 'UTC', target_table => 'pr.far_segments') AS customers;
+SELECT count(p_alive) AS with_p_alive, count(expected_next_order_at) AS with_next_order,
+       count(*) FILTER (WHERE expected_next_order_at IS NULL AND p_alive > 0.5) AS past_the_end
+FROM pr.far_segments;
+SELECT segment.drop_segmentation('far');
+
 -- incremental refreshes rebuild predictions in full, and say why
 ALTER TABLE pr.orders ADD COLUMN seq bigserial;
 UPDATE segment.segmentations SET incremental = 'watermark', watermark_column = 'seq' WHERE name = 'cd';

@@ -96,7 +96,7 @@ btyd_hyp2f1_tail_many(float8 A, float8 a, float8 c, const float8 *z, int n, floa
 		float8		next_ratio = ratio * z[largest];
 		float8		q = Max(fabs(next_ratio), z[largest]);
 
-		if ((k & 0xFFFF) == 0xFFFF)
+		if ((k & 0x3FF) == 0x3FF)
 			CHECK_FOR_INTERRUPTS();
 		if (term[largest] == 0.0 || (q < 1.0 && fabs(term[largest]) * q / (1.0 - q) <= 1e-16 * fabs(result[largest])))
 			break;

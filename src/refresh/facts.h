@@ -278,6 +278,16 @@ typedef struct FactsTable
 	MemoryContext days_cxt;
 } FactsTable;
 
+/*
+ * The bytes of a partial that travel to partition files and between
+ * processes: its purchase days only when the refresh tracks them.
+ */
+static inline Size
+facts_partial_size(const FactsTable *facts)
+{
+	return facts->track_days ? sizeof(PartialFacts) : offsetof(PartialFacts, days);
+}
+
 /* The purchase days of an entry (track_days). */
 static inline PurchaseDays *
 facts_days(const FactsTable *facts, const CustomerFacts *e)

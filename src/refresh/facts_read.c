@@ -63,13 +63,17 @@ facts_hash_key(const FactsTable *facts, Datum key)
 
 /*
  * Room for the purchase days of more entries: for the customers the
- * statistics expect at first, then twice as many; on huge pages, as the
- * table (each row of a scan reaches its customer's days at random).
+ * statistics expect at first (up to a million: the statistics are the
+ * table owner's to set), then twice as many; on huge pages, as the table
+ * (each row of a scan reaches its customer's days at random).
  */
+#define DAYS_FIRST_MAX (1024 * 1024)
+
 static void
 grow_days(FactsTable *facts)
 {
-	int64		capacity = Max(facts->days_capacity * 2, Max((int64) (facts->expected_customers * 1.1), 1024));
+	int64		capacity = facts->days_capacity > 0 ? facts->days_capacity * 2 :
+		(int64) Max(Min(facts->expected_customers * 1.1, DAYS_FIRST_MAX), 1024);
 	PurchaseDays *days = large_alloc_zero(facts->days_cxt, sizeof(PurchaseDays) * capacity);
 
 	if (facts->days != NULL)

@@ -618,7 +618,7 @@ send_facts(FactsTable *facts)
 		PartialFacts p;
 
 		facts_partial_of(facts, e, &p);
-		appendBinaryStringInfo(&batch, (char *) &p, sizeof(p));
+		appendBinaryStringInfo(&batch, (char *) &p, facts_partial_size(facts));
 		if (facts->typbyval)
 			appendBinaryStringInfo(&batch, (char *) &e->key, sizeof(Datum));
 		else
@@ -674,8 +674,8 @@ merge_batch(FactsTable *facts, const char *data, Size size, StringInfo key_buffe
 		Datum		key;
 		CustomerFacts *e;
 
-		memcpy(&p, data + pos, sizeof(p));
-		pos += sizeof(p);
+		memcpy(&p, data + pos, facts_partial_size(facts));
+		pos += facts_partial_size(facts);
 		if (facts->typbyval)
 			memcpy(&key, data + pos, sizeof(Datum));
 		else

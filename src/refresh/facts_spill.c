@@ -90,7 +90,7 @@ spill_write(FactsTable *facts, FactsSpill *spill, const PartialFacts *p, Datum k
 		spill->files[part] = BufFileCreateTemp(false);
 		MemoryContextSwitchTo(old);
 	}
-	BufFileWrite(spill->files[part], (void *) p, sizeof(PartialFacts));
+	BufFileWrite(spill->files[part], (void *) p, facts_partial_size(facts));
 	if (facts->typbyval)
 		BufFileWrite(spill->files[part], &key, sizeof(Datum));
 	else
@@ -419,7 +419,7 @@ aggregate_partition(FactsTable *facts, BufFile *file, int64 records, double expe
 
 		for (int i = 0; i < n; i++)
 		{
-			facts_read_file(file, &batch[i], sizeof(PartialFacts));
+			facts_read_file(file, &batch[i], facts_partial_size(facts));
 			if (facts->typbyval)
 				facts_read_file(file, &keys[i], sizeof(Datum));
 			else

@@ -107,20 +107,36 @@ spi_float8(int row, int column)
 	return isnull ? NAN : DatumGetFloat8(d);
 }
 
-/* The editable tables of segment.churn_risk_levels, value_tiers and predictive_segment_map. */
+/* Most churn risk levels and value tiers a refresh takes. */
+#define MAX_LEVELS 100
+
+/*
+ * The editable tables of segment.churn_risk_levels, value_tiers and
+ * predictive_segment_map: the levels by min_p_purchase, highest first, the
+ * tiers by top_share, and the name of each pair the map has.
+ */
 static void
 load_segments(Prediction *pr)
 {
+	MemoryContext cxt = CurrentMemoryContext;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "segment: SPI_connect failed");
 	if (SPI_execute("SELECT churn_risk, min_p_purchase FROM segment.churn_risk_levels ORDER BY min_p_purchase DESC",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "segment: could not read segment.churn_risk_levels");
+	if (SPI_processed > MAX_LEVELS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.churn_risk_levels has %llu rows, more than %d", (unsigned long long) SPI_processed,
+						MAX_LEVELS),
+				 errdetail("A refresh takes at most %d levels.", MAX_LEVELS),
+				 errhint("Keep a few churn risk levels.")));
 	pr->nlevels = (int) SPI_processed;
-	pr->levels = SPI_palloc(sizeof(ChurnLevel) * Max(pr->nlevels, 1));
+	pr->levels = MemoryContextAlloc(cxt, sizeof(ChurnLevel) * Max(pr->nlevels, 1));
 	for (int i = 0; i < pr->nlevels; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->levels));
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		pr->levels[i].name = pstrdup(spi_text(i, 1));
 		pr->levels[i].text = CStringGetTextDatum(pr->levels[i].name);
@@ -129,37 +145,42 @@ load_segments(Prediction *pr)
 	}
 	if (SPI_execute("SELECT value_tier, top_share FROM segment.value_tiers ORDER BY top_share", true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "segment: could not read segment.value_tiers");
+	if (SPI_processed > MAX_LEVELS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("segment.value_tiers has %llu rows, more than %d", (unsigned long long) SPI_processed, MAX_LEVELS),
+				 errdetail("A refresh takes at most %d tiers.", MAX_LEVELS),
+				 errhint("Keep a few value tiers.")));
 	pr->ntiers = (int) SPI_processed;
-	pr->tiers = SPI_palloc(sizeof(ValueTier) * Max(pr->ntiers, 1));
+	pr->tiers = MemoryContextAlloc(cxt, sizeof(ValueTier) * Max(pr->ntiers, 1));
 	for (int i = 0; i < pr->ntiers; i++)
 	{
-		MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->tiers));
+		MemoryContext old = MemoryContextSwitchTo(cxt);
 
 		pr->tiers[i].name = pstrdup(spi_text(i, 1));
 		MemoryContextSwitchTo(old);
 		pr->tiers[i].top_share = spi_float8(i, 2);
 	}
-	pr->names = SPI_palloc(sizeof(char *) * Max(pr->nlevels * pr->ntiers, 1));
-	for (int l = 0; l < pr->nlevels; l++)
-		for (int t = 0; t < pr->ntiers; t++)
-		{
-			Oid			types[2] = {TEXTOID, TEXTOID};
-			Datum		args[2] = {CStringGetTextDatum(pr->levels[l].name), CStringGetTextDatum(pr->tiers[t].name)};
-			char	   *name = NULL;
+	/* the names of the pairs, by their positions in the orders above */
+	pr->names = MemoryContextAllocZero(cxt, sizeof(char *) * Max(pr->nlevels * pr->ntiers, 1));
+	if (SPI_execute("SELECT l.position, t.position, m.segment FROM segment.predictive_segment_map AS m"
+					" JOIN (SELECT churn_risk, row_number() OVER (ORDER BY min_p_purchase DESC) - 1 AS position"
+					"       FROM segment.churn_risk_levels) AS l ON l.churn_risk = m.churn_risk"
+					" JOIN (SELECT value_tier, row_number() OVER (ORDER BY top_share) - 1 AS position"
+					"       FROM segment.value_tiers) AS t ON t.value_tier = m.value_tier",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "segment: could not read segment.predictive_segment_map");
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		bool		isnull;
+		int64		l = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		t = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull));
 
-			if (SPI_execute_with_args("SELECT segment FROM segment.predictive_segment_map"
-									  " WHERE churn_risk = $1 AND value_tier = $2",
-									  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
-				elog(ERROR, "segment: could not read segment.predictive_segment_map");
-			if (SPI_processed == 1)
-			{
-				MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(pr->names));
-
-				name = pstrdup(spi_text(0, 1));
-				MemoryContextSwitchTo(old);
-			}
-			pr->names[l * pr->ntiers + t] = name;
-		}
+		/* the same snapshot as the reads above: every position is in range */
+		if (l < 0 || l >= pr->nlevels || t < 0 || t >= pr->ntiers)
+			elog(ERROR, "segment: the predictive segment map changed while it was read");
+		pr->names[l * pr->ntiers + t] = MemoryContextStrdup(cxt, spi_text((int) r, 3));
+	}
 	SPI_finish();
 }
 
@@ -247,11 +268,13 @@ prediction_observe(Prediction *pr, const PurchaseSummary *s, uint32 hash)
 	}
 	if ((hash & pr->sample_mask) != 0)
 		return;
-	if (pr->nsample == 2 * PREDICT_SAMPLE)
+	/* full: keep the customers whose next bit of the hash is 0 too, until some go */
+	while (pr->nsample == 2 * PREDICT_SAMPLE)
 	{
-		/* full: keep the customers whose next bit of the hash is 0 too */
 		int64		kept = 0;
 
+		if (pr->sample_mask == PG_UINT32_MAX)
+			return;				/* as many equal hashes: the sample is full */
 		pr->sample_mask = (pr->sample_mask << 1) | 1;
 		for (int64 i = 0; i < pr->nsample; i++)
 			if (((uint32) pr->sample[i * SAMPLE_WIDTH + 4] & pr->sample_mask) == 0)
@@ -450,7 +473,7 @@ prediction_score(Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c
 	c->p_purchase = scores->p_purchase;
 	c->expected_orders = scores->expected_orders;
 	/* NaN: more likely gone than not; past the representable times: none either */
-	if (!isnan(scores->next_in) && scores->next_in < 1e6)
+	if (!isnan(scores->next_in) && (float8) pr->as_of + scores->next_in * USECS_PER_DAY < (float8) END_TIMESTAMP)
 	{
 		c->has_next_order = true;
 		c->next_order_at = pr->as_of + (int64) (scores->next_in * USECS_PER_DAY);

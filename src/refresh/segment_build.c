@@ -1058,7 +1058,7 @@ write_segment_row(Build *b, RowWriter *w, TupleTableSlot *slot, Datum *codes, co
 	Datum	   *v = slot->tts_values;
 	bool	   *isnull = slot->tts_isnull;
 
-	memset(isnull, true, sizeof(bool) * (SEGMENT_COLUMNS + PREDICTION_COLUMNS));
+	memset(isnull, true, sizeof(bool) * (SEGMENT_COLUMNS + (b->prediction_columns ? PREDICTION_COLUMNS : 0)));
 	v[0] = written_key(b, w, e->key);
 	isnull[0] = false;
 	if (!e->is_prospect)
