@@ -211,6 +211,18 @@ prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 
 	load_segments(pr);
 }
 
+/* Before the first pass: room for the customers the table holds (more double it). */
+void
+prediction_expect(Prediction *pr, int64 customers)
+{
+	if (customers <= pr->points_capacity)
+		return;
+	pr->points = repalloc_huge(pr->points, sizeof(BtydPoint) * customers);
+	pr->points_capacity = customers;
+	pr->spend = repalloc_huge(pr->spend, sizeof(BtydPoint) * customers);
+	pr->spend_capacity = customers;
+}
+
 /* A customer's x, t_x, T and mean value; false without a purchase. */
 bool
 prediction_summary(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)

@@ -93,6 +93,7 @@ typedef struct CustomerPrediction
 } CustomerPrediction;
 
 extern void prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 discount_rate);
+extern void prediction_expect(Prediction *pr, int64 customers);
 extern bool prediction_summary(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c);
 extern void prediction_observe(Prediction *pr, const PurchaseSummary *s, uint32 hash);
 extern void prediction_fit(Prediction *pr);

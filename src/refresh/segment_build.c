@@ -640,11 +640,8 @@ observe(CustomerFacts *e, void *arg)
 
 		if (b->nsummaries == b->summaries_capacity)
 		{
-			b->summaries_capacity = Max(b->summaries_capacity * 2, 1024);
-			b->summaries = b->summaries == NULL ?
-				MemoryContextAllocExtended(b->facts.days_cxt, sizeof(PurchaseSummary) * b->summaries_capacity,
-										   MCXT_ALLOC_HUGE) :
-				repalloc_huge(b->summaries, sizeof(PurchaseSummary) * b->summaries_capacity);
+			b->summaries_capacity *= 2;
+			b->summaries = repalloc_huge(b->summaries, sizeof(PurchaseSummary) * b->summaries_capacity);
 		}
 		summary = &b->summaries[b->nsummaries++];
 		purchase_summary(b, e, summary);
@@ -663,6 +660,14 @@ observe_all(Build *b)
 	score_edges_begin_counts(&b->edges[1], b->p.bins);
 	score_edges_begin(&b->edges[2], b->p.bins, Max(segment_refresh_work_mem_kb / 2, 64));
 	cluster_sample_init(&b->sample, segment_cluster_sample);
+	if (b->p.predict)
+	{
+		/* the arrays of the first pass sized for the table's customers: no copies as they grow */
+		b->summaries_capacity = Max(b->facts.hash->members, 1024);
+		b->summaries = MemoryContextAllocExtended(b->facts.days_cxt, sizeof(PurchaseSummary) * b->summaries_capacity,
+												  MCXT_ALLOC_HUGE);
+		prediction_expect(&b->pred, b->facts.hash->members);
+	}
 	/* the table's customers, then those of the partitions as they are aggregated */
 	facts_cursor_begin(&b->facts, &cursor);
 	while ((e = facts_cursor_next(&b->facts, &cursor)) != NULL)
