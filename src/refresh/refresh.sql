@@ -281,7 +281,9 @@ COMMENT ON FUNCTION segment._summary_query(segment.segmentations, text) IS
     'Internal: the query of every customer''s purchase days (purchases, first and last purchase day, net of the days after the first) for a refresh with predict on whose scan could not sum them.';
 
 -- The columns a segmentation with predict on adds to its segment table, the
--- first time it predicts (as its owner, who owns the table).
+-- first time it predicts (as its owner, who owns the table): to the new
+-- partition when it is made, to the table at the swap, under the lock the
+-- swap holds anyway and once the old partitions are gone.
 CREATE FUNCTION segment._add_prediction_columns(target regclass) RETURNS void
     LANGUAGE plpgsql VOLATILE
     SET search_path = pg_catalog, pg_temp
@@ -298,7 +300,7 @@ BEGIN
     END IF;
 END $$;
 COMMENT ON FUNCTION segment._add_prediction_columns(regclass) IS
-    'Internal: adds the prediction columns to a segment table that lacks them, for the first refresh with predict on.';
+    'Internal: adds the prediction columns to a segment table or new partition that lacks them, for the first refresh with predict on.';
 
 -- segment._refresh(name, run, force, full_asked): the work of a refresh, as the
 -- owner in a security-restricted operation (refresh_entry.c calls it;
@@ -374,9 +376,8 @@ BEGIN
 
     SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
 
-    -- predictions: their columns, and the purchase days in SQL should the scan not sum them
+    -- predictions: the purchase days in SQL should the scan not sum them
     IF s.predict THEN
-        PERFORM segment._add_prediction_columns(s.target_table);
         summary_sql := segment._summary_query(s, customer_type);
     END IF;
 
@@ -452,6 +453,9 @@ BEGIN
     IF changes_sql IS NOT NULL THEN
         BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+            IF s.predict THEN
+                PERFORM segment._add_prediction_columns(new_part);
+            END IF;
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
                                              refreshed, as_of, lapse_days, changes_sql, deltas_sql, summary_sql);
@@ -468,6 +472,9 @@ BEGIN
     IF method IS NULL THEN
         BEGIN
             new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+            IF s.predict THEN
+                PERFORM segment._add_prediction_columns(new_part);
+            END IF;
             history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
             built := segment._build_segments(s, NULL, extras_sql, new_part, history_part, previous_part,
                                              refreshed, as_of, lapse_days, NULL, NULL, summary_sql);
@@ -478,6 +485,9 @@ BEGIN
     END IF;
     IF method = 'sql' THEN
         new_part := segment._new_partition(s.target_table, '_r' || run, s.owner);
+        IF s.predict THEN
+            PERFORM segment._add_prediction_columns(new_part);
+        END IF;
         history_part := segment._new_partition(s.history_table, '_h' || run, s.owner);
         facts_sql := segment._facts_query(s, customer_type, NULL);
         built := segment._build_segments(s, facts_sql, extras_sql, new_part, history_part,
@@ -535,6 +545,9 @@ BEGIN
             EXECUTE format('ALTER TABLE %s DETACH PARTITION %s', s.target_table, old_parts[i]);
             EXECUTE format('DROP TABLE %s', old_parts[i]);
         END LOOP;
+    END IF;
+    IF s.predict THEN
+        PERFORM segment._add_prediction_columns(s.target_table);
     END IF;
     EXECUTE format('ALTER TABLE %s ATTACH PARTITION %s DEFAULT', s.target_table, new_part);
     t_swap := extract(epoch FROM clock_timestamp() - phase) * 1000;
