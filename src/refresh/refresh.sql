@@ -292,11 +292,11 @@ BEGIN
     PERFORM segment._internal_only('_add_prediction_columns');
     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = target AND attname = 'predictive_segment'
                    AND NOT attisdropped) THEN
-        EXECUTE format('ALTER TABLE %s ADD COLUMN repeat_purchases int8, ADD COLUMN repeat_span_days float8,
-                            ADD COLUMN tenure_days float8, ADD COLUMN mean_repeat_value float8,
+        EXECUTE format('ALTER TABLE %s ADD COLUMN predictive_segment text, ADD COLUMN churn_risk text,
                             ADD COLUMN p_alive float8, ADD COLUMN p_purchase float8, ADD COLUMN expected_orders float8,
                             ADD COLUMN predicted_clv numeric, ADD COLUMN expected_next_order_at timestamptz,
-                            ADD COLUMN churn_risk text, ADD COLUMN predictive_segment text', target);
+                            ADD COLUMN repeat_purchases int8, ADD COLUMN repeat_span_days float8,
+                            ADD COLUMN tenure_days float8, ADD COLUMN mean_repeat_value float8', target);
     END IF;
 END $$;
 COMMENT ON FUNCTION segment._add_prediction_columns(regclass) IS

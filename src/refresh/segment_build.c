@@ -1000,54 +1000,55 @@ clv_numeric(float8 clv)
 }
 
 /*
- * The prediction columns: repeat_purchases, repeat_span_days, tenure_days,
- * mean_repeat_value, p_alive, p_purchase, expected_orders, predicted_clv,
- * expected_next_order_at, churn_risk, predictive_segment (all NULL without
- * a purchase; the summary alone without the models).
+ * The prediction columns: predictive_segment, churn_risk, p_alive,
+ * p_purchase, expected_orders, predicted_clv, expected_next_order_at,
+ * repeat_purchases, repeat_span_days, tenure_days, mean_repeat_value (all
+ * NULL without a purchase; the summary alone without the models).  The
+ * segment first: the next refresh reads it from this table, the rest not.
  */
 static void
 prediction_columns(const Build *b, const CustomerPrediction *p, int32 label, Datum *v, bool *isnull)
 {
 	if (!p->has_summary)
 		return;
-	v[0] = Int64GetDatum((int64) p->x);
-	v[1] = Float8GetDatum(p->t_x);
-	v[2] = Float8GetDatum(p->T);
-	isnull[0] = isnull[1] = isnull[2] = false;
+	v[7] = Int64GetDatum((int64) p->x);
+	v[8] = Float8GetDatum(p->t_x);
+	v[9] = Float8GetDatum(p->T);
+	isnull[7] = isnull[8] = isnull[9] = false;
 	if (!isnan(p->mean_value))
 	{
-		v[3] = Float8GetDatum(p->mean_value);
-		isnull[3] = false;
+		v[10] = Float8GetDatum(p->mean_value);
+		isnull[10] = false;
 	}
 	if (!p->has_scores)
 		return;
-	v[4] = Float8GetDatum(p->p_alive);
-	v[5] = Float8GetDatum(p->p_purchase);
-	isnull[4] = isnull[5] = false;
-	if (isfinite(p->expected_orders))
+	if (label != NO_LABEL)
 	{
-		v[6] = Float8GetDatum(p->expected_orders);
-		isnull[6] = false;
-	}
-	if (p->has_clv)
-	{
-		v[7] = clv_numeric(p->clv);
-		isnull[7] = false;
-	}
-	if (p->has_next_order)
-	{
-		v[8] = TimestampTzGetDatum(p->next_order_at);
-		isnull[8] = false;
+		v[0] = b->labels[label].text;
+		isnull[0] = false;
 	}
 	if (p->level >= 0)
 	{
-		v[9] = b->pred.levels[p->level].text;
-		isnull[9] = false;
+		v[1] = b->pred.levels[p->level].text;
+		isnull[1] = false;
 	}
-	if (label != NO_LABEL)
+	v[2] = Float8GetDatum(p->p_alive);
+	v[3] = Float8GetDatum(p->p_purchase);
+	isnull[2] = isnull[3] = false;
+	if (isfinite(p->expected_orders))
 	{
-		v[10] = b->labels[label].text;
-		isnull[10] = false;
+		v[4] = Float8GetDatum(p->expected_orders);
+		isnull[4] = false;
+	}
+	if (p->has_clv)
+	{
+		v[5] = clv_numeric(p->clv);
+		isnull[5] = false;
+	}
+	if (p->has_next_order)
+	{
+		v[6] = TimestampTzGetDatum(p->next_order_at);
+		isnull[6] = false;
 	}
 }
 
@@ -1189,8 +1190,8 @@ write_customers(Build *b, Oid segments, Oid changes)
 {
 	Oid			segment_types[SEGMENT_COLUMNS + PREDICTION_COLUMNS] = {b->facts.customer_type, FLOAT8OID, INT8OID,
 		NUMERICOID, INT4OID, INT4OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, INT4OID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-		TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID,
-	TIMESTAMPTZOID, TEXTOID, TEXTOID};
+		TIMESTAMPTZOID, TEXTOID, TEXTOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, NUMERICOID, TIMESTAMPTZOID, INT8OID,
+	FLOAT8OID, FLOAT8OID, FLOAT8OID};
 	Oid			change_types[5] = {b->facts.customer_type, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	RowWriter	segment_writer;
 	RowWriter	change_writer;
