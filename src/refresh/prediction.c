@@ -20,6 +20,7 @@
 #include "utils/memutils.h"
 
 #include "common/large_alloc.h"
+#include "refresh/facts.h"
 #include "refresh/prediction.h"
 
 /*
@@ -49,12 +50,8 @@ typedef struct ScoreEntry
 static inline uint32
 score_key_hash(ScoreKey k)
 {
-	uint64		h = ((uint64) (uint32) k.x * UINT64CONST(0x9E3779B97F4A7C15)) ^
-		((uint64) (uint32) k.t_x << 32 | (uint32) k.T);
-
-	h = (h ^ (h >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	h = (h ^ (h >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return (uint32) (h ^ (h >> 31));
+	return facts_mix64(((uint64) (uint32) k.x * UINT64CONST(0x9E3779B97F4A7C15)) ^
+					   ((uint64) (uint32) k.t_x << 32 | (uint32) k.T));
 }
 
 #define SH_PREFIX scores
