@@ -185,12 +185,13 @@ void
 prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 discount_rate)
 {
 	DayClock	clock = {0};
+	float8		period_rate;
 
 	memset(pr, 0, sizeof(Prediction));
 	pr->as_of = as_of;
 	pr->as_of_day = day_of(&clock, as_of);
 	pr->horizon = horizon_days;
-	pr->period_rate = pow(1.0 + discount_rate, PREDICT_PERIOD_DAYS / 365.0) - 1.0;
+	period_rate = pow(1.0 + discount_rate, PREDICT_PERIOD_DAYS / 365.0) - 1.0;
 	/* as bgnbd_discounted_value cuts the horizon: periods ending at k * 30 days, the last at the horizon */
 	pr->periods = (int) ceil(horizon_days / PREDICT_PERIOD_DAYS);
 	pr->period_ends = palloc(sizeof(float8) * pr->periods);
@@ -198,7 +199,7 @@ prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 
 	for (int k = 1; k <= pr->periods; k++)
 	{
 		pr->period_ends[k - 1] = Min(k * (float8) PREDICT_PERIOD_DAYS, horizon_days);
-		pr->discounts[k - 1] = 1.0 / pow(1.0 + pr->period_rate, (float8) k);
+		pr->discounts[k - 1] = 1.0 / pow(1.0 + period_rate, (float8) k);
 	}
 	pr->points_capacity = 1024;
 	pr->points = palloc(sizeof(BtydPoint) * pr->points_capacity);
@@ -221,7 +222,7 @@ prediction_expect(Prediction *pr, int64 customers)
 }
 
 /* A customer's x, t_x, T and mean value; false without a purchase. */
-bool
+static bool
 prediction_summary(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c)
 {
 	memset(c, 0, sizeof(CustomerPrediction));

@@ -41,10 +41,9 @@ typedef struct Prediction
 	TimestampTz as_of;
 	int32		as_of_day;		/* as_of's day in the session's time zone */
 	float8		horizon;		/* days */
-	float8		period_rate;	/* the discount per period */
 	int			periods;		/* of PREDICT_PERIOD_DAYS in the horizon, the last cut at it */
 	float8	   *period_ends;	/* days */
-	float8	   *discounts;		/* 1 / (1 + period_rate)^k */
+	float8	   *discounts;		/* 1 / (1 + the rate per period)^k */
 	struct scores_hash *cache;	/* the BG/NBD scores by summary (prediction.c) */
 	/* the first pass */
 	BtydPoint  *points;			/* of every customer with a purchase, merged when many */
@@ -94,7 +93,6 @@ typedef struct CustomerPrediction
 
 extern void prediction_begin(Prediction *pr, TimestampTz as_of, float8 horizon_days, float8 discount_rate);
 extern void prediction_expect(Prediction *pr, int64 customers);
-extern bool prediction_summary(const Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c);
 extern void prediction_observe(Prediction *pr, const PurchaseSummary *s, uint32 hash);
 extern void prediction_fit(Prediction *pr);
 extern void prediction_score(Prediction *pr, const PurchaseSummary *s, CustomerPrediction *c);
