@@ -230,12 +230,75 @@ SELECT count(p_alive) AS with_p_alive, count(expected_next_order_at) AS with_nex
 FROM pr.far_segments;
 SELECT segment.drop_segmentation('far');
 
--- incremental refreshes rebuild predictions in full, and say why
-ALTER TABLE pr.orders ADD COLUMN seq bigserial;
-UPDATE segment.segmentations SET incremental = 'watermark', watermark_column = 'seq' WHERE name = 'cd';
-SELECT segment.refresh('cd');
-SELECT segment.refresh('cd');
-SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'cd' ORDER BY run_id DESC LIMIT 1;
+-- incremental refreshes: the customers with new, changed or deleted orders
+-- get their days from SQL, the others keep the last table's summary; the
+-- same predictions as a full refresh of the same orders (the floats to
+-- 1e-9: the models are fitted again on the same summaries)
+CREATE TABLE pr.inc_orders AS SELECT * FROM pr.all_orders WHERE day <= '1997-09-30' ORDER BY day, customer_id;
+SELECT segment.create_segmentation('inc', 'pr.inc_orders', 'customer_id', 'day', 'amount', predict => true,
+    as_of => '1997-12-31', clusters => 0, time_zone => 'UTC', target_table => 'pr.inc_segments',
+    incremental => 'triggers') AS customers;
+-- the first one after predictions were turned on is full
+UPDATE segment.segmentations SET predict = false WHERE name = 'inc';
+SELECT segment.refresh('inc');
+UPDATE segment.segmentations SET predict = true WHERE name = 'inc';
+SELECT segment.refresh('inc');
+SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'inc' ORDER BY run_id DESC LIMIT 1;
+-- later days, orders on a customer's last day, a refund that cancels a day, new customers, changes
+INSERT INTO pr.inc_orders SELECT * FROM pr.all_orders WHERE day > '1997-09-30' AND day <= '1997-12-31';
+INSERT INTO pr.inc_orders
+SELECT customer_id, max(day), 1, 5.00 FROM pr.inc_orders WHERE customer_id % 7 = 0 GROUP BY customer_id;
+INSERT INTO pr.inc_orders
+SELECT customer_id, max(day), 1, -sum(amount) FROM pr.inc_orders WHERE customer_id % 11 = 0
+GROUP BY customer_id, day HAVING day = (SELECT max(day) FROM pr.inc_orders AS o WHERE o.customer_id = inc_orders.customer_id);
+INSERT INTO pr.inc_orders VALUES (900001, '1997-10-05', 1, 12.00), (900001, '1997-11-05', 1, 14.00), (900002, '1997-12-01', 1, 3.00);
+UPDATE pr.inc_orders SET amount = amount * 2 WHERE customer_id % 13 = 0 AND day < '1997-06-01';
+DELETE FROM pr.inc_orders WHERE customer_id % 17 = 0 AND day < '1997-03-01';
+SELECT segment.refresh('inc');
+SELECT refresh_kind, full_reason, customers_changed > 0 AS changed, warning FROM segment.job_runs
+WHERE segmentation = 'inc' ORDER BY run_id DESC LIMIT 1;
+CREATE TABLE pr.inc_incremental AS SELECT * FROM pr.inc_segments;
+SELECT segment.refresh('inc', full => true);
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE i.repeat_purchases IS DISTINCT FROM f.repeat_purchases
+                        OR i.repeat_span_days IS DISTINCT FROM f.repeat_span_days
+                        OR i.tenure_days IS DISTINCT FROM f.tenure_days
+                        OR (i.mean_repeat_value IS NULL) <> (f.mean_repeat_value IS NULL)
+                        OR abs(i.mean_repeat_value - f.mean_repeat_value) > 1e-9 * abs(f.mean_repeat_value)) AS summaries,
+       count(*) FILTER (WHERE (i.p_alive IS NULL) <> (f.p_alive IS NULL) OR abs(i.p_alive - f.p_alive) > 1e-9
+                        OR abs(i.p_purchase - f.p_purchase) > 1e-9
+                        OR abs(i.expected_orders - f.expected_orders) > 1e-9 * greatest(f.expected_orders, 1)
+                        OR abs(i.predicted_clv - f.predicted_clv) > 0.01
+                        OR abs(extract(epoch FROM i.expected_next_order_at - f.expected_next_order_at)) > 1
+                        OR (i.expected_next_order_at IS NULL) <> (f.expected_next_order_at IS NULL)) AS scores,
+       count(*) FILTER (WHERE i.churn_risk IS DISTINCT FROM f.churn_risk
+                        OR i.predictive_segment IS DISTINCT FROM f.predictive_segment) AS segments
+FROM pr.inc_incremental AS i FULL JOIN pr.inc_segments AS f USING (customer_id);
+SELECT segment.drop_segmentation('inc');
+-- the same by watermark (appends only)
+CREATE TABLE pr.wm_orders (customer_id int4, day date, cds int4, amount numeric(10, 2), seq bigserial);
+INSERT INTO pr.wm_orders (customer_id, day, cds, amount)
+SELECT customer_id, day, cds, amount FROM pr.all_orders WHERE day <= '1997-09-30' ORDER BY day, customer_id;
+SELECT segment.create_segmentation('wm', 'pr.wm_orders', 'customer_id', 'day', 'amount', predict => true,
+    as_of => '1997-12-31', clusters => 0, time_zone => 'UTC', target_table => 'pr.wm_segments',
+    incremental => 'watermark', watermark_column => 'seq') AS customers;
+INSERT INTO pr.wm_orders (customer_id, day, cds, amount)
+SELECT customer_id, day, cds, amount FROM pr.all_orders WHERE day > '1997-09-30' AND day <= '1997-12-31' ORDER BY day;
+INSERT INTO pr.wm_orders (customer_id, day, cds, amount)
+SELECT customer_id, max(day), 1, -1.00 FROM pr.wm_orders WHERE customer_id % 5 = 0 GROUP BY customer_id;
+SELECT segment.refresh('wm');
+SELECT refresh_kind, full_reason FROM segment.job_runs WHERE segmentation = 'wm' ORDER BY run_id DESC LIMIT 1;
+CREATE TABLE pr.wm_incremental AS SELECT * FROM pr.wm_segments;
+SELECT segment.refresh('wm', full => true);
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE i.repeat_purchases IS DISTINCT FROM f.repeat_purchases
+                        OR i.repeat_span_days IS DISTINCT FROM f.repeat_span_days
+                        OR i.tenure_days IS DISTINCT FROM f.tenure_days
+                        OR abs(i.p_purchase - f.p_purchase) > 1e-9
+                        OR abs(i.predicted_clv - f.predicted_clv) > 0.01
+                        OR i.predictive_segment IS DISTINCT FROM f.predictive_segment) AS differing
+FROM pr.wm_incremental AS i FULL JOIN pr.wm_segments AS f USING (customer_id);
+SELECT segment.drop_segmentation('wm');
 
 -- bad parameters: each its error, nothing made
 SELECT segment.create_segmentation('bad', 'pr.orders', 'customer_id', 'day', 'amount', predict => true, horizon => '0 days');

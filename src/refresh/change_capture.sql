@@ -311,9 +311,11 @@ CREATE FUNCTION segment._facts_basis(s segment.segmentations) RETURNS jsonb
         'as_of', s.as_of, 'lookback', s.lookback, 'time_zone', s.time_zone,
         'watermark_column', CASE WHEN s.incremental = 'watermark' THEN s.watermark_column END,
         'capture', CASE WHEN s.incremental = 'triggers' THEN segment._capture_state(s) END)
+        -- the last table's summaries are what an incremental refresh's predictions build on
+        || CASE WHEN s.predict THEN '{"predict": true}'::jsonb ELSE '{}' END
 $$;
 COMMENT ON FUNCTION segment._facts_basis(segment.segmentations) IS
-    'Internal: what the per-customer facts of a refresh depend on (the orders, their files, the columns, as_of, lookback, time zone, the watermark column and the capture triggers), recorded with each refresh (with its watermark).';
+    'Internal: what the per-customer facts of a refresh depend on (the orders, their files, the columns, as_of, lookback, time zone, the watermark column, the capture triggers, and whether it predicted), recorded with each refresh (with its watermark).';
 
 CREATE FUNCTION segment._incremental_refusal(s segment.segmentations, previous_part regclass, full_asked bool,
                                              as_of timestamptz) RETURNS text
@@ -329,10 +331,10 @@ BEGIN
         RETURN NULL;    -- full, and not a refusal
     ELSIF full_asked THEN
         RETURN 'asked for (full => true)';
-    ELSIF s.predict THEN
-        RETURN 'predictions need every customer''s purchase days, which the last table does not keep';
     ELSIF previous_part IS NULL OR last IS NULL THEN
         RETURN 'no earlier refresh to build on';
+    ELSIF s.predict AND NOT coalesce((last->>'predict')::bool, false) THEN
+        RETURN 'the last refresh made no predictions to build on';
     ELSIF s.lookback IS NOT NULL THEN
         RETURN 'lookback is set: orders leave the window as time passes';
     ELSIF s.incremental = 'triggers' AND now_basis->>'capture' IS NULL THEN
@@ -350,7 +352,8 @@ BEGIN
         RETURN 'the orders are a logical replication target and the capture triggers are not ENABLE ALWAYS';
     ELSIF last->>'capture' IS DISTINCT FROM now_basis->>'capture' THEN
         RETURN 'the change capture triggers were made, changed or re-enabled since the last refresh';
-    ELSIF last - 'capture' - 'earliest_after_as_of' - 'watermark' IS DISTINCT FROM now_basis - 'capture' THEN
+    ELSIF last - 'capture' - 'earliest_after_as_of' - 'watermark' - 'predict'
+          IS DISTINCT FROM now_basis - 'capture' - 'predict' THEN
         RETURN 'the orders, their columns or as_of changed since the last refresh, or the table was rewritten';
     ELSIF (last->>'earliest_after_as_of')::timestamptz <= as_of THEN
         RETURN format('orders dated after the last refresh''s as_of (the first at %s) are now in the window',
@@ -365,4 +368,4 @@ BEGIN
     RETURN NULL;
 END $$;
 COMMENT ON FUNCTION segment._incremental_refusal(segment.segmentations, regclass, bool, timestamptz) IS
-    'Internal: why a refresh of a segmentation with incremental refreshes must be full (asked for, no earlier table, lookback, capture triggers missing or changed, no earlier watermark, a prepared transaction under a time watermark, orders or parameters changed, later-dated orders now in the window, full_refresh_every, a truncate), or NULL.';
+    'Internal: why a refresh of a segmentation with incremental refreshes must be full (asked for, no earlier table, predictions the last one did not make, lookback, capture triggers missing or changed, no earlier watermark, a prepared transaction under a time watermark, orders or parameters changed, later-dated orders now in the window, full_refresh_every, a truncate), or NULL.';

@@ -258,27 +258,40 @@ COMMENT ON FUNCTION segment._facts_query(segment.segmentations, text, text) IS
 -- Every customer's purchase days as segment.customer_summary counts them
 -- (the orders of a day in the session's time zone, the segmentation's, are
 -- a purchase when their net is positive), in the segmentation's window:
--- $1 as_of, $2 lookback.
-CREATE FUNCTION segment._summary_query(s segment.segmentations, customer_type text) RETURNS text
+-- $1 as_of, $2 lookback.  With changed (a query of customers, $3 the
+-- segmentation): those customers only, every one of them (purchases 0 for
+-- one without any), for an incremental refresh.
+CREATE FUNCTION segment._summary_query(s segment.segmentations, customer_type text, changed text DEFAULT NULL)
+    RETURNS text
     LANGUAGE sql STABLE
     SET search_path = pg_catalog, pg_temp
     AS $$
     SELECT format($q$
-        WITH days AS (
+        WITH %6$s days AS (
             SELECT o.%1$I::%2$s AS customer, (o.%3$I::timestamptz)::date AS day, sum(o.%4$I::numeric) AS net
             FROM %5$s AS o
             WHERE o.%1$I IS NOT NULL AND isfinite(o.%3$I::timestamptz) AND o.%3$I::timestamptz <= $1
-                  AND ($2::interval IS NULL OR o.%3$I::timestamptz > $1 - $2)
+                  AND ($2::interval IS NULL OR o.%3$I::timestamptz > $1 - $2) %7$s
             GROUP BY 1, 2),
-        firsts AS (SELECT customer, min(day) AS first_day FROM days WHERE net > 0 GROUP BY customer)
-        SELECT d.customer, count(*) FILTER (WHERE d.net > 0), f.first_day, max(d.day) FILTER (WHERE d.net > 0),
-               coalesce(sum(d.net) FILTER (WHERE d.day > f.first_day), 0)
-        FROM days AS d JOIN firsts AS f ON f.customer = d.customer
-        GROUP BY d.customer, f.first_day
-        $q$, s.customer_column, customer_type, s.time_column, s.amount_column, s.orders)
+        firsts AS (SELECT customer, min(day) AS first_day FROM days WHERE net > 0 GROUP BY customer),
+        summary AS (
+            SELECT d.customer, count(*) FILTER (WHERE d.net > 0) AS purchases, f.first_day,
+                   max(d.day) FILTER (WHERE d.net > 0) AS last_day,
+                   coalesce(sum(d.net) FILTER (WHERE d.day > f.first_day), 0) AS repeat_value
+            FROM days AS d JOIN firsts AS f ON f.customer = d.customer
+            GROUP BY d.customer, f.first_day)
+        %8$s
+        $q$, s.customer_column, customer_type, s.time_column, s.amount_column, s.orders,
+        CASE WHEN changed IS NOT NULL THEN format('changed AS (%s),', changed) ELSE '' END,
+        CASE WHEN changed IS NOT NULL THEN format('AND o.%I::%s IN (SELECT * FROM changed)', s.customer_column, customer_type)
+             ELSE '' END,
+        CASE WHEN changed IS NOT NULL
+             THEN 'SELECT c.customer, coalesce(m.purchases, 0), m.first_day, m.last_day, coalesce(m.repeat_value, 0)
+                   FROM changed AS c(customer) LEFT JOIN summary AS m ON m.customer = c.customer'
+             ELSE 'SELECT customer, purchases, first_day, last_day, repeat_value FROM summary' END)
 $$;
-COMMENT ON FUNCTION segment._summary_query(segment.segmentations, text) IS
-    'Internal: the query of every customer''s purchase days (purchases, first and last purchase day, net of the days after the first) for a refresh with predict on whose scan could not sum them.';
+COMMENT ON FUNCTION segment._summary_query(segment.segmentations, text, text) IS
+    'Internal: the query of every customer''s purchase days (purchases, first and last purchase day, net of the days after the first) for a refresh with predict on whose scan could not sum them, or (changed) of the customers an incremental refresh recomputes or adds orders to.';
 
 -- The columns a segmentation with predict on adds to its segment table, the
 -- first time it predicts (as its owner, who owns the table): to the new
@@ -376,10 +389,6 @@ BEGIN
 
     SELECT i.inhrelid::regclass INTO previous_part FROM pg_inherits AS i WHERE i.inhparent = s.target_table;
 
-    -- predictions: the purchase days in SQL should the scan not sum them
-    IF s.predict THEN
-        summary_sql := segment._summary_query(s, customer_type);
-    END IF;
 
     -- incremental when the segmentation captures changes and nothing keeps
     -- it from building on the last table; else full, and the log says why
@@ -398,6 +407,11 @@ BEGIN
                                    THEN 'o.%1$I > %2$L::%3$s AND o.%1$I <= %4$L::%3$s'
                                    ELSE 'o.%1$I >= %2$L::%3$s AND o.%1$I < %4$L::%3$s' END,
                               s.watermark_column, s.incremental_basis->>'watermark', mark_type, new_mark);
+        IF s.predict THEN
+            summary_sql := segment._summary_query(s, customer_type,
+                format('SELECT DISTINCT o.%1$I::%2$s FROM %3$s AS o WHERE %4$s AND o.%1$I IS NOT NULL',
+                       cust_col, customer_type, s.orders, mark_filter));
+        END IF;
         IF s.order_id_column IS NULL THEN
             changes_sql := format('SELECT NULL::%s, 0::int8, 0::int8, NULL::timestamptz, NULL::timestamptz, 0::int8,
                                           NULL::numeric, NULL::timestamptz WHERE false', customer_type);
@@ -415,6 +429,11 @@ BEGIN
                                          NULL::numeric, NULL::timestamptz WHERE false', customer_type);
         END IF;
     ELSIF s.incremental = 'triggers' AND full_reason IS NULL THEN
+        IF s.predict THEN
+            summary_sql := segment._summary_query(s, customer_type,
+                format('SELECT DISTINCT cc.customer::%s FROM segment.captured_changes AS cc
+                        WHERE cc.segmentation = $3 AND cc.customer IS NOT NULL', customer_type));
+        END IF;
         -- the customers written since the last refresh, their orders read
         -- in the same query (one snapshot)
         changes_sql := format($q$
@@ -463,6 +482,11 @@ BEGIN
         EXCEPTION WHEN feature_not_supported THEN
             full_reason := 'the incremental refresh could not be exact: ' || SQLERRM;
         END;
+    END IF;
+
+    -- the full paths sum every customer's purchase days
+    IF s.predict THEN
+        summary_sql := segment._summary_query(s, customer_type);
     END IF;
 
     -- facts, clusters, scores, history and metrics; the fast scan first.  The

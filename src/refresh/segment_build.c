@@ -143,6 +143,7 @@ typedef struct Params
 	TimestampTz as_of;
 	TimestampTz refreshed;
 	bool		predict;
+	bool		as_of_set;		/* as_of is a parameter, not each refresh's time */
 	float8		horizon_days;
 	float8		discount_rate;
 } Params;
@@ -348,6 +349,8 @@ read_params(Params *p, HeapTupleHeader row)
 		p->previous_refresh = DatumGetTimestampTz(d);
 	d = field(row, "model", &isnull);
 	p->previous_model = isnull ? NULL : DatumGetKMeansModel(d);
+	field(row, "as_of", &isnull);
+	p->as_of_set = !isnull;
 	p->predict = DatumGetBool(required_field(row, "predict"));
 	if (p->predict)
 	{
@@ -407,6 +410,31 @@ cluster_features(float8 recency, const CustomerFacts *e, float8 monetary, float8
 }
 
 /*
+ * A customer's purchase days as the last table's summary gives them, final
+ * (an incremental refresh reads the days of the customers it changes from
+ * SQL): x + 1 purchases, the first T days before the last refresh's as_of,
+ * the last t_x days after it.  The repeat value's sign is all a summary
+ * without new orders needs; its mean is mean_repeat_value.
+ */
+static void
+previous_summary(TupleTableSlot *slot, const AttrNumber *atts, int32 previous_day, PurchaseDays *days)
+{
+	bool		isnull[4];
+	Datum		v[4];
+
+	for (int c = 0; c < 4; c++)
+		v[c] = slot_getattr(slot, atts[c], &isnull[c]);
+	memset(days, 0, sizeof(PurchaseDays));
+	days->final = days->seen = true;
+	if (isnull[0] || isnull[1] || isnull[2])
+		return;					/* no purchase */
+	days->mid_purchases = (int32) Min(DatumGetInt64(v[0]) + 1, PG_INT32_MAX);
+	days->first_day = previous_day - (int32) DatumGetFloat8(v[2]);
+	days->last_day = days->first_day + (int32) DatumGetFloat8(v[1]);
+	days->repeat_value = isnull[3] ? 0.0 : DatumGetFloat8(v[3]) * DatumGetInt64(v[0]);
+}
+
+/*
  * The previous contents (customer, rfm_segment, lifecycle_segment, cluster,
  * frequency) go to each customer's facts, as labels.  In an incremental
  * refresh (base) the previous contents' facts of the customers not
@@ -424,6 +452,8 @@ read_previous(Build *b, Oid previous, bool base)
 	int			natts = base ? 8 : 5;
 	int64		rows = 0;
 	AttrNumber	predictive_att;
+	AttrNumber	summary_atts[4] = {0};
+	int32		previous_day = 0;
 	MemoryContext row_cxt = AllocSetContextCreate(CurrentMemoryContext, "segment previous row", ALLOCSET_SMALL_SIZES);
 
 	rel = relation_open_readable(previous, AccessShareLock, "previous contents");
@@ -443,6 +473,17 @@ read_previous(Build *b, Oid previous, bool base)
 		atts[5] = relation_column(rel, "monetary", NUMERICOID, "previous contents");
 		atts[6] = relation_column(rel, "first_order_at", TIMESTAMPTZOID, "previous contents");
 		atts[7] = relation_column(rel, "last_order_at", TIMESTAMPTZOID, "previous contents");
+	}
+	if (base && b->p.predict)
+	{
+		/* the last refresh predicted (its basis says so): its summaries, in days to its as_of */
+		static const char *const names[4] = {"repeat_purchases", "repeat_span_days", "tenure_days", "mean_repeat_value"};
+		static const Oid types[4] = {INT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID};
+		DayClock	clock = {0};
+
+		for (int c = 0; c < 4; c++)
+			summary_atts[c] = relation_column(rel, names[c], types[c], "previous contents");
+		previous_day = day_of(&clock, b->p.as_of_set ? b->p.as_of : b->p.previous_refresh);
 	}
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
@@ -496,6 +537,8 @@ read_previous(Build *b, Oid previous, bool base)
 				p.first_at = DatumGetTimestampTz(v[6]);
 				p.last_at = DatumGetTimestampTz(v[7]);
 			}
+			if (summary_atts[0] != 0)
+				previous_summary(slot, summary_atts, previous_day, &p.days);
 			facts_add_partial(&b->facts, facts_hash_key(&b->facts, v[0]), &p);
 		}
 		MemoryContextSwitchTo(old);
@@ -555,36 +598,40 @@ purchase_summary(const Build *b, const CustomerFacts *e, PurchaseSummary *s)
 
 /*
  * A row of segment._summary_query: customer, purchases, first_day,
- * last_day, repeat_value.
+ * last_day, repeat_value (purchases 0 and NULL days: none).
  */
 static void
 add_summary_row(FactsTable *facts, Datum *v, bool *isnull)
 {
 	PartialFacts p;
 
-	if (isnull[0] || isnull[1] || isnull[2] || isnull[3] || isnull[4])
+	if (isnull[0] || isnull[1] || isnull[4])
 		return;
 	memset(&p, 0, sizeof(p));
 	p.kind = PARTIAL_DAYS;
 	p.days.final = true;
 	p.days.seen = true;
-	p.days.mid_purchases = (int32) Min(DatumGetInt64(v[1]), PG_INT32_MAX);
-	p.days.first_day = DatumGetDateADT(v[2]);
-	p.days.last_day = DatumGetDateADT(v[3]);
-	p.days.repeat_value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, v[4]));
+	if (DatumGetInt64(v[1]) > 0 && !isnull[2] && !isnull[3])
+	{
+		p.days.mid_purchases = (int32) Min(DatumGetInt64(v[1]), PG_INT32_MAX);
+		p.days.first_day = DatumGetDateADT(v[2]);
+		p.days.last_day = DatumGetDateADT(v[3]);
+		p.days.repeat_value = DatumGetFloat8(DirectFunctionCall1(numeric_float8, v[4]));
+	}
 	facts_add_partial(facts, facts_hash_key(facts, v[0]), &p);
 }
 
-/* Every customer's purchase days from SQL: $1 as_of, $2 lookback (NULL). */
+/* Purchase days from SQL: $1 as_of, $2 lookback (NULL), $3 the segmentation. */
 static void
 read_summaries(Build *b, const char *query)
 {
 	static const Oid types[5] = {InvalidOid, INT8OID, DATEOID, DATEOID, NUMERICOID};
-	Oid			argtypes[2] = {TIMESTAMPTZOID, INTERVALOID};
-	Datum		args[2] = {TimestampTzGetDatum(b->p.as_of), PointerGetDatum(b->p.lookback)};
-	char		nulls[2] = {' ', b->p.has_lookback ? ' ' : 'n'};
+	Oid			argtypes[3] = {TIMESTAMPTZOID, INTERVALOID, TEXTOID};
+	Datum		args[3] = {TimestampTzGetDatum(b->p.as_of), PointerGetDatum(b->p.lookback),
+	CStringGetTextDatum(b->p.name)};
+	char		nulls[3] = {' ', b->p.has_lookback ? ' ' : 'n', ' '};
 
-	facts_read_rows(&b->facts, query, 2, argtypes, args, nulls, types, lengthof(types), add_summary_row);
+	facts_read_rows(&b->facts, query, 3, argtypes, args, nulls, types, lengthof(types), add_summary_row);
 	b->days_from_sql = true;
 }
 
@@ -1436,10 +1483,6 @@ build_segments(PG_FUNCTION_ARGS)
 	/* scan, then the first pass */
 	progress_phase("scanning");
 	phase = GetCurrentTimestamp();
-	if (!PG_ARGISNULL(9) && b.p.predict)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("predictions need every customer's purchase days, which the last table does not keep")));
 	if (!PG_ARGISNULL(9))
 	{
 		/* incremental: the changed customers from their orders, the others from the previous contents */
@@ -1475,8 +1518,13 @@ build_segments(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(5))
 		read_previous(&b, PG_GETARG_OID(5), !PG_ARGISNULL(9));
 	elog(DEBUG1, "segment: the previous contents read at %.0f ms", ms_since(phase));
-	/* purchase days the scan could not sum (the SQL path's facts have none) from SQL */
-	if (b.p.predict && (!PG_ARGISNULL(1) || b.facts.days_broken || b.facts.numeric_money))
+	/*
+	 * purchase days the scan could not sum from SQL: on the SQL path (its
+	 * facts have none), out of order, and in an incremental refresh those
+	 * of the customers it recomputes or adds orders to (the others' are the
+	 * last table's)
+	 */
+	if (b.p.predict && (!PG_ARGISNULL(1) || !PG_ARGISNULL(9) || b.facts.days_broken || b.facts.numeric_money))
 	{
 		read_summaries(&b, text_to_cstring(PG_GETARG_TEXT_PP(11)));
 		elog(DEBUG1, "segment: the purchase days read at %.0f ms", ms_since(phase));
